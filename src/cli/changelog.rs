@@ -1,0 +1,10 @@
+//! `stagecoach changelog` (being written).
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    Err(Error::world("`changelog` is not built yet"))
+}

@@ -1,0 +1,10 @@
+//! `stagecoach plan` (being written).
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    Err(Error::world("`plan` is not built yet"))
+}

@@ -1,0 +1,22 @@
+//! Stagecoach: a GitOps promotion bot.
+//!
+//! A functional core (policy, labels, risk, versions, changelogs, the engine's
+//! decisions) and a thin shell (git, the forge, the webhook server, the clock).
+//! See `docs/architecture.md` for how the pieces fit.
+
+pub mod changelog;
+pub mod cli;
+pub mod conventional;
+pub mod engine;
+pub mod error;
+pub mod forge;
+pub mod git;
+pub mod labels;
+pub mod manifest;
+pub mod policy;
+pub mod risk;
+pub mod sandbox;
+pub mod server;
+pub mod version;
+
+pub use error::{Error, Result};

@@ -1,0 +1,64 @@
+//! The `stagecoach` command line: parse, call the library, print, exit.
+//!
+//! Exit codes are a contract: 0 success, 1 a failure of the world (network,
+//! git, forge), 2 bad input (a file, flag or label the user can fix).
+
+use clap::{Parser, Subcommand};
+use stagecoach::cli;
+
+#[derive(Debug, Parser)]
+#[command(name = "stagecoach", version, about = "GitOps promotion bot: component PR → product → CI → staging → canary → prod")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Play the whole road in a local sandbox (no account, no network).
+    Demo(cli::demo::Args),
+    /// Run the bot: webhooks, periodic resync, schedules, /healthz, /metrics.
+    Serve(cli::serve::Args),
+    /// Start only the GitHub-compatible sandbox with the demo world.
+    Sandbox(cli::sandbox::Args),
+    /// One reconcile as a dry run: the actions the bot would take, and why.
+    Plan(cli::plan::Args),
+    /// Score a set of PR labels: risk level, points per factor, auto-merge.
+    Risk(cli::risk::Args),
+    /// Semantic versions from conventional commits.
+    Version(cli::version::Args),
+    /// Render a markdown changelog for a range of commits.
+    Changelog(cli::changelog::Args),
+    /// Set one YAML scalar, keeping comments, order, quoting and indentation.
+    YamlSet(cli::yaml_set::Args),
+    /// Where is this component, version, commit or PR on its way to production?
+    Status(cli::status::Args),
+    /// Product tags newest first, with stability score and where they run.
+    Releases(cli::releases::Args),
+    /// Promote a product tag to an environment (canary, prod).
+    Promote(cli::promote::Args),
+    /// Start a hotfix of a product tag with one component's new version.
+    Hotfix(cli::hotfix::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cli::demo::run(a),
+        Command::Serve(a) => cli::serve::run(a),
+        Command::Sandbox(a) => cli::sandbox::run(a),
+        Command::Plan(a) => cli::plan::run(a),
+        Command::Risk(a) => cli::risk::run(a),
+        Command::Version(a) => cli::version::run(a),
+        Command::Changelog(a) => cli::changelog::run(a),
+        Command::YamlSet(a) => cli::yaml_set::run(a),
+        Command::Status(a) => cli::status::run(a),
+        Command::Releases(a) => cli::releases::run(a),
+        Command::Promote(a) => cli::promote::run(a),
+        Command::Hotfix(a) => cli::hotfix::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("stagecoach: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
