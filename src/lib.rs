@@ -6,6 +6,7 @@
 
 pub mod changelog;
 pub mod cli;
+pub mod config;
 pub mod conventional;
 pub mod engine;
 pub mod error;

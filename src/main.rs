@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use stagecoach::cli;
 
 #[derive(Debug, Parser)]
-#[command(name = "stagecoach", version, about = "GitOps promotion bot: component PR → product → CI → staging → canary → prod")]
+#[command(
+    name = "stagecoach",
+    version,
+    about = "GitOps promotion bot: component PR → product → CI → staging → canary → prod"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -164,9 +164,13 @@ pub enum MergeMethod {
 /// What happened when we asked to merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeOutcome {
-    Merged { sha: String },
+    Merged {
+        sha: String,
+    },
     /// GitHub said 405 (not mergeable) or 409 (head moved): say why, try later.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
