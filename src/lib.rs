@@ -4,6 +4,7 @@
 //! decisions) and a thin shell (git, the forge, the webhook server, the clock).
 //! See `docs/architecture.md` for how the pieces fit.
 
+pub mod bot;
 pub mod changelog;
 pub mod cli;
 pub mod config;

@@ -13,3 +13,25 @@ pub mod serve;
 pub mod status;
 pub mod version;
 pub mod yaml_set;
+
+use crate::error::{Error, Result};
+
+/// The async runtime for the commands that talk to the forge.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::world(format!("cannot start the async runtime: {e}")))
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

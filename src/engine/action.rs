@@ -1,0 +1,208 @@
+//! What the engine decided to do, as data. The executor carries these out,
+//! each one idempotent (look, then act); `stagecoach plan` only prints them.
+
+use semver::Version;
+
+use crate::forge::{RepoId, StatusState};
+use crate::policy::RiskLevel;
+
+use super::snapshot::ComponentChange;
+
+/// Commit-status contexts the bot owns on product PRs; their states are the
+/// pipeline's memory, visible to people on the PR.
+pub mod context {
+    pub const LABELS: &str = "stagecoach/labels";
+    pub const CI: &str = "stagecoach/ci";
+    pub const SMOKE: &str = "stagecoach/smoke";
+    pub const APPROVAL: &str = "stagecoach/approval";
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// One sticky comment per PR and topic, edited in place.
+    Comment {
+        repo: RepoId,
+        pr: u64,
+        topic: String,
+        body: String,
+    },
+    SetStatus {
+        repo: RepoId,
+        sha: String,
+        context: String,
+        state: StatusState,
+        description: String,
+    },
+    /// Make the PR's `risk:` label say `level` (and only that).
+    SetRiskLabel {
+        pr: u64,
+        level: RiskLevel,
+        remove: Vec<String>,
+    },
+    /// The bot tags a component from its conventional commits (`tagging: bot`).
+    TagComponent {
+        component: String,
+        version: Version,
+        sha: String,
+    },
+    /// Open the product PR that bumps one component.
+    OpenProductPr {
+        change: ComponentChange,
+        /// The component PRs that led here, for labels and the body.
+        sources: Vec<u64>,
+        labels: Vec<String>,
+        branch: String,
+        /// Based on a hotfix: also the release it fixes.
+        reason: String,
+    },
+    /// Upgrade one component on the CI landscape for a product PR.
+    DeployCi {
+        pr: u64,
+        head_sha: String,
+        change: ComponentChange,
+        risk: RiskLevel,
+    },
+    /// Watch one component's health on an environment and report on a commit status.
+    WatchCiHealth {
+        pr: u64,
+        head_sha: String,
+        change: ComponentChange,
+        landscape_sha: String,
+    },
+    /// Revert a landscape commit (`Stagecoach-Action: rollback`).
+    Rollback {
+        env: String,
+        commit: String,
+        reason: String,
+    },
+    CreatePrEnv {
+        pr: u64,
+        change: ComponentChange,
+        toggle: bool,
+    },
+    RunSmoke {
+        pr: u64,
+        head_sha: String,
+        change: ComponentChange,
+        toggle: bool,
+    },
+    TeardownPrEnv {
+        pr: u64,
+    },
+    Merge {
+        pr: u64,
+        head_sha: String,
+    },
+    /// Tag the product's main with the next version and its changelog.
+    TagProduct {
+        version: Version,
+        sha: String,
+        changes: Vec<ComponentChange>,
+        previous: Option<String>,
+    },
+    /// Move an environment to a product tag (all its component versions),
+    /// one wave of clusters at a time.
+    Promote {
+        env: String,
+        tag: String,
+        wave: usize,
+        waves: usize,
+        clusters: Vec<String>,
+        override_reason: Option<String>,
+    },
+    /// Watch health after a promotion wave; roll the wave back on failure.
+    WatchPromotion {
+        env: String,
+        tag: String,
+        commit: String,
+        clusters: Vec<String>,
+    },
+    SampleStability {
+        tag: String,
+    },
+    /// Write the final score note and, if it passed, publish the release.
+    FinalizeStability {
+        tag: String,
+    },
+    /// Cut a hotfix: branch the product from `base`, bump one component, tag.
+    Hotfix {
+        base: String,
+        tag: String,
+        change: ComponentChange,
+        component_pr: u64,
+    },
+}
+
+impl Action {
+    /// One line for logs, `plan` and the timeline.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Comment { repo, pr, topic, .. } => format!("comment `{topic}` on {repo}#{pr}"),
+            Action::SetStatus {
+                repo,
+                sha,
+                context,
+                state,
+                description,
+            } => format!(
+                "status {context}={} on {repo}@{} ({description})",
+                serde_json::to_value(state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                short(sha)
+            ),
+            Action::SetRiskLabel { pr, level, .. } => format!("label product#{pr} `risk: {level}`"),
+            Action::TagComponent {
+                component, version, ..
+            } => format!("tag {component} v{version}"),
+            Action::OpenProductPr { change, .. } => format!(
+                "open product PR: {} {} → {}",
+                change.component, change.from, change.to
+            ),
+            Action::DeployCi { pr, change, risk, .. } => format!(
+                "deploy {}@{} to ci for product#{pr} (risk {risk})",
+                change.component, change.to
+            ),
+            Action::WatchCiHealth { pr, change, .. } => format!(
+                "watch health of {}@{} on ci for product#{pr}",
+                change.component, change.to
+            ),
+            Action::Rollback { env, commit, reason } => {
+                format!("roll back {env} commit {} ({reason})", short(commit))
+            }
+            Action::CreatePrEnv { pr, .. } => format!("create PR environment pr-{pr}"),
+            Action::RunSmoke { pr, toggle, .. } => format!(
+                "run smoke gate for product#{pr}{}",
+                if *toggle { " (toggle on and off)" } else { "" }
+            ),
+            Action::TeardownPrEnv { pr } => format!("tear down PR environment pr-{pr}"),
+            Action::Merge { pr, .. } => format!("merge product#{pr}"),
+            Action::TagProduct { version, .. } => format!("tag product v{version}"),
+            Action::Promote {
+                env,
+                tag,
+                wave,
+                waves,
+                clusters,
+                ..
+            } => format!(
+                "promote {tag} to {env} wave {wave}/{waves} ({})",
+                clusters.join(", ")
+            ),
+            Action::WatchPromotion { env, tag, clusters, .. } => {
+                format!("watch {tag} on {env} ({})", clusters.join(", "))
+            }
+            Action::SampleStability { tag } => format!("sample stability of {tag} on staging"),
+            Action::FinalizeStability { tag } => format!("write stability score of {tag}"),
+            Action::Hotfix { base, tag, change, .. } => format!(
+                "hotfix {tag} from {base}: {} {} → {}",
+                change.component, change.from, change.to
+            ),
+        }
+    }
+}
+
+pub(crate) fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}

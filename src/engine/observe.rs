@@ -1,0 +1,478 @@
+//! The edge that looks: reads git and the forge into a `Snapshot`.
+//!
+//! Reads only; never writes. Git work runs on blocking threads. Everything
+//! the decisions need is resolved here (a PR's manifest change, who may
+//! approve, which tag contains a merge), so they can stay pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use semver::Version;
+
+use crate::engine::stability;
+use crate::error::{Error, Result};
+use crate::forge::{PrState, PullRequest, RepoId, StatusState};
+use crate::git::history;
+use crate::git::trailers::Trailers;
+use crate::git::workspace::Workspace;
+use crate::labels;
+use crate::manifest::product::ProductManifest;
+use crate::manifest::yaml_edit;
+use crate::policy::{Environment, Policy, Tagging};
+use crate::version;
+
+use super::authority;
+use super::snapshot::*;
+use super::{Engine, HEALTH_CONTEXT, NOTES_SAMPLES, NOTES_STABILITY};
+
+/// How many closed PRs per repo the engine looks back at.
+const RECENT_PULLS: usize = 30;
+/// How many landscape commits are read for the record.
+const LANDSCAPE_HISTORY: usize = 60;
+
+impl Engine {
+    /// Read the policy from the product's main branch (never from a PR).
+    pub async fn load_policy(&self) -> Result<Policy> {
+        let repo = self.config.product_repo();
+        let path = self.config.product.policy.clone();
+        let branch = self.config.product.branch.clone();
+        let text = self
+            .with_repo(&repo, move |ws| ws.read_file(&branch, &path))
+            .await?;
+        let text = text.ok_or_else(|| {
+            Error::input(format!(
+                "{repo}: no policy at `{}` on {}",
+                self.config.product.policy, self.config.product.branch
+            ))
+        })?;
+        Policy::parse(&text, &format!("{repo}:{}", self.config.product.policy))
+    }
+
+    pub async fn observe(&self, policy: &Policy) -> Result<Snapshot> {
+        let now = self.clock.now();
+        let me = self.forge.whoami().await?;
+        let product = self.observe_product(policy, &me).await?;
+        let mut components = Vec::new();
+        for (name, pin) in &product.manifest.components {
+            let repo = RepoId::parse(&pin.repo).map_err(|e| e.context(format!("product.yaml components.{name}.repo")))?;
+            components.push(self.observe_component(policy, name, repo, &me).await?);
+        }
+        let mut envs = Vec::new();
+        for env in &policy.environments {
+            envs.push(self.observe_env(env, &product.manifest).await?);
+        }
+        let mut product = product;
+        // A product PR's CI deploy and PR environment live in the CI landscape.
+        if let Some(ci) = policy
+            .environments
+            .iter()
+            .find(|e| matches!(e.follows, crate::policy::Follows::ProductPrs))
+        {
+            if let Some(view) = envs.iter().find(|v| v.name == ci.name) {
+                for pull in &mut product.pulls {
+                    let key = pr_key(&product.repo, pull.pr.number);
+                    pull.ci_deploy = view
+                        .history
+                        .iter()
+                        .find(|c| {
+                            c.trailers.get("Stagecoach-Action") == Some("bump")
+                                && c.trailers.get("Stagecoach-Product") == Some(key.as_str())
+                        })
+                        .cloned();
+                    pull.pr_env_present = view.pr_envs.contains(&pull.pr.number);
+                }
+            }
+        }
+        Ok(Snapshot {
+            now,
+            product,
+            components,
+            envs,
+        })
+    }
+
+    async fn pulls_of(&self, repo: &RepoId) -> Result<Vec<PullRequest>> {
+        let mut pulls = self.forge.list_open_pulls(repo).await?;
+        for p in self.forge.list_recent_pulls(repo, RECENT_PULLS).await? {
+            if !pulls.iter().any(|o| o.number == p.number) {
+                pulls.push(p);
+            }
+        }
+        Ok(pulls)
+    }
+
+    async fn sticky_of(&self, repo: &RepoId, number: u64, me: &str) -> Result<BTreeMap<String, String>> {
+        let mut sticky = BTreeMap::new();
+        for c in self.forge.list_comments(repo, number).await? {
+            if c.author != me {
+                continue;
+            }
+            if let Some(rest) = c.body.strip_prefix("<!-- stagecoach:") {
+                if let Some((topic, body)) = rest.split_once(" -->\n") {
+                    sticky.insert(topic.to_string(), body.to_string());
+                }
+            }
+        }
+        Ok(sticky)
+    }
+
+    async fn observe_product(&self, policy: &Policy, me: &str) -> Result<ProductView> {
+        let repo = self.config.product_repo();
+        let branch = self.config.product.branch.clone();
+        let manifest_path = self.config.product.manifest.clone();
+        let prefix = policy.versioning.tag_prefix.clone();
+        let pulls = self.pulls_of(&repo).await?;
+        let heads: Vec<(u64, String)> = pulls
+            .iter()
+            .filter(|p| p.state == PrState::Open)
+            .map(|p| (p.number, p.head_sha.clone()))
+            .collect();
+        let source = repo.to_string();
+        let git = self
+            .with_repo(&repo, move |ws| {
+                let main_sha = ws
+                    .branch_head(&branch)?
+                    .ok_or_else(|| Error::input(format!("{source}: no branch `{branch}`")))?;
+                let text = ws
+                    .read_file(&main_sha, &manifest_path)?
+                    .ok_or_else(|| Error::input(format!("{source}: no `{manifest_path}` on {branch}")))?;
+                let manifest = ProductManifest::parse(&text, &format!("{source}:{manifest_path}"))?;
+                let repo2 = ws.repo();
+                let main_oid = git2::Oid::from_str(&main_sha)?;
+                let mut tags = Vec::new();
+                for t in ws.tags()? {
+                    let Some(version) = version::parse_tag(&t.name, &prefix) else {
+                        continue;
+                    };
+                    let oid = git2::Oid::from_str(&t.sha)?;
+                    let on_main = oid == main_oid || repo2.graph_descendant_of(main_oid, oid).unwrap_or(false);
+                    let manifest = ws
+                        .read_file(&t.sha, &manifest_path)?
+                        .and_then(|text| ProductManifest::parse(&text, &t.name).ok());
+                    let created_at = repo2
+                        .find_commit(oid)
+                        .ok()
+                        .and_then(|c| chrono::DateTime::from_timestamp(c.time().seconds(), 0));
+                    let note = ws.read_note(NOTES_STABILITY, &t.sha)?;
+                    let samples = ws
+                        .read_note(NOTES_SAMPLES, &t.sha)?
+                        .map(|s| stability::parse_samples(&s))
+                        .unwrap_or_default();
+                    tags.push(ProductTag {
+                        name: t.name.clone(),
+                        version,
+                        sha: t.sha.clone(),
+                        on_main,
+                        trailers: Trailers::parse(t.message.as_deref().unwrap_or("")),
+                        manifest,
+                        created_at,
+                        note,
+                        samples,
+                        release: None,
+                    });
+                }
+                tags.sort_by(|a, b| a.version.cmp(&b.version));
+                // Each open PR's change, against the commit it branched from.
+                let mut changes = BTreeMap::new();
+                for (number, head) in heads {
+                    changes.insert(number, pr_changes(ws, &main_sha, &head, &manifest_path, &manifest));
+                }
+                Ok((main_sha, manifest, tags, changes))
+            })
+            .await?;
+        let (main_sha, manifest, mut tags, mut changes) = git;
+        let releases = self.forge.list_releases(&repo).await?;
+        for t in &mut tags {
+            t.release = releases.iter().find(|r| r.tag_name == t.name).cloned();
+        }
+        let mut views = Vec::new();
+        let mut pr_branches = BTreeMap::new();
+        for pr in pulls {
+            pr_branches.insert(pr.head_ref.clone(), pr.number);
+            let statuses = if pr.state == PrState::Open {
+                self.forge
+                    .list_statuses(&repo, &pr.head_sha)
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.context.clone(), s))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
+            let (reviews, approve_comments, approvers) = if pr.state == PrState::Open {
+                let reviews = self.forge.list_reviews(&repo, pr.number).await?;
+                let comments = self.forge.list_comments(&repo, pr.number).await?;
+                let approve_comments: Vec<(String, u64)> = comments
+                    .iter()
+                    .filter(|c| c.author != me && c.body.trim().lines().next().map(str::trim) == Some("/approve"))
+                    .map(|c| (c.author.clone(), c.id))
+                    .collect();
+                let mut who: BTreeSet<String> = reviews
+                    .iter()
+                    .filter(|r| r.state == crate::forge::ReviewState::Approved)
+                    .map(|r| r.author.clone())
+                    .collect();
+                who.extend(approve_comments.iter().map(|(a, _)| a.clone()));
+                let mut approvers = BTreeMap::new();
+                for user in who {
+                    let a = authority::resolve(self.forge.as_ref(), &repo, "approvers", &policy.people.approvers, &user).await?;
+                    approvers.insert(user, a);
+                }
+                (reviews, approve_comments, approvers)
+            } else {
+                (Vec::new(), Vec::new(), BTreeMap::new())
+            };
+            let sticky = if pr.state == PrState::Open || pr.merged {
+                self.sticky_of(&repo, pr.number, me).await?
+            } else {
+                BTreeMap::new()
+            };
+            let changes = changes.remove(&pr.number).unwrap_or(Ok(Vec::new()));
+            views.push(ProductPull {
+                pr,
+                changes,
+                statuses,
+                reviews,
+                approve_comments,
+                approvers,
+                ci_deploy: None,
+                pr_env_present: false,
+                sticky,
+            });
+        }
+        Ok(ProductView {
+            repo,
+            branch: self.config.product.branch.clone(),
+            main_sha,
+            manifest,
+            tags,
+            pulls: views,
+            pr_branches,
+        })
+    }
+
+    async fn observe_component(&self, policy: &Policy, name: &str, repo: RepoId, me: &str) -> Result<ComponentView> {
+        let pulls = self.pulls_of(&repo).await?;
+        let merges: Vec<(u64, String)> = pulls
+            .iter()
+            .filter_map(|p| p.merge_commit_sha.clone().filter(|_| p.merged).map(|m| (p.number, m)))
+            .collect();
+        let prefix = policy.versioning.tag_prefix.clone();
+        let bot_tags = policy.versioning.tagging == Tagging::Bot;
+        let rules = policy.versioning.bumps.clone();
+        let (tags, released, untagged_next) = self
+            .with_repo(&repo, move |ws| {
+                let mut tags: Vec<(Version, String, String)> = ws
+                    .tags()?
+                    .into_iter()
+                    .filter_map(|t| version::parse_tag(&t.name, &prefix).map(|v| (v, t.name, t.sha)))
+                    .collect();
+                tags.sort();
+                let r = ws.repo();
+                let mut released = BTreeMap::new();
+                for (number, merge) in merges {
+                    let Ok(m) = git2::Oid::from_str(&merge) else { continue };
+                    let first = tags.iter().find(|(_, _, sha)| {
+                        git2::Oid::from_str(sha)
+                            .map(|t| t == m || r.graph_descendant_of(t, m).unwrap_or(false))
+                            .unwrap_or(false)
+                    });
+                    if let Some((v, _, _)) = first {
+                        released.insert(number, v.clone());
+                    }
+                }
+                let untagged_next = if bot_tags {
+                    let head = ws.branch_head("main")?;
+                    match head {
+                        Some(head) => {
+                            let next = history::next_version(r, None, &head, &prefix, &rules)?;
+                            next.next.map(|v| (v, head))
+                        }
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                Ok((tags, released, untagged_next))
+            })
+            .await?;
+        let mut views = Vec::new();
+        for pr in pulls {
+            let statuses = if pr.state == PrState::Open {
+                self.forge
+                    .list_statuses(&repo, &pr.head_sha)
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.context.clone(), s))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
+            let parsed = labels::parse_labels(policy, &pr.labels);
+            let hotfix_actor = match &parsed.hotfix_to {
+                Some(v) => {
+                    let label = crate::engine::text::fill(&policy.labels.hotfix, &v.to_string());
+                    let actor = self
+                        .forge
+                        .label_events(&repo, pr.number)
+                        .await?
+                        .into_iter()
+                        .rev()
+                        .find(|e| e.added && e.label == label)
+                        .map(|e| e.actor);
+                    match actor {
+                        Some(actor) => {
+                            let a = authority::resolve(
+                                self.forge.as_ref(),
+                                &self.config.product_repo(),
+                                "hotfixers",
+                                &policy.people.hotfixers,
+                                &actor,
+                            )
+                            .await?;
+                            Some((actor, a))
+                        }
+                        None => None,
+                    }
+                }
+                None => None,
+            };
+            // Closed-unmerged PRs are not ours to talk about.
+            let sticky = if pr.state == PrState::Open || pr.merged {
+                self.sticky_of(&repo, pr.number, me).await?
+            } else {
+                BTreeMap::new()
+            };
+            views.push(ComponentPull {
+                released_in: released.get(&pr.number).cloned(),
+                pr,
+                statuses,
+                hotfix_actor,
+                sticky,
+            });
+        }
+        Ok(ComponentView {
+            name: name.to_string(),
+            repo,
+            tags,
+            pulls: views,
+            untagged_next,
+        })
+    }
+
+    async fn observe_env(&self, env: &Environment, manifest: &ProductManifest) -> Result<EnvView> {
+        let repo = RepoId::parse(&env.repo).map_err(|e| e.context(format!("environment {}", env.name)))?;
+        let env2 = env.clone();
+        let components: Vec<String> = manifest.components.keys().cloned().collect();
+        let (head_sha, versions, mut history, pr_envs) = self
+            .with_repo(&repo, move |ws| {
+                let head = ws
+                    .branch_head(&env2.branch)?
+                    .ok_or_else(|| Error::input(format!("{}: no branch `{}`", env2.repo, env2.branch)))?;
+                let mut versions: BTreeMap<String, BTreeMap<String, Version>> = BTreeMap::new();
+                for cluster in &env2.clusters {
+                    for component in &components {
+                        for target in &env2.files {
+                            let path = landscape_path(&target.path, &env2.name, cluster, component);
+                            let Some(text) = ws.read_file(&head, &path)? else { continue };
+                            if let Ok(Some(v)) = yaml_edit::get_scalar(&text, &target.key) {
+                                if let Ok(v) = Version::parse(v.trim_start_matches('v')) {
+                                    versions.entry(cluster.clone()).or_default().insert(component.clone(), v);
+                                }
+                            }
+                        }
+                    }
+                }
+                let log = ws.log(&head, LANDSCAPE_HISTORY)?;
+                let reverted: BTreeSet<String> = log
+                    .iter()
+                    .flat_map(|c| c.trailers.get_all("Stagecoach-Reverts").into_iter().map(str::to_string))
+                    .collect();
+                let history: Vec<LandscapeCommit> = log
+                    .into_iter()
+                    .filter(|c| c.trailers.get("Stagecoach-Action").is_some())
+                    .map(|c| LandscapeCommit {
+                        reverted: reverted.contains(&c.sha),
+                        sha: c.sha,
+                        time: c.time,
+                        trailers: c.trailers,
+                        health: None,
+                    })
+                    .collect();
+                let pr_envs = match &env2.pr_envs {
+                    Some(template) => {
+                        let dir = template.split("{number}").next().unwrap_or("").trim_end_matches('/');
+                        let dir = dir.rsplit_once('/').map(|(d, _)| d).unwrap_or(dir);
+                        ws.list_dir(&head, dir)?
+                            .iter()
+                            .filter_map(|p| p.rsplit('/').next().and_then(|n| n.strip_prefix("pr-")).and_then(|n| n.parse().ok()))
+                            .collect::<BTreeSet<u64>>()
+                            .into_iter()
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
+                Ok((head, versions, history, pr_envs))
+            })
+            .await?;
+        // The health verdicts of the newest promotions (the record of a wave).
+        for c in history.iter_mut().filter(|c| c.trailers.get("Stagecoach-Action") == Some("promote")).take(8) {
+            c.health = self
+                .forge
+                .list_statuses(&repo, &c.sha)
+                .await?
+                .into_iter()
+                .find(|s| s.context == HEALTH_CONTEXT)
+                .map(|s| s.state)
+                .filter(|s| *s != StatusState::Pending);
+        }
+        Ok(EnvView {
+            name: env.name.clone(),
+            repo,
+            head_sha,
+            versions,
+            history,
+            pr_envs,
+        })
+    }
+}
+
+/// `Stagecoach-Product` value of a product PR: `acme/product#12`.
+pub fn pr_key(repo: &RepoId, number: u64) -> String {
+    format!("{repo}#{number}")
+}
+
+/// A landscape file path for one component on one cluster.
+pub fn landscape_path(template: &str, env: &str, cluster: &str, component: &str) -> String {
+    template
+        .replace("{env}", env)
+        .replace("{cluster}", cluster)
+        .replace("{component}", component)
+}
+
+/// What a PR head changes in the manifest relative to where it branched
+/// from main, so main moving on is never mistaken for the PR's change.
+fn pr_changes(
+    ws: &Workspace,
+    main_sha: &str,
+    head: &str,
+    path: &str,
+    main_manifest: &ProductManifest,
+) -> std::result::Result<Vec<ComponentChange>, String> {
+    let r = ws.repo();
+    let (Ok(main), Ok(head_oid)) = (git2::Oid::from_str(main_sha), git2::Oid::from_str(head)) else {
+        return Err("bad commit id".into());
+    };
+    let base = r
+        .merge_base(main, head_oid)
+        .map_err(|_| "the PR's head commit is not in the product repository".to_string())?;
+    let read = |rev: &str| -> std::result::Result<ProductManifest, String> {
+        let text = ws
+            .read_file(rev, path)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("`{path}` is missing"))?;
+        ProductManifest::parse(&text, path).map_err(|e| e.to_string())
+    };
+    let base_manifest = if base == main { main_manifest.clone() } else { read(&base.to_string())? };
+    let head_manifest = read(head)?;
+    Ok(super::tag::manifest_changes(&base_manifest, &head_manifest))
+}

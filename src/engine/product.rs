@@ -1,0 +1,330 @@
+//! Flow 3: a product PR through CI — deploy one component, watch its health,
+//! roll back on failure, smoke-test medium and high risk in a PR environment
+//! (twice for a feature toggle), wait for an authorised approval on high
+//! risk, and merge what may be merged.
+//!
+//! The pipeline's memory is the PR's commit statuses (`stagecoach/ci`,
+//! `stagecoach/smoke`, `stagecoach/approval`) and the CI landscape's commits:
+//! what people see on the PR is exactly what the bot decides from.
+
+use crate::forge::{PrState, RepoId, StatusState};
+use crate::labels;
+use crate::policy::{Policy, RiskLevel};
+use crate::risk;
+use crate::version::Bump;
+
+use super::action::{Action, context};
+use super::snapshot::{Authority, ProductPull, Snapshot};
+use super::text;
+
+pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let repo = &snap.product.repo;
+    let ci_env = policy
+        .environments
+        .iter()
+        .find(|e| matches!(e.follows, crate::policy::Follows::ProductPrs));
+    // One PR at a time between "deployed" and "health known" on CI, so a
+    // health verdict always belongs to exactly one change.
+    let mut ci_claimed = snap.product.pulls.iter().any(|p| {
+        p.pr.state == PrState::Open
+            && p.statuses.get(context::CI).map(|s| s.state) == Some(StatusState::Pending)
+    });
+    let mut pulls: Vec<&ProductPull> = snap.product.pulls.iter().collect();
+    pulls.sort_by_key(|p| p.pr.number);
+    for pull in pulls {
+        if pull.pr.base_ref != snap.product.branch {
+            continue;
+        }
+        if pull.pr.state == PrState::Closed {
+            clean_up_closed(pull, &mut actions);
+            continue;
+        }
+        decide_open(policy, repo, pull, ci_env.is_some(), &mut ci_claimed, &mut actions);
+    }
+    actions
+}
+
+/// A closed PR leaves nothing behind: its PR environment goes, and an
+/// unmerged change is taken off CI.
+fn clean_up_closed(pull: &ProductPull, actions: &mut Vec<Action>) {
+    if pull.pr_env_present {
+        actions.push(Action::TeardownPrEnv { pr: pull.pr.number });
+    }
+    if !pull.pr.merged {
+        if let Some(d) = pull.ci_deploy.as_ref().filter(|d| !d.reverted) {
+            actions.push(Action::Rollback {
+                env: "ci".into(),
+                commit: d.sha.clone(),
+                reason: format!("product#{} was closed without merging", pull.pr.number),
+            });
+        }
+    }
+}
+
+fn status_is(pull: &ProductPull, ctx: &str) -> Option<StatusState> {
+    pull.statuses.get(ctx).map(|s| s.state)
+}
+
+fn set_status(
+    repo: &RepoId,
+    pull: &ProductPull,
+    ctx: &str,
+    state: StatusState,
+    description: String,
+    actions: &mut Vec<Action>,
+) {
+    let current = pull.statuses.get(ctx);
+    if current.map(|s| (s.state, s.description.as_str())) != Some((state, description.as_str())) {
+        actions.push(Action::SetStatus {
+            repo: repo.clone(),
+            sha: pull.pr.head_sha.clone(),
+            context: ctx.into(),
+            state,
+            description,
+        });
+    }
+}
+
+fn comment(repo: &RepoId, pull: &ProductPull, topic: &str, body: String, actions: &mut Vec<Action>) {
+    if pull.sticky.get(topic) != Some(&body) {
+        actions.push(Action::Comment {
+            repo: repo.clone(),
+            pr: pull.pr.number,
+            topic: topic.into(),
+            body,
+        });
+    }
+}
+
+fn decide_open(
+    policy: &Policy,
+    repo: &RepoId,
+    pull: &ProductPull,
+    has_ci: bool,
+    ci_claimed: &mut bool,
+    actions: &mut Vec<Action>,
+) {
+    let n = pull.pr.number;
+    let changes = match &pull.changes {
+        Ok(c) if c.is_empty() => return, // not a component bump (policy, docs): not ours
+        Ok(c) if c.len() > 1 => {
+            let names: Vec<String> = c.iter().map(|c| c.component.clone()).collect();
+            comment(
+                repo,
+                pull,
+                "ci",
+                format!(
+                    "A product PR must bump exactly one component, so a failure points at one change; this one bumps {}. Split it, please.",
+                    text::inert(&names.join(", "))
+                ),
+                actions,
+            );
+            set_status(repo, pull, context::CI, StatusState::Failure, "bumps more than one component".into(), actions);
+            return;
+        }
+        Ok(c) => c,
+        Err(why) => {
+            comment(repo, pull, "ci", format!("Stagecoach cannot read this PR's change: {}", text::inert(why)), actions);
+            set_status(repo, pull, context::CI, StatusState::Failure, "manifest unreadable".into(), actions);
+            return;
+        }
+    };
+    let change = &changes[0];
+    let parsed = labels::parse_labels(policy, &pull.pr.labels);
+    let labelled = match parsed.complete() {
+        Ok(l) => {
+            set_status(repo, pull, context::LABELS, StatusState::Success, "labels complete".into(), actions);
+            l
+        }
+        Err(problems) => {
+            comment(repo, pull, "labels", text::label_problems(policy, &problems), actions);
+            set_status(
+                repo,
+                pull,
+                context::LABELS,
+                StatusState::Failure,
+                format!("{} label problem(s)", problems.len()),
+                actions,
+            );
+            return;
+        }
+    };
+    let bump = Bump::between(&change.from, &change.to).unwrap_or(Bump::Patch);
+    let assessment = risk::assess(policy, &labelled, bump);
+    let level = assessment.level;
+    if parsed.risk != Some(level) {
+        let remove = pull
+            .pr
+            .labels
+            .iter()
+            .filter(|l| {
+                labels::parse_labels(policy, std::slice::from_ref(*l)).risk.is_some()
+            })
+            .cloned()
+            .collect();
+        actions.push(Action::SetRiskLabel { pr: n, level, remove });
+    }
+    comment(repo, pull, "risk", assessment.explain_markdown(), actions);
+    if !assessment.product_pr {
+        comment(repo, pull, "ci", text::not_functional(), actions);
+        return;
+    }
+    if !has_ci {
+        return;
+    }
+
+    // 1. Deploy and watch health on CI.
+    let live_deploy = pull.ci_deploy.as_ref().filter(|d| !d.reverted);
+    match status_is(pull, context::CI) {
+        None => {
+            if !*ci_claimed {
+                *ci_claimed = true;
+                actions.push(Action::DeployCi {
+                    pr: n,
+                    head_sha: pull.pr.head_sha.clone(),
+                    change: change.clone(),
+                    risk: level,
+                });
+            }
+            return;
+        }
+        Some(StatusState::Pending) => {
+            match live_deploy {
+                Some(d) => actions.push(Action::WatchCiHealth {
+                    pr: n,
+                    head_sha: pull.pr.head_sha.clone(),
+                    change: change.clone(),
+                    landscape_sha: d.sha.clone(),
+                }),
+                // Crashed between status and commit, or reverted by a person: deploy again.
+                None => actions.push(Action::DeployCi {
+                    pr: n,
+                    head_sha: pull.pr.head_sha.clone(),
+                    change: change.clone(),
+                    risk: level,
+                }),
+            }
+            return;
+        }
+        Some(StatusState::Failure) | Some(StatusState::Error) => {
+            if let Some(d) = live_deploy {
+                actions.push(Action::Rollback {
+                    env: "ci".into(),
+                    commit: d.sha.clone(),
+                    reason: format!("product#{n}: {}", pull.statuses.get(context::CI).map(|s| s.description.as_str()).unwrap_or("unhealthy")),
+                });
+            }
+            if pull.pr_env_present {
+                actions.push(Action::TeardownPrEnv { pr: n });
+            }
+            return;
+        }
+        Some(StatusState::Success) => {}
+    }
+
+    // 2. Smoke gate in a PR environment for medium and high risk.
+    let gated = level >= RiskLevel::Medium;
+    let needs_approval = assessment.needs_approval;
+    if gated {
+        match status_is(pull, context::SMOKE) {
+            None | Some(StatusState::Pending) => {
+                if !pull.pr_env_present {
+                    actions.push(Action::CreatePrEnv {
+                        pr: n,
+                        change: change.clone(),
+                        toggle: labelled.toggle,
+                    });
+                }
+                actions.push(Action::RunSmoke {
+                    pr: n,
+                    head_sha: pull.pr.head_sha.clone(),
+                    change: change.clone(),
+                    toggle: labelled.toggle,
+                });
+                return;
+            }
+            Some(StatusState::Failure) | Some(StatusState::Error) => {
+                if let Some(d) = live_deploy {
+                    actions.push(Action::Rollback {
+                        env: "ci".into(),
+                        commit: d.sha.clone(),
+                        reason: format!("product#{n}: smoke gate failed"),
+                    });
+                }
+                if pull.pr_env_present {
+                    actions.push(Action::TeardownPrEnv { pr: n });
+                }
+                return;
+            }
+            Some(StatusState::Success) => {
+                // Medium tears down at once; high keeps it for the approver.
+                if !needs_approval && pull.pr_env_present {
+                    actions.push(Action::TeardownPrEnv { pr: n });
+                }
+            }
+        }
+    }
+
+    // 3. An authorised approval for the levels that need one.
+    if needs_approval {
+        let mut approvers: Vec<&String> = pull
+            .reviews
+            .iter()
+            .filter(|r| r.state == crate::forge::ReviewState::Approved && r.commit_id == pull.pr.head_sha)
+            .map(|r| &r.author)
+            .chain(pull.approve_comments.iter().map(|(a, _)| a))
+            .collect();
+        approvers.sort();
+        approvers.dedup();
+        let allowed: Vec<&String> = approvers
+            .iter()
+            .copied()
+            .filter(|a| pull.approvers.get(*a) == Some(&Authority::Allowed))
+            .collect();
+        let refused: Vec<(String, String)> = approvers
+            .iter()
+            .filter_map(|a| match pull.approvers.get(*a) {
+                Some(Authority::Refused(why)) => Some(((*a).clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
+        if !refused.is_empty() {
+            let mut body = String::from("**Approvals that do not count:**\n\n");
+            for (who, why) in &refused {
+                body.push_str(&format!("- {}: {}\n", text::inert(who), text::inert(why)));
+            }
+            body.push_str("\nHigh-risk product PRs need an approval from someone the policy lists under `people.approvers` who also has write access.\n");
+            comment(repo, pull, "approval", body, actions);
+        }
+        match allowed.first() {
+            Some(who) => {
+                set_status(repo, pull, context::APPROVAL, StatusState::Success, format!("approved by {}", text::inert(who)), actions);
+                if pull.pr_env_present {
+                    actions.push(Action::TeardownPrEnv { pr: n });
+                }
+            }
+            None => {
+                set_status(repo, pull, context::APPROVAL, StatusState::Pending, "waiting for an authorised approval".into(), actions);
+                return;
+            }
+        }
+    }
+
+    // 4. Merge what the policy lets the bot merge.
+    let approved = needs_approval; // reached here only when approved
+    if policy.risk.auto_merge.contains(&level) || approved {
+        actions.push(Action::Merge {
+            pr: n,
+            head_sha: pull.pr.head_sha.clone(),
+        });
+    } else {
+        comment(
+            repo,
+            pull,
+            "merge",
+            format!("All gates are green. `risk: {level}` is not merged automatically (policy `risk.auto_merge`): a person merges it."),
+            actions,
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! The pure heart: from a snapshot of the world to the actions that move it
+//! towards what the policy wants. No I/O, no clock but `snap.now`.
+
+use crate::policy::Policy;
+
+use super::action::Action;
+use super::snapshot::Snapshot;
+use super::{component, hotfix, product, staging, tag};
+
+/// Every flow's decisions for this snapshot, in road order. Running it again
+/// on the world these actions produce yields the next steps, and finally
+/// nothing: that is how the engine knows it has converged.
+pub fn reconcile(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    actions.extend(component::decide(policy, snap));
+    actions.extend(product::decide(policy, snap));
+    actions.extend(tag::decide(policy, snap));
+    actions.extend(staging::decide(policy, snap));
+    actions.extend(hotfix::decide(policy, snap));
+    // Two flows may want the same thing (a hotfix and the component flow
+    // both carrying a release to main): do it once.
+    let mut unique: Vec<Action> = Vec::with_capacity(actions.len());
+    for a in actions {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    unique
+}

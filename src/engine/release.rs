@@ -1,0 +1,155 @@
+//! Flow 6: releases to canary and prod, on demand, in waves of clusters with
+//! a soak time and a health watch between waves.
+//!
+//! A promotion is the desired state "tag T on environment E". Its progress
+//! lives in the landscape's commits (one per wave, with trailers) and their
+//! health statuses, so re-running a promotion resumes it after a crash.
+
+use chrono::{DateTime, Utc};
+
+use crate::forge::StatusState;
+use crate::policy::{Follows, Policy};
+
+use super::action::Action;
+use super::snapshot::{Authority, Snapshot};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromotionRequest {
+    pub env: String,
+    pub tag: String,
+    pub override_reason: Option<String>,
+    pub by: String,
+    pub authority: Authority,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Do these, then plan again.
+    Act(Vec<Action>),
+    /// Nothing to do before `until` (soaking).
+    Wait { until: DateTime<Utc>, why: String },
+    /// Every wave is out and healthy.
+    Done,
+    /// A wave failed its health watch and was rolled back; the promotion stops.
+    Failed(String),
+}
+
+/// Why a promotion may not start, in words for the person who asked.
+pub fn refusal(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> Option<String> {
+    let Some(env) = policy.environment(&req.env) else {
+        return Some(format!("no environment `{}` in the policy", req.env));
+    };
+    let Some(tag) = snap.product.tags.iter().find(|t| t.name == req.tag) else {
+        return Some(format!("no product tag `{}`", req.tag));
+    };
+    if let Authority::Refused(why) = &req.authority {
+        return Some(format!("{} may not promote to {}: {why}", req.by, req.env));
+    }
+    if req.override_reason.is_some() {
+        return None;
+    }
+    match &env.follows {
+        Follows::Releases => {
+            let released = tag.release.as_ref().is_some_and(|r| !r.draft);
+            if !released && !tag.is_hotfix() {
+                return Some(format!(
+                    "{} is not a release (its stability score has not passed the KPI); use --override \"reason\" to promote it anyway",
+                    req.tag
+                ));
+            }
+        }
+        Follows::Environment(upstream) => {
+            let runs = snap
+                .envs
+                .iter()
+                .find(|v| &v.name == upstream)
+                .and_then(|v| v.current_tag())
+                == Some(req.tag.as_str());
+            if !runs {
+                return Some(format!(
+                    "{} does not run on {upstream}, which {} follows; promote it there first or use --override \"reason\"",
+                    req.tag, req.env
+                ));
+            }
+        }
+        Follows::ProductTags | Follows::ProductPrs => {}
+    }
+    None
+}
+
+/// The next step of a promotion that has been allowed.
+pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> Step {
+    let Some(env) = policy.environment(&req.env) else {
+        return Step::Failed(format!("no environment `{}`", req.env));
+    };
+    let Some(view) = snap.envs.iter().find(|v| v.name == req.env) else {
+        return Step::Failed(format!("environment `{}` was not observed", req.env));
+    };
+    let waves: Vec<Vec<String>> = if env.waves.is_empty() {
+        vec![env.clusters.clone()]
+    } else {
+        env.waves.clone()
+    };
+    let mut previous_done: Option<DateTime<Utc>> = None;
+    for (i, clusters) in waves.iter().enumerate() {
+        let wave = i + 1;
+        match view.wave_commit(&req.tag, wave) {
+            None => {
+                if let Some(done) = previous_done {
+                    let until = done + chrono::Duration::from_std(env.soak).unwrap_or_default();
+                    if until > snap.now {
+                        return Step::Wait {
+                            until,
+                            why: format!("soaking wave {}/{} of {} on {}", wave - 1, waves.len(), req.tag, req.env),
+                        };
+                    }
+                }
+                return Step::Act(vec![Action::Promote {
+                    env: req.env.clone(),
+                    tag: req.tag.clone(),
+                    wave,
+                    waves: waves.len(),
+                    clusters: clusters.clone(),
+                    override_reason: req.override_reason.clone(),
+                }]);
+            }
+            Some(commit) => match commit.health {
+                None | Some(StatusState::Pending) => {
+                    return Step::Act(vec![Action::WatchPromotion {
+                        env: req.env.clone(),
+                        tag: req.tag.clone(),
+                        commit: commit.sha.clone(),
+                        clusters: clusters.clone(),
+                    }]);
+                }
+                Some(StatusState::Failure) | Some(StatusState::Error) => {
+                    return Step::Act(vec![Action::Rollback {
+                        env: req.env.clone(),
+                        commit: commit.sha.clone(),
+                        reason: format!("wave {wave}/{} of {} unhealthy", waves.len(), req.tag),
+                    }]);
+                }
+                Some(StatusState::Success) => previous_done = Some(commit.time),
+            },
+        }
+    }
+    Step::Done
+}
+
+/// Whether an earlier attempt of this promotion failed (a wave was rolled
+/// back): then a new request starts over only if a person asks again.
+pub fn failed_wave(snap: &Snapshot, req: &PromotionRequest) -> Option<String> {
+    let view = snap.envs.iter().find(|v| v.name == req.env)?;
+    let newest = view
+        .history
+        .iter()
+        .find(|c| c.trailers.get("Stagecoach-Product") == Some(req.tag.as_str()))?;
+    (newest.reverted || newest.trailers.get("Stagecoach-Action") == Some("rollback")).then(|| {
+        format!(
+            "wave {} of {} on {} was unhealthy and rolled back",
+            newest.trailers.get("Stagecoach-Wave").unwrap_or("?"),
+            req.tag,
+            req.env
+        )
+    })
+}

@@ -1,0 +1,177 @@
+//! The world as the engine sees it for one reconcile: plain data, no handles.
+//!
+//! `observe.rs` fills it from git and the forge; the decision functions read
+//! only this. Anything a decision needs (a permission, a file at a tag, the
+//! clock) is a field here, so every rule can be tested with a literal value.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use semver::Version;
+
+use crate::engine::stability::Sample;
+use crate::forge::{CommitStatus, PullRequest, Release, RepoId, Review};
+use crate::git::trailers::Trailers;
+use crate::manifest::product::ProductManifest;
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub now: DateTime<Utc>,
+    pub product: ProductView,
+    pub components: Vec<ComponentView>,
+    pub envs: Vec<EnvView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductView {
+    pub repo: RepoId,
+    pub branch: String,
+    pub main_sha: String,
+    pub manifest: ProductManifest,
+    /// Every semver tag of the product, oldest version first.
+    pub tags: Vec<ProductTag>,
+    /// Open product PRs and recently closed ones.
+    pub pulls: Vec<ProductPull>,
+    /// Branch names of every product PR ever seen (open or closed), to never
+    /// open a second PR for the same bump.
+    pub pr_branches: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductTag {
+    pub name: String,
+    pub version: Version,
+    pub sha: String,
+    /// Reachable from the product's main (hotfix tags are not).
+    pub on_main: bool,
+    /// The tag message's trailers (`Stagecoach-Action: hotfix`, ...).
+    pub trailers: Trailers,
+    pub manifest: Option<ProductManifest>,
+    pub created_at: Option<DateTime<Utc>>,
+    /// The final note in `refs/notes/stability`, if written.
+    pub note: Option<String>,
+    /// Samples kept in `refs/notes/stability-samples`.
+    pub samples: Vec<Sample>,
+    pub release: Option<Release>,
+}
+
+impl ProductTag {
+    pub fn is_hotfix(&self) -> bool {
+        self.trailers.get("Stagecoach-Action") == Some("hotfix")
+    }
+}
+
+/// A component version change carried by a product PR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentChange {
+    pub component: String,
+    pub from: Version,
+    pub to: Version,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductPull {
+    pub pr: PullRequest,
+    /// What the PR changes in the manifest compared with main: `Ok(changes)`,
+    /// or why it cannot be read (the message is shown on the PR).
+    pub changes: Result<Vec<ComponentChange>, String>,
+    /// Latest status per context on the PR's head commit.
+    pub statuses: BTreeMap<String, CommitStatus>,
+    pub reviews: Vec<Review>,
+    /// `/approve` comments: (author, comment id).
+    pub approve_comments: Vec<(String, u64)>,
+    /// What the policy and the forge say about each would-be approver.
+    pub approvers: BTreeMap<String, Authority>,
+    /// The CI landscape commit that deployed this PR, if any, and whether it
+    /// has been reverted since.
+    pub ci_deploy: Option<LandscapeCommit>,
+    /// The PR's ephemeral environment exists in the CI landscape.
+    pub pr_env_present: bool,
+    /// The bot's sticky comments on the PR: topic → body (without marker).
+    pub sticky: BTreeMap<String, String>,
+}
+
+/// Whether a person may do a guarded thing (approve, hotfix, promote), with
+/// the reason when not. Computed at the edge (forge permissions, team
+/// membership), judged by pure code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    Allowed,
+    Refused(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ComponentView {
+    pub name: String,
+    pub repo: RepoId,
+    /// Semver tags, oldest version first: (version, tag name, commit sha).
+    pub tags: Vec<(Version, String, String)>,
+    pub pulls: Vec<ComponentPull>,
+    /// With `tagging: bot`: the version the bot would tag on the component's
+    /// main now, and the commit, when there are releasable commits.
+    pub untagged_next: Option<(Version, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComponentPull {
+    pub pr: PullRequest,
+    pub statuses: BTreeMap<String, CommitStatus>,
+    /// The first component version whose tag contains the merge commit.
+    pub released_in: Option<Version>,
+    /// The hotfix label's author and whether they may trigger a hotfix.
+    pub hotfix_actor: Option<(String, Authority)>,
+    /// The bot's sticky comments on the PR: topic → body (without marker).
+    pub sticky: BTreeMap<String, String>,
+}
+
+/// A commit on a landscape branch written by the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandscapeCommit {
+    pub sha: String,
+    pub time: DateTime<Utc>,
+    pub trailers: Trailers,
+    pub reverted: bool,
+    /// The bot's health verdict on this commit (`stagecoach/health` status on
+    /// the landscape repo), once watched.
+    pub health: Option<crate::forge::StatusState>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvView {
+    pub name: String,
+    pub repo: RepoId,
+    pub head_sha: String,
+    /// cluster → component → version, read from the landscape files.
+    pub versions: BTreeMap<String, BTreeMap<String, Version>>,
+    /// Bot commits on the landscape, newest first.
+    pub history: Vec<LandscapeCommit>,
+    /// PR numbers whose ephemeral environments exist.
+    pub pr_envs: Vec<u64>,
+}
+
+impl EnvView {
+    /// The product tag the environment was last promoted to (and not rolled
+    /// back from), from the commits' trailers: git log is the record.
+    pub fn current_tag(&self) -> Option<&str> {
+        self.history
+            .iter()
+            .filter(|c| !c.reverted)
+            .find(|c| {
+                matches!(
+                    c.trailers.get("Stagecoach-Action"),
+                    Some("promote") | Some("hotfix")
+                )
+            })
+            .and_then(|c| c.trailers.get("Stagecoach-Product"))
+    }
+
+    /// The newest live promote commit for `tag` and wave `wave` (1-based).
+    pub fn wave_commit(&self, tag: &str, wave: usize) -> Option<&LandscapeCommit> {
+        let wave = wave.to_string();
+        self.history.iter().find(|c| {
+            !c.reverted
+                && c.trailers.get("Stagecoach-Product") == Some(tag)
+                && c.trailers.get("Stagecoach-Wave").map(|w| w.split('/').next()) == Some(Some(&wave))
+        })
+    }
+}
