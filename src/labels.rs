@@ -107,7 +107,7 @@ impl Kind {
     /// A valid example, for messages: `ft-coverage: 80`.
     fn example(self, policy: &Policy) -> String {
         let (format, placeholder) = self.format(policy);
-        let middle = policy.sizes.get(policy.sizes.len() / 2);
+        let middle = policy.sizes.get(policy.sizes.len().saturating_sub(1) / 2);
         let value = match self {
             Kind::Component | Kind::Change => middle.map_or("M", String::as_str),
             Kind::Coverage => "80",
