@@ -495,3 +495,19 @@ mod tests {
         assert_eq!((done.component.as_str(), done.coverage), ("L", 75));
     }
 }
+
+#[cfg(test)]
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_labels_parse_without_panicking_and_echo_one_line(labels in prop::collection::vec("(component|change|ft-coverage|Functional|risk|hotfix-to/v)? ?:? ?.{0,40}", 0..6)) {
+            let set = parse_labels(&Policy::default(), &labels);
+            for p in &set.problems {
+                prop_assert!(!p.message.chars().any(char::is_control), "{}", p.message);
+            }
+        }
+    }
+}

@@ -258,3 +258,26 @@ fn broken_yaml_is_one_line_with_a_position() {
     assert!(m.starts_with("p.yaml:"), "{m}");
     assert!(!m.contains('\n'));
 }
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_either_a_policy_or_one_line_of_bad_input(text in "[ -~\n\t]{0,200}") {
+            if let Err(e) = Policy::parse(&text, "p.yaml") {
+                prop_assert_eq!(e.exit_code(), 2);
+                prop_assert!(!e.message().contains('\n'));
+            }
+        }
+
+        #[test]
+        fn mangled_builtin_policies_never_panic(cut in 0usize..6000, junk in "[ -~\n]{0,12}") {
+            let text = Policy::builtin_text();
+            let at = text.char_indices().map(|(i, _)| i).find(|i| *i >= cut.min(text.len())).unwrap_or(text.len());
+            let mangled = format!("{}{junk}{}", &text[..at], &text[at..]);
+            let _ = Policy::parse(&mangled, "p.yaml");
+        }
+    }
+}
