@@ -804,3 +804,124 @@ fn a_refused_token_is_reported_once_without_leaking_it() {
         err.message()
     );
 }
+
+/// `git daemon` serving one folder on loopback, so pushes go through a real
+/// git server (its receive-pack decides what is a fast-forward), as with GitHub.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> Option<GitDaemon> {
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let child = std::process::Command::new("git")
+            .args([
+                "daemon",
+                "--export-all",
+                "--enable=receive-pack",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let daemon = GitDaemon { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(daemon);
+            }
+            thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn through_a_git_server_racing_writers_tags_and_notes_all_land() {
+    let remote = Arc::new(Remote::new());
+    let base = remote.path.parent().unwrap().to_path_buf();
+    let Some(daemon) = GitDaemon::start(&base) else {
+        eprintln!("skipped: `git daemon` is not available on this machine");
+        return;
+    };
+    let url = daemon.url("landscape.git");
+    let barrier = Arc::new(Barrier::new(2));
+    let writers: Vec<_> = [("a.yaml", "a: 2\n"), ("b.yaml", "b: 2\n")]
+        .into_iter()
+        .map(|(path, text)| {
+            let (url, barrier) = (url.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let cache = TempDir::new().unwrap();
+                let ws =
+                    Workspace::open(cache.path(), &url, &GitAuth::default(), &identity()).unwrap();
+                let mut calls = 0;
+                let outcome = ws
+                    .update_branch("main", None, "set", &Trailers::new(), &mut |_| {
+                        calls += 1;
+                        if calls == 1 {
+                            barrier.wait();
+                        }
+                        Ok(write(path, text))
+                    })
+                    .unwrap();
+                (outcome, calls)
+            })
+        })
+        .collect();
+    let results: Vec<(Outcome, u32)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(results.iter().any(|(_, calls)| *calls > 1), "{results:?}");
+    assert_eq!(remote.file("main", "a.yaml").as_deref(), Some("a: 2\n"));
+    assert_eq!(remote.file("main", "b.yaml").as_deref(), Some("b: 2\n"));
+    remote.assert_never_forced("refs/heads/main");
+
+    let cache = TempDir::new().unwrap();
+    let ws = Workspace::open(cache.path(), &url, &GitAuth::default(), &identity()).unwrap();
+    assert!(ws.create_tag("v1.0.0", "main", "shop 1.0.0").unwrap());
+    assert!(!ws.create_tag("v1.0.0", "main", "shop 1.0.0").unwrap());
+    assert!(
+        ws.write_note("refs/notes/stability", "v1.0.0", "score: 88")
+            .unwrap()
+    );
+    let env = ws
+        .update_branch(
+            "env/pr-7",
+            Some("main"),
+            "pr env",
+            &Trailers::new(),
+            &mut |_| Ok(write("envs/pr-7.yaml", "on: true\n")),
+        )
+        .unwrap();
+    assert!(matches!(env, Outcome::Committed { .. }));
+    assert!(remote.head("env/pr-7").is_some());
+    assert!(ws.delete_branch("env/pr-7").unwrap());
+    assert_eq!(remote.head("env/pr-7"), None);
+    assert!(remote.repo().find_reference("refs/tags/v1.0.0").is_ok());
+    let cache = TempDir::new().unwrap();
+    let reader = Workspace::open(cache.path(), &url, &GitAuth::default(), &identity()).unwrap();
+    assert_eq!(
+        reader
+            .read_note("refs/notes/stability", "v1.0.0")
+            .unwrap()
+            .as_deref(),
+        Some("score: 88")
+    );
+}
