@@ -252,5 +252,10 @@ mod tests {
             let back = Trailers::parse(&t.append_to("subject\n\nbody"));
             prop_assert_eq!(back, t);
         }
+
+        #[test]
+        fn any_message_parses_without_panicking(message in "[\\s\\S]{0,200}") {
+            let _ = Trailers::parse(&message);
+        }
     }
 }
