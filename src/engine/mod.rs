@@ -26,6 +26,7 @@ pub mod staging;
 pub mod tag;
 pub mod text;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -81,6 +82,9 @@ pub struct Engine {
     pub workdir: PathBuf,
     journal: Mutex<Vec<JournalEntry>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// One user of a repo's cache at a time (the reconcile loop, a promotion
+    /// and the dashboard may all want the same repo).
+    repo_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Engine {
@@ -102,6 +106,7 @@ impl Engine {
             workdir,
             journal: Mutex::new(Vec::new()),
             metrics: None,
+            repo_locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -163,6 +168,12 @@ impl Engine {
         let cache = self.config.git.cache_dir.clone();
         let auth = self.auth.clone();
         let identity = self.identity.clone();
+        let lock = self
+            .repo_locks
+            .lock()
+            .map(|mut m| m.entry(url.clone()).or_default().clone())
+            .unwrap_or_default();
+        let _guard = lock.lock().await;
         tokio::task::spawn_blocking(move || {
             let ws = Workspace::open(&cache, &url, &auth, &identity)?;
             f(&ws)
