@@ -1,1 +1,5 @@
 //! (being written)
+
+pub mod gates;
+pub mod http;
+pub mod stability;
