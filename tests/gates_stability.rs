@@ -246,22 +246,29 @@ async fn prometheus_query(Query(q): Query<HashMap<String, String>>) -> Json<Valu
     Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
 }
 
-fn alerts_route(
-    alerts: Value,
-) -> impl Fn(Query<HashMap<String, String>>) -> std::future::Ready<(StatusCode, Json<Value>)> + Clone
-{
-    move |Query(q): Query<HashMap<String, String>>| {
-        let filtered = q.get("active").map(String::as_str) == Some("true")
-            && q.get("silenced").map(String::as_str) == Some("false")
-            && q.get("inhibited").map(String::as_str) == Some("false");
-        std::future::ready(if filtered {
-            (StatusCode::OK, Json(alerts.clone()))
-        } else {
-            (
-                StatusCode::BAD_REQUEST,
-                Json(json!("expected active, unsilenced, uninhibited")),
-            )
-        })
+/// `/{quiet|firing}/api/v2/alerts`: Alertmanager, answering only the query
+/// the bot must send (active, not silenced, not inhibited).
+async fn alerts(
+    UrlPath(which): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, Json<Value>) {
+    let param = |k: &str| q.get(k).map(String::as_str);
+    if (param("active"), param("silenced"), param("inhibited"))
+        != (Some("true"), Some("false"), Some("false"))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!("expected active, unsilenced, uninhibited")),
+        );
+    }
+    let firing = json!([
+        {"labels": {"alertname": "PaymentsErrorBudgetBurn"}},
+        {"labels": {"alertname": "HighLatency"}}
+    ]);
+    match which.as_str() {
+        "quiet" => (StatusCode::OK, Json(json!([]))),
+        "firing" => (StatusCode::OK, Json(firing)),
+        _ => (StatusCode::NOT_FOUND, Json(json!("no such alertmanager"))),
     }
 }
 
@@ -270,14 +277,7 @@ async fn start_monitoring() -> String {
     let app = Router::new()
         .route("/api/v1/applications/{name}", get(argocd_app))
         .route("/api/v1/query", get(prometheus_query))
-        .route("/quiet/api/v2/alerts", get(alerts_route(json!([]))))
-        .route(
-            "/firing/api/v2/alerts",
-            get(alerts_route(json!([
-                {"labels": {"alertname": "PaymentsErrorBudgetBurn"}},
-                {"labels": {"alertname": "HighLatency"}}
-            ]))),
-        )
+        .route("/{which}/api/v2/alerts", get(alerts))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
