@@ -74,15 +74,6 @@ pub fn part_names(signals: &[Signal]) -> Vec<String> {
     names
 }
 
-fn weight_of(signal: &Signal) -> u32 {
-    match signal {
-        Signal::Prometheus { weight, .. }
-        | Signal::Alertmanager { weight, .. }
-        | Signal::Gates { weight }
-        | Signal::QuietTime { weight, .. } => *weight,
-    }
-}
-
 /// Take one sample of every signal. A signal that cannot be read counts as
 /// unhealthy (fraction 0) with the reason in its detail: a staging whose
 /// monitoring is down has not shown it is stable.
@@ -144,7 +135,7 @@ pub async fn take_sample(
         parts.push(Part {
             name: name.clone(),
             fraction: clamp_fraction(fraction),
-            weight: weight_of(signal),
+            weight: signal.weight(),
             detail,
         });
     }
@@ -178,11 +169,11 @@ pub async fn take_sample(
 /// it. No samples (or no weight) → 0, not passed.
 pub fn score(samples: &[Sample], kpi: u8, signals: &[Signal]) -> Score {
     let names = part_names(signals);
-    let total_weight: u64 = signals.iter().map(|s| u64::from(weight_of(s))).sum();
+    let total_weight: u64 = signals.iter().map(|s| u64::from(s.weight())).sum();
     let mut sum_points = 0.0;
     let mut parts = Vec::with_capacity(signals.len());
     for (signal, name) in signals.iter().zip(names) {
-        let weight = weight_of(signal);
+        let weight = signal.weight();
         let mean = if samples.is_empty() {
             0.0
         } else {
