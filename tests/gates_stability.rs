@@ -18,15 +18,15 @@ use serde_json::{Value, json};
 
 use stagecoach::engine::gates::{GateContext, GateResult, HealthProbe, check_health, run_command};
 use stagecoach::engine::stability::{
-    Part, Sample, Score, parse_note, parse_samples, render_note, render_samples, sample_due, score,
-    take_sample,
+    Part, Sample, Score, parse_note, parse_samples, part_names, render_note, render_samples,
+    sample_due, score, take_sample,
 };
 use stagecoach::error::{Error, Result};
 use stagecoach::forge::{
     Comment, CommitStatus, Forge, LabelEvent, MergeMethod, MergeOutcome, NewPull, NewRelease,
     Permission, PullRequest, Release, RepoId, Review, StatusState, Tag,
 };
-use stagecoach::policy::{HealthSource, Signal, Stability};
+use stagecoach::policy::{HealthSource, Policy, Signal, Stability};
 
 const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -89,6 +89,27 @@ async fn timeout_kills_the_whole_process_group_quickly() {
     assert!(!r.passed);
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert_eq!(r.summary, "timed out after 1s; last output: started");
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        eventually_dead(&pid).await,
+        "background sleep {pid} outlived the gate"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_giving_up_on_a_gate_kills_its_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("bg.pid");
+    let cmd = format!("sleep 30 & echo $! > {}; sleep 30", pidfile.display());
+    let gate = run_command(&cmd, Duration::from_secs(60), &ctx(), dir.path());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), gate)
+            .await
+            .is_err()
+    );
     let pid = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
@@ -812,6 +833,40 @@ fn sample_due_follows_the_cron() {
     assert!(sample_due(cron, Some(at(12, 0)), at(12, 15)));
     assert!(sample_due(cron, Some(at(12, 7)), at(12, 16)));
     assert!(!sample_due("not a cron", Some(at(12, 0)), at(13, 0)));
+}
+
+#[test]
+fn the_builtin_staging_policy_scores_samples_read_back_from_their_note() {
+    let policy = Policy::builtin();
+    let stability = policy
+        .environment("staging")
+        .and_then(|e| e.stability.clone())
+        .expect("the built-in staging has a stability section");
+    let names = part_names(&stability.signals);
+    assert_eq!(
+        names,
+        ["prometheus:error-rate", "alerts", "gates", "quiet-time"]
+    );
+    // Alerts fire in one of four samples; everything else is healthy.
+    let samples: Vec<Sample> = (0..4u32)
+        .map(|i| {
+            let parts: Vec<(&str, f64)> = names
+                .iter()
+                .map(|n| (n.as_str(), if n == "alerts" && i == 0 { 0.0 } else { 1.0 }))
+                .collect();
+            sample(i * 15, &parts)
+        })
+        .collect();
+    let stored = parse_samples(&render_samples(&samples));
+    let s = score(&stored, stability.kpi, &stability.signals);
+    // 40 + 30 × 0.75 + 20 + 10 = 92.5 → 92
+    assert_eq!((s.score, s.kpi, s.passed, s.samples), (92, 80, true, 4));
+    assert_eq!(parse_note(&render_note(&s)), Some(s));
+    assert!(sample_due(
+        &stability.sample,
+        stored.last().map(|s| s.at),
+        at(13, 0)
+    ));
 }
 
 proptest! {

@@ -32,6 +32,8 @@ const MAX_SUMMARY_CHARS: usize = 300;
 /// After the shell exits, how long its output pipes may stay open (a
 /// background child that escaped the process group) before we stop reading.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// A zero `poll_every` must not turn a watch into a busy loop.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Each poll of a remote source gets at least this long, even at the deadline.
 const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -116,7 +118,9 @@ pub async fn run_command(
             );
         }
     };
-    let group = child.id();
+    // Killing the group on drop also covers a caller that gives up on us
+    // (the future is dropped mid-wait): no gate process outlives its gate.
+    let group = ProcessGroup(child.id());
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -127,9 +131,7 @@ pub async fn run_command(
     }
 
     let waited = tokio::time::timeout(timeout, child.wait()).await;
-    if let Some(pid) = group {
-        kill_process_group(pid);
-    }
+    drop(group);
     let status = match waited {
         Ok(Ok(status)) => Ok(status),
         Ok(Err(e)) => Err(format!("lost track of the command: {e}")),
@@ -352,7 +354,7 @@ where
         if now >= deadline {
             break;
         }
-        tokio::time::sleep(every.min(deadline - now)).await;
+        tokio::time::sleep(every.max(MIN_POLL_INTERVAL).min(deadline - now)).await;
     }
     let last = seen.last().cloned().unwrap_or_default();
     GateResult::new(
@@ -445,19 +447,23 @@ fn exit_summary(status: ExitStatus, last: Option<&str>) -> String {
     }
 }
 
-/// Kill every process of the gate's group.
-fn kill_process_group(pid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    if pgid <= 1 {
-        return;
-    }
-    // SAFETY: kill(2) with a negative pid only sends a signal to that process
-    // group; it touches no memory of ours. The group is the one `spawn` made
-    // with `process_group(0)`, led by our own child.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
+/// The gate's process group (led by our child, made by `process_group(0)`);
+/// every process in it is killed when this is dropped.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let Some(pgid) = self.0.and_then(|pid| libc::pid_t::try_from(pid).ok()) else {
+            return;
+        };
+        if pgid <= 1 {
+            return;
+        }
+        // SAFETY: kill(2) with a negative pid only sends a signal to that
+        // process group; it reads or writes no memory of ours.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
     }
 }
 
