@@ -104,7 +104,8 @@ async fn a_caller_giving_up_on_a_gate_kills_its_processes() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("bg.pid");
     let cmd = format!("sleep 30 & echo $! > {}; sleep 30", pidfile.display());
-    let gate = run_command(&cmd, Duration::from_secs(60), &ctx(), dir.path());
+    let context = ctx();
+    let gate = run_command(&cmd, Duration::from_secs(60), &context, dir.path());
     assert!(
         tokio::time::timeout(Duration::from_millis(500), gate)
             .await
