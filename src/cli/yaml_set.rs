@@ -1,10 +1,29 @@
-//! `stagecoach yaml-set` (being written).
+//! `stagecoach yaml-set`: the format-keeping YAML edit on its own, for people
+//! and scripts that want the bot's guarantees by hand.
 
-use crate::error::{Error, Result};
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::manifest::yaml_edit::set_in_file;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The YAML file to edit in place.
+    pub file: PathBuf,
+    /// Where the value is: `image.tag`, `env[0].value`, `"a.b".c`.
+    pub key_path: String,
+    /// The new value (a string; quoted in the file when needed).
+    pub value: String,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::world("`yaml-set` is not built yet"))
+pub fn run(args: Args) -> Result<()> {
+    if !set_in_file(&args.file, &args.key_path, &args.value)? {
+        println!(
+            "{}: {} is already {:?}; unchanged",
+            args.file.display(),
+            args.key_path,
+            args.value
+        );
+    }
+    Ok(())
 }

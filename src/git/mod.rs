@@ -5,6 +5,7 @@
 //! `tokio::task::spawn_blocking`.
 
 mod cache;
+pub mod history;
 pub mod notes;
 mod remote;
 pub mod trailers;

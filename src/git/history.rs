@@ -1,0 +1,390 @@
+//! Reading a component's release history from git: its newest semver tag, the
+//! commits since, and the version those commits call for.
+//!
+//! One revwalk per question and no per-commit work beyond reading the message:
+//! this runs over histories of 100,000 commits on every product merge.
+
+use std::collections::BTreeMap;
+
+use git2::{Oid, Repository, Sort};
+use semver::Version;
+
+use crate::conventional;
+use crate::error::{Error, Result};
+use crate::version::{Bump, bump_for, effective_bump, parse_tag};
+
+/// One commit as the changelog and version logic need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCommit {
+    pub sha: String,
+    /// The first line of the message.
+    pub summary: String,
+    pub message: String,
+    /// More than one parent: skipped by versioning and changelogs, since the
+    /// merged commits are walked themselves.
+    pub is_merge: bool,
+}
+
+/// What the commits since the last release call for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextVersion {
+    /// The version of the range's start tag; `None` when there is no tag yet.
+    pub current: Option<Version>,
+    pub current_tag: Option<String>,
+    /// `None` when no commit in the range releases anything.
+    pub next: Option<Version>,
+    /// The bump applied to `current` (after the pre-1.0 rule).
+    pub bump: Option<Bump>,
+    /// Conventional, non-merge commits considered.
+    pub commits: usize,
+}
+
+/// Open a repository the user named; a path that is not one is bad input.
+pub fn open_repo(path: &std::path::Path) -> Result<Repository> {
+    Repository::open(path).map_err(|e| {
+        Error::input(format!(
+            "{}: not a git repository ({})",
+            path.display(),
+            e.message()
+        ))
+    })
+}
+
+/// The commit a revision names; an unknown revision is bad input.
+fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid> {
+    let object = repo.revparse_single(rev).map_err(|e| {
+        Error::input(format!(
+            "revision {rev:?}: not found in the repository ({})",
+            e.message()
+        ))
+    })?;
+    let commit = object
+        .peel_to_commit()
+        .map_err(|_| Error::input(format!("revision {rev:?}: does not name a commit")))?;
+    Ok(commit.id())
+}
+
+/// The highest release tag (`prefix` + semver, no pre-release) reachable from `rev`.
+///
+/// Highest rather than most recent in time: a tag put on an older commit by a
+/// late backport must not hide the real latest release. Tags are tried from the
+/// highest down, so usually only one reachability check is needed.
+pub fn newest_semver_tag(
+    repo: &Repository,
+    rev: &str,
+    prefix: &str,
+) -> Result<Option<(String, Version)>> {
+    let head = resolve_commit(repo, rev)?;
+    let pattern = format!("{prefix}*");
+    let names = repo.tag_names(Some(&pattern))?;
+    let mut tags: Vec<(Version, String)> = names
+        .iter()
+        .filter_map(|name| name.ok().flatten())
+        .filter_map(|name| {
+            let v = parse_tag(name, prefix)?;
+            v.pre.is_empty().then(|| (v, name.to_owned()))
+        })
+        .collect();
+    tags.sort_by(|a, b| b.0.cmp(&a.0));
+    for (version, name) in tags {
+        let Ok(object) = repo.revparse_single(&format!("refs/tags/{name}")) else {
+            continue;
+        };
+        let Ok(commit) = object.peel_to_commit() else {
+            continue;
+        };
+        let tagged = commit.id();
+        if tagged == head || repo.graph_descendant_of(head, tagged)? {
+            return Ok(Some((name, version)));
+        }
+    }
+    Ok(None)
+}
+
+/// Commits in `(from, to]`, newest first, as `git log from..to` lists them.
+pub fn commits_between(
+    repo: &Repository,
+    from: Option<&str>,
+    to: &str,
+) -> Result<Vec<HistoryCommit>> {
+    let mut commits = Vec::new();
+    walk(repo, from, to, |commit| {
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let summary = message.lines().next().unwrap_or("").to_owned();
+        commits.push(HistoryCommit {
+            sha: commit.id().to_string(),
+            summary,
+            message,
+            is_merge: commit.parent_count() > 1,
+        });
+    })?;
+    Ok(commits)
+}
+
+/// Run `visit` on every commit of `(from, to]`, newest first.
+fn walk(
+    repo: &Repository,
+    from: Option<&str>,
+    to: &str,
+    mut visit: impl FnMut(&git2::Commit<'_>),
+) -> Result<()> {
+    let to = resolve_commit(repo, to)?;
+    let from = from.map(|f| resolve_commit(repo, f)).transpose()?;
+    let mut revwalk = repo.revwalk()?;
+    revwalk.set_sorting(Sort::TIME)?;
+    revwalk.push(to)?;
+    if let Some(from) = from {
+        revwalk.hide(from)?;
+    }
+    for oid in revwalk {
+        let commit = repo.find_commit(oid?)?;
+        visit(&commit);
+    }
+    Ok(())
+}
+
+/// The next version for the commits after `from` (default: the newest release
+/// tag reachable from `to`) up to `to`.
+///
+/// Without any tag, the history is taken to start at 0.0.0 (so a first `feat`
+/// gives 0.1.0 and a first `fix` 0.0.1); release-please would start at 1.0.0,
+/// but a component that never tagged has promised nothing yet.
+pub fn next_version(
+    repo: &Repository,
+    from: Option<&str>,
+    to: &str,
+    prefix: &str,
+    rules: &BTreeMap<String, Bump>,
+) -> Result<NextVersion> {
+    let (from_rev, current, current_tag) = match from {
+        Some(f) => {
+            let current = parse_tag(f, prefix);
+            let tag = current.is_some().then(|| f.to_owned());
+            (Some(f.to_owned()), current, tag)
+        }
+        None => match newest_semver_tag(repo, to, prefix)? {
+            Some((name, version)) => (Some(name.clone()), Some(version), Some(name)),
+            None => (None, None, None),
+        },
+    };
+
+    let mut wanted: Option<Bump> = None;
+    let mut considered = 0usize;
+    walk(repo, from_rev.as_deref(), to, |commit| {
+        if commit.parent_count() > 1 {
+            return;
+        }
+        let Some(bump) = commit_bump(commit.message_bytes(), rules) else {
+            return;
+        };
+        considered += 1;
+        if let Some(b) = bump {
+            wanted = wanted.max(Some(b));
+        }
+    })?;
+
+    let base = current.clone().unwrap_or_else(|| Version::new(0, 0, 0));
+    let bump = wanted.map(|b| effective_bump(b, &base));
+    Ok(NextVersion {
+        next: bump.map(|b| b.apply(&base)),
+        current,
+        current_tag,
+        bump,
+        commits: considered,
+    })
+}
+
+/// `None` for a non-conventional message; `Some(bump it asks for)` otherwise.
+fn commit_bump(message: &[u8], rules: &BTreeMap<String, Bump>) -> Option<Option<Bump>> {
+    let message = String::from_utf8_lossy(message);
+    let commit = conventional::parse(&message)?;
+    Some(bump_for(&commit, rules))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::default_bump_rules;
+    use git2::Signature;
+
+    /// A repo whose commits are written straight into the object database,
+    /// with increasing times so the walk order is deterministic.
+    struct TestRepo {
+        _dir: tempfile::TempDir,
+        repo: Repository,
+        time: i64,
+    }
+
+    impl TestRepo {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let repo = Repository::init(dir.path()).unwrap();
+            TestRepo {
+                _dir: dir,
+                repo,
+                time: 1_700_000_000,
+            }
+        }
+
+        fn commit_with_parents(&mut self, message: &str, parents: &[Oid]) -> Oid {
+            self.time += 60;
+            let sig =
+                Signature::new("Dev", "dev@example.com", &git2::Time::new(self.time, 0)).unwrap();
+            let tree_id = self.repo.treebuilder(None).unwrap().write().unwrap();
+            let tree = self.repo.find_tree(tree_id).unwrap();
+            let parents: Vec<git2::Commit> = parents
+                .iter()
+                .map(|p| self.repo.find_commit(*p).unwrap())
+                .collect();
+            let refs: Vec<&git2::Commit> = parents.iter().collect();
+            let oid = self
+                .repo
+                .commit(None, &sig, &sig, message, &tree, &refs)
+                .unwrap();
+            self.repo
+                .reference("refs/heads/main", oid, true, "test")
+                .unwrap();
+            self.repo.set_head("refs/heads/main").unwrap();
+            oid
+        }
+
+        fn commit(&mut self, message: &str) -> Oid {
+            let parents: Vec<Oid> = self
+                .repo
+                .head()
+                .ok()
+                .and_then(|h| h.target())
+                .into_iter()
+                .collect();
+            self.commit_with_parents(message, &parents)
+        }
+
+        fn tag(&self, name: &str, oid: Oid) {
+            let object = self.repo.find_object(oid, None).unwrap();
+            self.repo.tag_lightweight(name, &object, false).unwrap();
+        }
+
+        fn next(&self, from: Option<&str>) -> NextVersion {
+            next_version(&self.repo, from, "HEAD", "v", &default_bump_rules()).unwrap()
+        }
+    }
+
+    #[test]
+    fn feature_after_tag_bumps_minor() {
+        let mut r = TestRepo::new();
+        let c = r.commit("feat: first");
+        r.tag("v1.2.3", c);
+        r.commit("fix: a bug");
+        r.commit("docs: words");
+        r.commit("feat(api): more (#12)");
+        let n = r.next(None);
+        assert_eq!(n.current, Some(Version::new(1, 2, 3)));
+        assert_eq!(n.current_tag.as_deref(), Some("v1.2.3"));
+        assert_eq!(n.next, Some(Version::new(1, 3, 0)));
+        assert_eq!(n.bump, Some(Bump::Minor));
+        assert_eq!(n.commits, 3);
+    }
+
+    #[test]
+    fn only_non_releasing_commits_give_no_release() {
+        let mut r = TestRepo::new();
+        let c = r.commit("feat: first");
+        r.tag("v1.0.0", c);
+        r.commit("chore: tidy");
+        r.commit("Update README");
+        let n = r.next(None);
+        assert_eq!(n.next, None);
+        assert_eq!(n.bump, None);
+        assert_eq!(n.commits, 1);
+    }
+
+    #[test]
+    fn no_tag_starts_from_zero() {
+        let mut r = TestRepo::new();
+        r.commit("fix: first");
+        r.commit("feat: second");
+        let n = r.next(None);
+        assert_eq!(n.current, None);
+        assert_eq!(n.next, Some(Version::new(0, 1, 0)));
+    }
+
+    #[test]
+    fn breaking_change_in_zero_x_bumps_minor_and_in_one_x_major() {
+        let mut r = TestRepo::new();
+        let c = r.commit("feat: first");
+        r.tag("v0.3.1", c);
+        let c = r.commit("feat!: drop the old API");
+        assert_eq!(r.next(None).next, Some(Version::new(0, 4, 0)));
+        r.tag("v1.0.0", c);
+        r.commit("fix: x\n\nBREAKING CHANGE: y");
+        let n = r.next(None);
+        assert_eq!(n.next, Some(Version::new(2, 0, 0)));
+        assert_eq!(n.bump, Some(Bump::Major));
+    }
+
+    #[test]
+    fn highest_reachable_tag_wins_and_unreachable_ones_are_ignored() {
+        let mut r = TestRepo::new();
+        let base = r.commit("feat: base");
+        r.tag("v1.0.0", base);
+        let side = r.commit_with_parents("feat: on a side branch", &[base]);
+        r.tag("v9.0.0", side);
+        let main = r.commit_with_parents("fix: on main", &[base]);
+        r.tag("v1.1.0-rc.1", main);
+        r.tag("not-a-version", main);
+        let found = newest_semver_tag(&r.repo, &main.to_string(), "v").unwrap();
+        assert_eq!(found, Some(("v1.0.0".to_owned(), Version::new(1, 0, 0))));
+    }
+
+    #[test]
+    fn merge_commits_are_listed_but_not_counted() {
+        let mut r = TestRepo::new();
+        let base = r.commit("feat: base");
+        r.tag("v1.0.0", base);
+        let side = r.commit_with_parents("fix: side", &[base]);
+        let main = r.commit_with_parents("docs: main", &[base]);
+        r.commit_with_parents("feat: merge pull request #4", &[main, side]);
+        let commits = commits_between(&r.repo, Some("v1.0.0"), "HEAD").unwrap();
+        assert_eq!(commits.len(), 3);
+        assert!(commits[0].is_merge);
+        assert_eq!(commits[0].summary, "feat: merge pull request #4");
+        let n = r.next(None);
+        assert_eq!(n.next, Some(Version::new(1, 0, 1)));
+        assert_eq!(n.commits, 2);
+    }
+
+    #[test]
+    fn explicit_from_overrides_the_tag_search() {
+        let mut r = TestRepo::new();
+        let first = r.commit("feat: a");
+        r.tag("v1.0.0", first);
+        let second = r.commit("feat: b");
+        r.tag("v1.1.0", second);
+        r.commit("fix: c");
+        assert_eq!(r.next(Some("v1.0.0")).next, Some(Version::new(1, 1, 0)));
+        let by_sha = r.next(Some(&first.to_string()));
+        assert_eq!(by_sha.current, None);
+        assert_eq!(by_sha.next, Some(Version::new(0, 1, 0)));
+    }
+
+    #[test]
+    fn unknown_revision_is_bad_input_naming_it() {
+        let mut r = TestRepo::new();
+        r.commit("feat: a");
+        let e = commits_between(&r.repo, Some("v7.7.7"), "HEAD").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.message().contains("v7.7.7"), "{e}");
+    }
+
+    #[test]
+    fn commits_are_newest_first_and_exclude_from() {
+        let mut r = TestRepo::new();
+        let a = r.commit("feat: a");
+        r.commit("fix: b");
+        r.commit("perf: c");
+        let commits = commits_between(&r.repo, Some(&a.to_string()), "HEAD").unwrap();
+        let summaries: Vec<&str> = commits.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(summaries, ["perf: c", "fix: b"]);
+        assert_eq!(commits[0].sha.len(), 40);
+    }
+}
