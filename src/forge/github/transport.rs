@@ -118,12 +118,26 @@ impl Transport {
             let (parts, response_body) = response.into_parts();
             let status = parts.status;
             let headers = parts.headers;
-            self.count(&family, status.as_str());
-            let text = self
+            // A connection cut mid-answer is no answer at all: retried like one.
+            let text = match self
                 .crab
                 .body_to_string(http::Response::new(response_body))
                 .await
-                .map_err(|e| self.world(&method, path, &format!("reading the answer: {e}")))?;
+            {
+                Ok(text) => text,
+                Err(e) => {
+                    self.count(&family, "error");
+                    if let Decision::RetryAfter(wait) =
+                        self.decide(attempt, None, &HeaderMap::new())
+                    {
+                        tracing::debug!(%method, path, attempt, ?wait, "GitHub answer cut off, retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(self.world(&method, path, &format!("answer cut off: {e}")));
+                }
+            };
+            self.count(&family, status.as_str());
             match self.decide(attempt, Some(status), &headers) {
                 Decision::RetryAfter(wait) => {
                     tracing::warn!(%method, path, %status, attempt, ?wait, "GitHub asked us to wait, retrying");
