@@ -15,6 +15,7 @@ pub mod forge;
 pub mod git;
 pub mod labels;
 pub mod manifest;
+pub mod metrics;
 pub mod policy;
 pub mod risk;
 pub mod sandbox;

@@ -1,1 +1,236 @@
-//! (being written)
+//! The HTTP face of the bot: GitHub's webhooks in, `/healthz` and `/metrics` out.
+//!
+//! A webhook is only a hint to reconcile sooner (the periodic resync sees the
+//! same state), so the handler's job is to be safe and fast: check the
+//! signature before reading anything, parse into the bot's own [`Event`],
+//! hand it to the engine through a bounded queue and answer 202 at once.
+//! When the queue is full the event is dropped and counted, still with 202:
+//! GitHub does not redeliver failed deliveries by itself, so a 5xx would buy
+//! nothing, and the next resync heals the gap.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::forge::signature;
+use crate::forge::webhook::{Event, parse_event};
+use crate::metrics::{Metrics, WebhookOutcome};
+
+/// Largest webhook body accepted. GitHub caps payloads at 25 MB, but the
+/// events the bot reads are a few tens of KiB; anything near this is not ours.
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
+/// How many delivery ids are remembered to drop redeliveries.
+const RECENT_DELIVERIES: usize = 4096;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The webhook secret; `None` refuses every webhook (401) and logs why.
+    pub secret: Option<Vec<u8>>,
+    pub queue: mpsc::Sender<Event>,
+    pub metrics: Arc<Metrics>,
+    deliveries: Arc<RecentDeliveries>,
+}
+
+impl ServerState {
+    pub fn new(secret: Option<Vec<u8>>, queue: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            secret: secret.filter(|s| !s.is_empty()),
+            queue,
+            metrics,
+            deliveries: Arc::new(RecentDeliveries::new(RECENT_DELIVERIES)),
+        }
+    }
+}
+
+/// The bot's routes; the caller may `.merge()` more (the dashboard).
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route(
+            "/webhook",
+            post(receive_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(render_metrics))
+        .with_state(state)
+}
+
+async fn render_metrics(State(state): State<ServerState>) -> Response {
+    let depth = state.queue.max_capacity() - state.queue.capacity();
+    state.metrics.set_queue_depth(depth);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn receive_webhook(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let event_name = header_str(&headers, "x-github-event").unwrap_or("unknown");
+    // Until the signature is checked, the event name is a stranger's word:
+    // count under `unknown` so strangers cannot grow the metric labels.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                state.metrics.webhook("unknown", WebhookOutcome::TooLarge);
+            }
+            tracing::warn!(%status, "webhook body refused: {rejection}");
+            return (status, rejection.body_text()).into_response();
+        }
+    };
+    let Some(secret) = state.secret.as_deref() else {
+        state
+            .metrics
+            .webhook("unknown", WebhookOutcome::Unauthorized);
+        tracing::warn!(
+            "webhook refused: no webhook secret is configured, so no delivery can be trusted"
+        );
+        return (StatusCode::UNAUTHORIZED, "no webhook secret configured\n").into_response();
+    };
+    if let Err(e) = signature::verify(secret, &body, header_str(&headers, "x-hub-signature-256")) {
+        state
+            .metrics
+            .webhook("unknown", WebhookOutcome::Unauthorized);
+        tracing::warn!("webhook refused: {e}");
+        return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
+    }
+
+    let delivery = header_str(&headers, "x-github-delivery").map(str::to_string);
+    if let Some(id) = &delivery {
+        if state.deliveries.contains(id) {
+            state.metrics.webhook(event_name, WebhookOutcome::Duplicate);
+            tracing::debug!(delivery = %id, "webhook redelivery dropped");
+            return StatusCode::ACCEPTED.into_response();
+        }
+    }
+
+    let event = match parse_event(event_name, &body) {
+        Ok(Some(event)) => event,
+        Ok(None) => {
+            state.metrics.webhook(event_name, WebhookOutcome::Ignored);
+            tracing::debug!(
+                event = event_name,
+                "webhook ignored: not an event or action the bot reads"
+            );
+            remember(&state, delivery);
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Err(e) => {
+            state.metrics.webhook(event_name, WebhookOutcome::Malformed);
+            tracing::warn!("webhook refused: {e}");
+            return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+        }
+    };
+
+    let description = event.describe();
+    match state.queue.try_send(event) {
+        Ok(()) => {
+            state.metrics.webhook(event_name, WebhookOutcome::Queued);
+            tracing::info!(
+                delivery = delivery.as_deref().unwrap_or("-"),
+                "webhook: {description}"
+            );
+            remember(&state, delivery);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(TrySendError::Full(_)) => {
+            state.metrics.webhook(event_name, WebhookOutcome::Dropped);
+            tracing::warn!(
+                "webhook dropped, the engine's queue is full (the resync will catch up): {description}"
+            );
+            remember(&state, delivery);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(TrySendError::Closed(_)) => {
+            state.metrics.webhook(event_name, WebhookOutcome::Dropped);
+            tracing::error!("webhook refused: the engine is not running");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the engine is not running\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Remember a delivery only once it was handled, so a refused one may come again.
+fn remember(state: &ServerState, delivery: Option<String>) {
+    if let Some(id) = delivery {
+        state.deliveries.insert(id);
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A bounded set of the latest delivery ids; the oldest is forgotten first.
+struct RecentDeliveries {
+    capacity: usize,
+    inner: Mutex<(HashSet<String>, VecDeque<String>)>,
+}
+
+impl RecentDeliveries {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0.contains(id)
+    }
+
+    fn insert(&self, id: String) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (set, order) = &mut *inner;
+        if set.insert(id.clone()) {
+            order.push_back(id);
+        }
+        while set.len() > self.capacity {
+            match order.pop_front() {
+                Some(oldest) => {
+                    set.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_deliveries_forget_the_oldest_when_full() {
+        let r = RecentDeliveries::new(2);
+        r.insert("a".into());
+        r.insert("b".into());
+        r.insert("a".into());
+        r.insert("c".into());
+        assert!(!r.contains("a"));
+        assert!(r.contains("b") && r.contains("c"));
+    }
+}

@@ -1,0 +1,276 @@
+//! One exchange with the GitHub API, done well: relative URLs (so octocrab
+//! adds credentials only for the configured API root), retries by
+//! [`retry::decide`], conditional GETs from the [`EtagCache`], `Link`
+//! pagination, a metrics count per answer, and error messages without secrets.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, Method, StatusCode, header};
+use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
+
+use super::etag::{CachedPage, EtagCache};
+use super::models::WireError;
+use super::paths;
+use super::retry::{self, Decision, RetryPolicy};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// Pages followed at most in one listing: 100 pages of 100 items is far more
+/// than any list the bot reads, and it bounds a server that links in circles.
+const MAX_PAGES: usize = 100;
+
+/// An answer with its body read.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Arc<str>,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| Error::world(format!("GitHub {what}: unexpected answer ({e})")))
+    }
+
+    /// GitHub's own explanation of an error answer, if it gave one.
+    pub fn message(&self) -> String {
+        serde_json::from_str::<WireError>(&self.body)
+            .ok()
+            .and_then(|e| e.message)
+            .unwrap_or_default()
+    }
+}
+
+pub struct Transport {
+    crab: Octocrab,
+    base: http::Uri,
+    cache: EtagCache,
+    policy: RetryPolicy,
+    metrics: Option<Arc<Metrics>>,
+    /// Secrets to scrub from any message, should a server ever echo them.
+    secrets: Vec<String>,
+}
+
+impl Transport {
+    pub fn new(crab: Octocrab, base: http::Uri, secrets: Vec<String>) -> Self {
+        Self {
+            crab,
+            base,
+            cache: EtagCache::new(1024),
+            policy: RetryPolicy::default(),
+            metrics: None,
+            secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+        }
+    }
+
+    pub fn set_policy(&mut self, policy: RetryPolicy) {
+        self.policy = policy;
+    }
+
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = Some(metrics);
+    }
+
+    /// Send one request (retrying as the policy says) and read the answer.
+    /// GETs are conditional: a 304 comes back as the cached 200.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer> {
+        let family = paths::family(path);
+        let cached = (method == Method::GET)
+            .then(|| self.cache.get(path))
+            .flatten();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut builder = http::Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header(header::ACCEPT, "application/vnd.github+json")
+                .header(header::USER_AGENT, "stagecoach");
+            if let Some(page) = &cached {
+                builder = builder.header(header::IF_NONE_MATCH, page.etag.as_str());
+            }
+            let outcome = match self.crab.build_request(builder, body) {
+                Ok(request) => self.crab.execute(request).await,
+                Err(e) => return Err(self.world(&method, path, &format!("bad request: {e}"))),
+            };
+            let response = match outcome {
+                Ok(response) => response,
+                Err(e) => {
+                    self.count(&family, "error");
+                    if let Decision::RetryAfter(wait) =
+                        self.decide(attempt, None, &HeaderMap::new())
+                    {
+                        tracing::debug!(%method, path, attempt, ?wait, "GitHub unreachable, retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(self.world(&method, path, &format!("no answer: {e}")));
+                }
+            };
+            let (parts, response_body) = response.into_parts();
+            let status = parts.status;
+            let headers = parts.headers;
+            // A connection cut mid-answer is no answer at all: retried like one.
+            let text = match self
+                .crab
+                .body_to_string(http::Response::new(response_body))
+                .await
+            {
+                Ok(text) => text,
+                Err(e) => {
+                    self.count(&family, "error");
+                    if let Decision::RetryAfter(wait) =
+                        self.decide(attempt, None, &HeaderMap::new())
+                    {
+                        tracing::debug!(%method, path, attempt, ?wait, "GitHub answer cut off, retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(self.world(&method, path, &format!("answer cut off: {e}")));
+                }
+            };
+            self.count(&family, status.as_str());
+            match self.decide(attempt, Some(status), &headers) {
+                Decision::RetryAfter(wait) => {
+                    tracing::warn!(%method, path, %status, attempt, ?wait, "GitHub asked us to wait, retrying");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Decision::GiveUp(reason) => {
+                    return Err(self.world(&method, path, &format!("{status}: {reason}")));
+                }
+                Decision::Done => {}
+            }
+            if status == StatusCode::NOT_MODIFIED {
+                if let Some(page) = cached {
+                    let mut headers = headers;
+                    if let Some(link) = page.link.as_deref().and_then(|l| l.parse().ok()) {
+                        headers.insert(header::LINK, link);
+                    }
+                    return Ok(Answer {
+                        status: StatusCode::OK,
+                        headers,
+                        body: page.body,
+                    });
+                }
+            }
+            let body: Arc<str> = Arc::from(text);
+            if method == Method::GET && status == StatusCode::OK {
+                if let Some(etag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok()) {
+                    let link = headers
+                        .get(header::LINK)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    self.cache.put(
+                        path,
+                        CachedPage {
+                            etag: etag.to_string(),
+                            body: body.clone(),
+                            link,
+                        },
+                    );
+                }
+            }
+            return Ok(Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+    }
+
+    /// A request that must succeed (2xx); anything else is an error naming
+    /// the request, the status and GitHub's message.
+    pub async fn expect_ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer> {
+        let answer = self.send(method.clone(), path, body).await?;
+        if answer.status.is_success() {
+            Ok(answer)
+        } else {
+            Err(self.failed(&method, path, &answer))
+        }
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let answer = self.expect_ok(Method::GET, path, None).await?;
+        answer.json(path)
+    }
+
+    /// Every item of a paginated list, following `Link: rel="next"`, stopping
+    /// early once `limit` items are in hand.
+    pub async fn get_all<T: DeserializeOwned>(&self, first: &str, limit: usize) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut next = Some(first.to_string());
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(Error::world(format!(
+                    "GitHub GET {first}: more than {MAX_PAGES} pages; refusing to read further"
+                )));
+            }
+            let answer = self.expect_ok(Method::GET, &path, None).await?;
+            let page: Vec<T> = answer.json(&path)?;
+            items.extend(page);
+            if items.len() >= limit {
+                items.truncate(limit);
+                break;
+            }
+            next = answer
+                .headers
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| paths::next_page(l, &self.base));
+        }
+        Ok(items)
+    }
+
+    pub fn failed(&self, method: &Method, path: &str, answer: &Answer) -> Error {
+        let message = answer.message();
+        let detail = if message.is_empty() {
+            answer.status.to_string()
+        } else {
+            format!(
+                "{}: {}",
+                answer.status,
+                message.chars().take(200).collect::<String>()
+            )
+        };
+        self.world(method, path, &detail)
+    }
+
+    fn world(&self, method: &Method, path: &str, detail: &str) -> Error {
+        let mut text = format!("GitHub {method} {path}: {detail}");
+        for secret in &self.secrets {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
+        Error::world(text)
+    }
+
+    fn decide(&self, attempt: u32, status: Option<StatusCode>, headers: &HeaderMap) -> Decision {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let jitter: f64 = rand::random();
+        retry::decide(&self.policy, attempt, status, headers, now, jitter)
+    }
+
+    fn count(&self, family: &str, status: &str) {
+        if let Some(m) = &self.metrics {
+            m.github_request(family, status);
+        }
+    }
+}
