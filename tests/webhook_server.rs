@@ -35,7 +35,7 @@ async fn start(secret: Option<&[u8]>, queue: usize) -> Running {
         base: format!("http://{addr}"),
         events: rx,
         metrics,
-        http: reqwest::Client::builder()
+        http: stagecoach::engine::http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),

@@ -28,8 +28,7 @@ impl JsonClient {
     /// Build a client. Fails only if the TLS stack cannot load the platform's
     /// trust store.
     pub fn new() -> Result<Self> {
-        install_ring_provider();
-        let client = reqwest::Client::builder()
+        let client = client_builder()
             .user_agent(concat!("stagecoach/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::world(format!("http client: {}", describe(&e))))?;
@@ -90,6 +89,15 @@ impl JsonClient {
             ))
         })
     }
+}
+
+/// A reqwest client builder that works: reqwest is built without a TLS
+/// crypto provider (to stay pure Rust, no aws-lc), so one must be installed
+/// process-wide before the first client. Every HTTP client in the crate
+/// (and its tests) starts here.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    install_ring_provider();
+    reqwest::Client::builder()
 }
 
 /// reqwest built without a provider needs one installed process-wide before
