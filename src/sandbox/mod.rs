@@ -1,1 +1,158 @@
-//! (being written)
+//! The sandbox: a GitHub-compatible REST server on 127.0.0.1 over real bare git
+//! repos, with the demo world (acme's product, landscapes, components and
+//! people), webhooks like GitHub's, injected faults and stability signals.
+//!
+//! `start` serves a directory made by `create_world` (it makes the world when
+//! the directory is empty); `Sandbox::person` drives it as a named human.
+
+mod access;
+pub mod faults;
+pub mod git;
+pub mod hooks;
+mod issues;
+pub mod people;
+mod pulls;
+mod render;
+mod repos;
+pub mod server;
+pub mod signals;
+pub mod state;
+mod watch;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use people::Person;
+pub use world::{World, WorldUser, create_world};
+
+use crate::error::{Error, Result};
+
+/// How to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Holds `repos/`, `forge/`, `bin/`, `world/`; made by `create_world` if empty.
+    pub dir: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where to send webhooks (the bot's `/webhook`); can be set later.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+impl SandboxOptions {
+    /// Any free loopback port, no webhooks yet.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            webhook_url: None,
+            webhook_secret: None,
+        }
+    }
+}
+
+/// A running sandbox. Dropping it without `shutdown` leaves the server running
+/// until the runtime ends.
+pub struct Sandbox {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT` — the forge's `api_url`.
+    pub api_url: String,
+    pub world: World,
+    app: Arc<server::App>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+/// Start serving `opts.dir` (creating the world there first if needed).
+pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| Error::world(format!("sandbox: cannot listen on {}: {e}", opts.listen)))?;
+    let addr = listener.local_addr()?;
+    let api_url = format!("http://{addr}");
+    let (dir, api) = (opts.dir.clone(), api_url.clone());
+    let world = tokio::task::spawn_blocking(move || {
+        let world = world::create_world_at(&dir, Some(&api))?;
+        world::point_policy_at(&dir, &api)?;
+        Ok::<_, Error>(world)
+    })
+    .await
+    .map_err(|e| Error::world(format!("sandbox world: {e}")))??;
+
+    let state = state::ForgeState::load(&world.dir)?;
+    let (hooks, _delivery) = hooks::Hooks::start(hooks::Target {
+        url: opts.webhook_url.clone(),
+        secret: opts.webhook_secret.clone(),
+    });
+    let app = Arc::new(server::App {
+        dir: world.dir.clone(),
+        urls: render::Urls {
+            api: api_url.clone(),
+        },
+        state: tokio::sync::Mutex::new(state),
+        hooks,
+        stats: std::sync::Mutex::new(server::Stats::default()),
+        faults: faults::Faults::default(),
+        signals: signals::Signals::default(),
+        started: chrono::Utc::now().timestamp(),
+    });
+    let router = server::router(app.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("sandbox server stopped: {e}");
+        }
+    });
+    let watcher = tokio::spawn(watch::run(Arc::downgrade(&app), Duration::from_millis(200)));
+    Ok(Sandbox {
+        addr,
+        api_url,
+        world,
+        app,
+        stop: Some(stop_tx),
+        server,
+        watcher,
+    })
+}
+
+impl Sandbox {
+    /// Stop serving and wait for open requests to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.watcher.abort();
+        // In-flight requests finish; a server that hangs is not worth waiting for.
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+    }
+
+    /// Point webhooks at the bot (which may start after the sandbox).
+    pub fn set_webhook(&self, url: Option<String>, secret: Option<String>) {
+        self.app.hooks.set_target(hooks::Target { url, secret });
+    }
+
+    /// Act as one of the world's people over HTTP (and git, for pushes).
+    pub fn person(&self, login: &str) -> Result<Person> {
+        let user = self
+            .world
+            .users
+            .iter()
+            .find(|u| u.login == login)
+            .ok_or_else(|| Error::input(format!("sandbox: no user `{login}` in the world")))?;
+        Person::new(&self.api_url, &user.login, &user.token, &self.world.dir)
+    }
+
+    /// The sandbox directory (repos, forge state, scripts).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.world.dir
+    }
+}

@@ -1,0 +1,380 @@
+//! The HTTP face of the sandbox: GitHub's routes, and the gate every request
+//! passes (faults, token auth, rate-limit headers, ETags and 304s, counting),
+//! plus the error bodies and pagination GitHub answers with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::faults::Faults;
+use super::hooks::Hooks;
+use super::render::Urls;
+use super::signals::Signals;
+use super::state::ForgeState;
+use super::{faults, issues, pulls, repos, signals};
+
+/// Everything a handler can reach.
+pub struct App {
+    pub dir: PathBuf,
+    pub urls: Urls,
+    pub state: tokio::sync::Mutex<ForgeState>,
+    pub hooks: Hooks,
+    pub stats: std::sync::Mutex<Stats>,
+    pub faults: Faults,
+    pub signals: Signals,
+    pub started: i64,
+}
+
+pub type Shared = Arc<App>;
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+/// Requests per user, kept apart from 304s (which GitHub does not count).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    pub users: BTreeMap<String, UserStats>,
+    pub unauthenticated: u64,
+    pub faulted: u64,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct UserStats {
+    /// Requests counted against the rate limit.
+    pub requests: u64,
+    /// Conditional requests answered 304 (free on GitHub).
+    pub not_modified: u64,
+}
+
+pub const RATE_LIMIT: u64 = 5000;
+const DOCS: &str = "https://docs.github.com/rest";
+
+pub fn router(app: Shared) -> Router {
+    let api = Router::new()
+        .route("/user", get(repos::get_user))
+        .route("/repos/{o}/{r}", get(repos::get_repo))
+        .route("/repos/{o}/{r}/pulls", get(pulls::list).post(pulls::create))
+        .route(
+            "/repos/{o}/{r}/pulls/{n}",
+            get(pulls::get_one).patch(pulls::update),
+        )
+        .route(
+            "/repos/{o}/{r}/pulls/{n}/merge",
+            put(pulls::merge).get(pulls::is_merged),
+        )
+        .route(
+            "/repos/{o}/{r}/pulls/{n}/reviews",
+            get(pulls::list_reviews).post(pulls::create_review),
+        )
+        .route("/repos/{o}/{r}/pulls/{n}/commits", get(pulls::list_commits))
+        .route(
+            "/repos/{o}/{r}/issues/{n}/comments",
+            get(issues::list_comments).post(issues::create_comment),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/comments/{id}",
+            patch(issues::update_comment).get(issues::get_comment),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/labels",
+            get(issues::list_labels)
+                .post(issues::add_labels)
+                .put(issues::set_labels),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/labels/{name}",
+            delete(issues::remove_label),
+        )
+        .route("/repos/{o}/{r}/issues/{n}/events", get(issues::list_events))
+        .route("/repos/{o}/{r}/statuses/{sha}", post(repos::create_status))
+        .route(
+            "/repos/{o}/{r}/commits/{rev}/status",
+            get(repos::combined_status),
+        )
+        .route(
+            "/repos/{o}/{r}/commits/{rev}/statuses",
+            get(repos::list_statuses),
+        )
+        .route(
+            "/repos/{o}/{r}/collaborators/{user}/permission",
+            get(repos::permission),
+        )
+        .route(
+            "/orgs/{org}/teams/{slug}/memberships/{user}",
+            get(repos::team_membership),
+        )
+        .route(
+            "/repos/{o}/{r}/releases",
+            get(repos::list_releases).post(repos::create_release),
+        )
+        .route(
+            "/repos/{o}/{r}/releases/{id}",
+            patch(repos::update_release).get(repos::get_release),
+        )
+        .route(
+            "/repos/{o}/{r}/releases/tags/{tag}",
+            get(repos::release_by_tag),
+        )
+        .route("/repos/{o}/{r}/tags", get(repos::list_tags))
+        .route("/repos/{o}/{r}/git/ref/{*rest}", get(repos::get_ref))
+        .route("/repos/{o}/{r}/branches/{*branch}", get(repos::get_branch))
+        .fallback(not_found_fallback)
+        .layer(middleware::from_fn_with_state(app.clone(), gate));
+    let tools = Router::new()
+        .route("/_sandbox/stats", get(get_stats).delete(reset_stats))
+        .route("/_sandbox/faults", post(faults::add).delete(faults::clear))
+        .route("/_sandbox/prometheus", post(signals::set_metric))
+        .route("/_sandbox/alerts", post(signals::set_alerts))
+        .route(
+            "/prometheus/api/v1/query",
+            get(signals::query).post(signals::query),
+        )
+        .route("/alertmanager/api/v2/alerts", get(signals::alerts));
+    tools.merge(api).with_state(app)
+}
+
+async fn not_found_fallback() -> Response {
+    ApiError::not_found().into_response()
+}
+
+async fn get_stats(State(app): State<Shared>) -> Response {
+    let stats = app.stats.lock().map(|s| s.clone()).unwrap_or_default();
+    axum::Json(stats).into_response()
+}
+
+async fn reset_stats(State(app): State<Shared>) -> StatusCode {
+    if let Ok(mut s) = app.stats.lock() {
+        *s = Stats::default();
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// Faults, auth, rate-limit headers, ETags and counting, around every API route.
+async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(resp) = faults::intercept(&app, req.method(), req.uri().path()).await {
+        if let Ok(mut s) = app.stats.lock() {
+            s.faulted += 1;
+        }
+        return resp;
+    }
+    let token = bearer(req.headers());
+    let caller = {
+        let state = app.state.lock().await;
+        token
+            .as_deref()
+            .and_then(|t| state.user_by_token(t))
+            .map(|u| u.login.clone())
+    };
+    let Some(login) = caller else {
+        if let Ok(mut s) = app.stats.lock() {
+            s.unauthenticated += 1;
+        }
+        let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
+        rate_headers(&app, resp.headers_mut(), 60, 0);
+        return resp;
+    };
+    let is_get = req.method() == Method::GET;
+    let if_none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut req = req;
+    req.extensions_mut().insert(Caller(login.clone()));
+    let resp = next.run(req).await;
+
+    let (mut resp, not_modified) = if is_get && resp.status() == StatusCode::OK {
+        let (mut parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        let etag = format!("W/\"{}\"", hex::encode(Sha256::digest(&bytes)));
+        let matches = if_none_match
+            .as_deref()
+            .is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            parts.headers.insert(header::ETAG, v);
+        }
+        if matches {
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.remove(header::CONTENT_TYPE);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            (Response::from_parts(parts, Body::empty()), true)
+        } else {
+            (Response::from_parts(parts, Body::from(bytes)), false)
+        }
+    } else {
+        (resp, false)
+    };
+    let used = match app.stats.lock() {
+        Ok(mut s) => {
+            let u = s.users.entry(login).or_default();
+            if not_modified {
+                u.not_modified += 1;
+            } else {
+                u.requests += 1;
+            }
+            u.requests
+        }
+        Err(_) => 0,
+    };
+    rate_headers(&app, resp.headers_mut(), RATE_LIMIT, used);
+    resp
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" | "token" => Some(token.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn rate_headers(app: &App, h: &mut HeaderMap, limit: u64, used: u64) {
+    let reset = app.started + 3600;
+    let pairs = [
+        ("x-ratelimit-limit", limit.to_string()),
+        (
+            "x-ratelimit-remaining",
+            limit.saturating_sub(used).to_string(),
+        ),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("x-ratelimit-used", used.to_string()),
+        ("x-ratelimit-resource", "core".to_string()),
+        ("x-github-media-type", "github.v3; format=json".to_string()),
+    ];
+    for (k, v) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+}
+
+/// An error answer in GitHub's shape.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: &str) -> Self {
+        Self {
+            status,
+            body: json!({
+                "message": message,
+                "documentation_url": DOCS,
+                "status": status.as_u16().to_string(),
+            }),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    /// 422 with GitHub's `errors` list.
+    pub fn validation(errors: Vec<Value>) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.body["errors"] = Value::Array(errors);
+        e
+    }
+
+    /// 422 for a missing or malformed field, as GitHub words it.
+    pub fn invalid(message: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    pub fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// A JSON answer with a status.
+pub fn reply(status: StatusCode, body: Value) -> ApiResult {
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// Parse a request body; GitHub's words for bad JSON.
+pub fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::new(StatusCode::BAD_REQUEST, "Problems parsing JSON")
+        } else {
+            ApiError::invalid(&format!("Invalid request. {e}"))
+        }
+    })
+}
+
+/// GitHub's page-based pagination with a `Link` header (next, last, first, prev).
+pub fn paginate(
+    app: &App,
+    uri: &Uri,
+    query: &HashMap<String, String>,
+    items: Vec<Value>,
+) -> ApiResult {
+    let per_page = query
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let mut resp = (StatusCode::OK, axum::Json(Value::Array(slice))).into_response();
+    let link_to = |p: usize| {
+        let mut params: Vec<String> = query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page" && k.as_str() != "per_page")
+            .map(|(k, v)| format!("{}={}", super::render::encode(k), super::render::encode(v)))
+            .collect();
+        params.sort();
+        params.push(format!("per_page={per_page}"));
+        params.push(format!("page={p}"));
+        format!("<{}{}?{}>", app.urls.api, uri.path(), params.join("&"))
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", link_to(page + 1)));
+        links.push(format!("{}; rel=\"last\"", link_to(last)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"prev\"", link_to(page - 1)));
+        links.push(format!("{}; rel=\"first\"", link_to(1)));
+    }
+    if !links.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&links.join(", "))
+    {
+        resp.headers_mut().insert(header::LINK, v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,164 @@
+//! The demo world: its repos, tags, files, people and scripts, and the
+//! `stagecoach sandbox` command that serves it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stagecoach::sandbox::create_world;
+
+fn file_at(repo: &git2::Repository, rev: &str, path: &str) -> String {
+    let commit = repo
+        .revparse_single(rev)
+        .expect("rev")
+        .peel_to_commit()
+        .expect("commit");
+    let entry = commit
+        .tree()
+        .expect("tree")
+        .get_path(std::path::Path::new(path))
+        .expect(path);
+    let blob = repo.find_blob(entry.id()).expect("blob");
+    String::from_utf8(blob.content().to_vec()).expect("utf8")
+}
+
+#[test]
+fn the_world_has_components_with_tags_a_product_and_landscapes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let world = create_world(tmp.path()).expect("world");
+    let payments = git2::Repository::open_bare(world.repo_path("payments")).expect("payments");
+    for tag in ["v1.3.0", "v1.4.0", "v1.4.2"] {
+        assert!(payments.revparse_single(tag).is_ok(), "payments {tag}");
+    }
+    let product = git2::Repository::open_bare(world.repo_path("product")).expect("product");
+    let manifest = file_at(&product, "v1.0.0", "product.yaml");
+    assert!(
+        manifest.contains("payments: {repo: acme/payments, version: 1.4.2}"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("checkout: {repo: acme/checkout, version: 2.0.1}"),
+        "{manifest}"
+    );
+    assert!(manifest.starts_with('#'), "commented");
+    let policy = file_at(&product, "main", "policies/default.yaml");
+    assert!(
+        policy.contains(&format!("{}/bin/health.sh", world.dir.display())),
+        "{policy}"
+    );
+    assert!(!policy.contains("{{"), "placeholders are filled");
+    let prod = git2::Repository::open_bare(world.repo_path("landscape-prod")).expect("prod");
+    for cluster in ["eu-1", "eu-2", "us-1"] {
+        let values = file_at(
+            &prod,
+            "main",
+            &format!("clusters/{cluster}/payments/values.yaml"),
+        );
+        assert!(values.contains("tag: \"1.4.2\""), "{values}");
+    }
+    assert!(world.token("rita").is_some_and(|t| t.starts_with("ghp_")));
+}
+
+#[test]
+fn creating_the_world_twice_reuses_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let first = create_world(tmp.path()).expect("world");
+    let second = create_world(tmp.path()).expect("again");
+    assert_eq!(first.token("alice"), second.token("alice"));
+    let product = git2::Repository::open_bare(first.repo_path("product")).expect("product");
+    let mut walk = product.revwalk().expect("walk");
+    walk.push_ref("refs/heads/main").expect("main");
+    assert_eq!(walk.count(), 1, "no second history");
+}
+
+fn run_script(
+    dir: &std::path::Path,
+    script: &str,
+    component: &str,
+    version: &str,
+    toggle: &str,
+) -> std::process::Output {
+    Command::new(dir.join("bin").join(script))
+        .env("STAGECOACH_ENV", "ci")
+        .env("STAGECOACH_COMPONENT", component)
+        .env("STAGECOACH_VERSION", version)
+        .env("STAGECOACH_CLUSTER", "ci-1")
+        .env("STAGECOACH_TOGGLE", toggle)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn health_and_smoke_fail_only_for_listed_versions() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let world = create_world(tmp.path()).expect("world");
+    let dir = &world.dir;
+    assert!(
+        run_script(dir, "health.sh", "payments", "1.5.0", "on")
+            .status
+            .success()
+    );
+    std::fs::write(dir.join("world/unhealthy"), "payments@1.5.0\n").expect("write");
+    let out = run_script(dir, "health.sh", "payments", "1.5.0", "on");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("payments@1.5.0"));
+    assert!(
+        run_script(dir, "health.sh", "payments", "1.4.2", "on")
+            .status
+            .success()
+    );
+
+    std::fs::write(dir.join("world/smoke-fails"), "checkout@2.1.0 toggle=off\n").expect("write");
+    assert!(
+        run_script(dir, "smoke.sh", "checkout", "2.1.0", "on")
+            .status
+            .success()
+    );
+    assert_eq!(
+        run_script(dir, "smoke.sh", "checkout", "2.1.0", "off")
+            .status
+            .code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn the_sandbox_command_is_up_within_two_seconds_and_writes_the_bot_config() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .args(["sandbox", "--dir"])
+        .arg(tmp.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("text");
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first, format!("sandbox: http://127.0.0.1:{port}"));
+    assert!(elapsed < Duration::from_secs(2), "up in {elapsed:?}");
+    let config = stagecoach::config::Config::load(&tmp.path().join("stagecoach.yaml"))
+        .expect("valid config");
+    assert_eq!(config.forge.api_url, format!("http://127.0.0.1:{port}"));
+    assert_eq!(config.product.repo, "acme/product");
+    assert!(
+        config
+            .forge
+            .token
+            .as_ref()
+            .is_some_and(|t| t.starts_with("ghp_"))
+    );
+    assert!(
+        config
+            .git_url(&config.product_repo())
+            .ends_with("repos/acme/product.git")
+    );
+}
