@@ -57,7 +57,7 @@ impl Hooks {
 }
 
 async fn deliver_all(mut rx: mpsc::UnboundedReceiver<Delivery>, target: Arc<RwLock<Target>>) {
-    let client = match reqwest::Client::builder()
+    let client = match crate::engine::http::client_builder()
         .timeout(Duration::from_secs(10))
         .user_agent("GitHub-Hookshot/sandbox")
         .build()

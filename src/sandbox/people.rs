@@ -42,7 +42,7 @@ fn full(repo: &str) -> String {
 
 impl Person {
     pub fn new(api: &str, login: &str, token: &str, dir: &Path) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::engine::http::client_builder()
             .user_agent(format!("sandbox-person/{login}"))
             .build()
             .map_err(|e| Error::world(format!("{login}: cannot build an HTTP client: {e}")))?;
