@@ -8,6 +8,7 @@ pub mod bot;
 pub mod changelog;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod dashboard;
 pub mod conventional;
 pub mod engine;
