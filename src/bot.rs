@@ -53,7 +53,10 @@ impl Bot {
             let shutdown = async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!("webhook server stopped: {e}");
             }
         });
@@ -75,7 +78,12 @@ impl Bot {
     }
 }
 
-async fn reconcile_loop(engine: Arc<Engine>, mut hints: mpsc::Receiver<Event>, resync: Duration, mut stopped: watch::Receiver<bool>) {
+async fn reconcile_loop(
+    engine: Arc<Engine>,
+    mut hints: mpsc::Receiver<Event>,
+    resync: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -49,13 +49,17 @@ struct Timeline {
 
 impl Timeline {
     fn line(&self, who: &str, what: &str) {
-        println!("[{:>5.1}s] {who:<10} {what}", self.start.elapsed().as_secs_f64());
+        println!(
+            "[{:>5.1}s] {who:<10} {what}",
+            self.start.elapsed().as_secs_f64()
+        );
     }
     fn chapter(&self, title: &str) {
         println!("\n── {title} ──");
     }
     fn ok(&self, what: &str) {
-        self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.line("✔ check", what);
     }
 }
@@ -67,7 +71,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
             (d.clone(), None)
         }
         None => {
-            let t = tempfile::Builder::new().prefix("stagecoach-demo-").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("stagecoach-demo-")
+                .tempdir()?;
             (t.path().to_path_buf(), Some(t))
         }
     };
@@ -75,9 +81,19 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
         start: Instant::now(),
         checks: Default::default(),
     });
-    println!("Stagecoach demo: the road from a component PR to production, in a sandbox at {}", dir.display());
+    println!(
+        "Stagecoach demo: the road from a component PR to production, in a sandbox at {}",
+        dir.display()
+    );
     let sb = sandbox::start(SandboxOptions::new(&dir)).await?;
-    t.line("sandbox", &format!("GitHub-compatible API on {} over bare repos in {}/repos", sb.api_url, dir.display()));
+    t.line(
+        "sandbox",
+        &format!(
+            "GitHub-compatible API on {} over bare repos in {}/repos",
+            sb.api_url,
+            dir.display()
+        ),
+    );
 
     let secret = hex::encode(rand::random::<[u8; 16]>());
     let config = bot_config(&sb, &dir, "cache", sb.world.bot_token(), &secret)?;
@@ -90,13 +106,35 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     set_error_rate(&signals, 0.3).await?;
     set_alerts(&signals, true).await?;
 
-    let bot = Bot::start(engine.clone(), metrics, "127.0.0.1:0", Some(secret.clone()), Duration::from_secs(1), None).await?;
-    sb.set_webhook(Some(format!("http://{}/webhook", bot.addr)), Some(secret.clone()));
-    t.line("bot", &format!("listening on {} (webhooks signed, resync every 1s)", bot.addr));
+    let bot = Bot::start(
+        engine.clone(),
+        metrics,
+        "127.0.0.1:0",
+        Some(secret.clone()),
+        Duration::from_secs(1),
+        None,
+    )
+    .await?;
+    sb.set_webhook(
+        Some(format!("http://{}/webhook", bot.addr)),
+        Some(secret.clone()),
+    );
+    t.line(
+        "bot",
+        &format!(
+            "listening on {} (webhooks signed, resync every 1s)",
+            bot.addr
+        ),
+    );
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let printer = spawn_journal_printer(engine.clone(), t.clone(), seen.clone());
 
-    let story = Story { sb: &sb, dir: &dir, t: &t, secret: &secret };
+    let story = Story {
+        sb: &sb,
+        dir: &dir,
+        t: &t,
+        secret: &secret,
+    };
     let result = story.play().await;
 
     printer.abort();
@@ -109,12 +147,22 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     if opts.keep {
         if let Some(temp) = _temp {
             let kept = temp.keep();
-            println!("\nkept the sandbox at {} (repos/acme/*.git, forge/)", kept.display());
+            println!(
+                "\nkept the sandbox at {} (repos/acme/*.git, forge/)",
+                kept.display()
+            );
         } else {
-            println!("\nkept the sandbox at {} (repos/acme/*.git, forge/)", dir.display());
+            println!(
+                "\nkept the sandbox at {} (repos/acme/*.git, forge/)",
+                dir.display()
+            );
         }
     }
-    Ok(DemoReport { dir, steps, elapsed })
+    Ok(DemoReport {
+        dir,
+        steps,
+        elapsed,
+    })
 }
 
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Result<Config> {
@@ -130,7 +178,11 @@ fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) 
     Config::parse(&text, "demo config")
 }
 
-fn spawn_journal_printer(engine: Arc<Engine>, t: Arc<Timeline>, seen: Arc<std::sync::atomic::AtomicUsize>) -> tokio::task::JoinHandle<()> {
+fn spawn_journal_printer(
+    engine: Arc<Engine>,
+    t: Arc<Timeline>,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             print_new_journal(&engine, &t, &seen);
@@ -152,9 +204,13 @@ fn print_new_journal(engine: &Engine, t: &Timeline, seen: &std::sync::atomic::At
 }
 
 async fn set_error_rate(p: &Person, value: f64) -> Result<()> {
-    p.call(Method::POST, "/_sandbox/prometheus", Some(json!({"query": ERROR_RATE, "value": value})))
-        .await
-        .map(|_| ())
+    p.call(
+        Method::POST,
+        "/_sandbox/prometheus",
+        Some(json!({"query": ERROR_RATE, "value": value})),
+    )
+    .await
+    .map(|_| ())
 }
 
 async fn set_alerts(p: &Person, firing: bool) -> Result<()> {
@@ -163,7 +219,9 @@ async fn set_alerts(p: &Person, firing: bool) -> Result<()> {
     } else {
         json!([])
     };
-    p.call(Method::POST, "/_sandbox/alerts", Some(alerts)).await.map(|_| ())
+    p.call(Method::POST, "/_sandbox/alerts", Some(alerts))
+        .await
+        .map(|_| ())
 }
 
 /// Poll `check` until it returns `Some`, or fail the step.
@@ -178,7 +236,10 @@ where
             return Ok(v);
         }
         if Instant::now() > deadline {
-            return Err(Error::world(format!("demo step did not happen within {}s: {what}", STEP_TIMEOUT.as_secs())));
+            return Err(Error::world(format!(
+                "demo step did not happen within {}s: {what}",
+                STEP_TIMEOUT.as_secs()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
@@ -213,19 +274,35 @@ impl Story<'_> {
 
     async fn pr_by_head(&self, repo: &str, head: &str) -> Result<Option<Value>> {
         let p = self.person("alice")?;
-        let list = p.get(&format!("/repos/acme/{repo}/pulls?state=all&per_page=100")).await?;
-        Ok(list
-            .as_array()
-            .and_then(|a| a.iter().find(|pr| pr["head"]["ref"].as_str() == Some(head)).cloned()))
+        let list = p
+            .get(&format!("/repos/acme/{repo}/pulls?state=all&per_page=100"))
+            .await?;
+        Ok(list.as_array().and_then(|a| {
+            a.iter()
+                .find(|pr| pr["head"]["ref"].as_str() == Some(head))
+                .cloned()
+        }))
     }
 
-    async fn status_of(&self, repo: &str, sha: &str, context: &str) -> Result<Option<(String, String)>> {
+    async fn status_of(
+        &self,
+        repo: &str,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<(String, String)>> {
         let p = self.person("alice")?;
-        let list = p.get(&format!("/repos/acme/{repo}/commits/{sha}/statuses")).await?;
+        let list = p
+            .get(&format!("/repos/acme/{repo}/commits/{sha}/statuses"))
+            .await?;
         Ok(list.as_array().and_then(|a| {
             a.iter()
                 .find(|s| s["context"].as_str() == Some(context))
-                .map(|s| (s["state"].as_str().unwrap_or("").to_string(), s["description"].as_str().unwrap_or("").to_string()))
+                .map(|s| {
+                    (
+                        s["state"].as_str().unwrap_or("").to_string(),
+                        s["description"].as_str().unwrap_or("").to_string(),
+                    )
+                })
         }))
     }
 
@@ -240,7 +317,9 @@ impl Story<'_> {
     }
 
     fn bare(&self, repo: &str) -> Result<git2::Repository> {
-        Ok(git2::Repository::open_bare(self.dir.join("repos/acme").join(format!("{repo}.git")))?)
+        Ok(git2::Repository::open_bare(
+            self.dir.join("repos/acme").join(format!("{repo}.git")),
+        )?)
     }
 
     fn file_at(&self, repo: &str, rev: &str, path: &str) -> Result<Option<String>> {
@@ -248,12 +327,23 @@ impl Story<'_> {
         let Ok(obj) = r.revparse_single(&format!("{rev}:{path}")) else {
             return Ok(None);
         };
-        let Some(blob) = obj.as_blob() else { return Ok(None) };
+        let Some(blob) = obj.as_blob() else {
+            return Ok(None);
+        };
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
     }
 
-    fn landscape_version(&self, env: &str, cluster: &str, component: &str) -> Result<Option<String>> {
-        let text = self.file_at(&format!("landscape-{env}"), "main", &format!("clusters/{cluster}/{component}/values.yaml"))?;
+    fn landscape_version(
+        &self,
+        env: &str,
+        cluster: &str,
+        component: &str,
+    ) -> Result<Option<String>> {
+        let text = self.file_at(
+            &format!("landscape-{env}"),
+            "main",
+            &format!("clusters/{cluster}/{component}/values.yaml"),
+        )?;
         Ok(text.and_then(|t| yaml_edit::get_scalar(&t, "image.tag").ok().flatten()))
     }
 
@@ -262,7 +352,10 @@ impl Story<'_> {
         let Ok(reference) = r.find_reference(&format!("refs/tags/{tag}")) else {
             return Ok(None);
         };
-        Ok(reference.peel_to_tag().ok().and_then(|t| t.message().ok().flatten().map(str::to_string)))
+        Ok(reference
+            .peel_to_tag()
+            .ok()
+            .and_then(|t| t.message().ok().flatten().map(str::to_string)))
     }
 
     fn note(&self, tag: &str) -> Result<Option<String>> {
@@ -270,7 +363,9 @@ impl Story<'_> {
         let Ok(commit) = r.revparse_single(&format!("{tag}^{{commit}}")) else {
             return Ok(None);
         };
-        Ok(r.find_note(Some(NOTES_STABILITY), commit.id()).ok().and_then(|n| n.message().ok().map(str::to_string)))
+        Ok(r.find_note(Some(NOTES_STABILITY), commit.id())
+            .ok()
+            .and_then(|n| n.message().ok().map(str::to_string)))
     }
 
     fn on_main(&self, repo: &str, tag: &str) -> Result<bool> {
@@ -283,20 +378,35 @@ impl Story<'_> {
     async fn release(&self, tag: &str) -> Result<Option<Value>> {
         let p = self.person("alice")?;
         let list = p.get("/repos/acme/product/releases?per_page=100").await?;
-        Ok(list.as_array().and_then(|a| a.iter().find(|r| r["tag_name"].as_str() == Some(tag)).cloned()))
+        Ok(list.as_array().and_then(|a| {
+            a.iter()
+                .find(|r| r["tag_name"].as_str() == Some(tag))
+                .cloned()
+        }))
     }
 
     /// A developer's change: branch, commit, PR with labels. Returns the PR number.
-    async fn component_pr(&self, who: &str, repo: &str, branch: &str, message: &str, labels: &[&str]) -> Result<u64> {
+    async fn component_pr(
+        &self,
+        who: &str,
+        repo: &str,
+        branch: &str,
+        message: &str,
+        labels: &[&str],
+    ) -> Result<u64> {
         let p = self.person(who)?;
         let file = format!("src/{}.txt", branch.replace('/', "-"));
-        p.commit_files(repo, branch, &[(&file, message)], message).await?;
+        p.commit_files(repo, branch, &[(&file, message)], message)
+            .await?;
         let title = message.lines().next().unwrap_or(message);
         let n = p.open_pr(repo, branch, "main", title, "").await?;
         if !labels.is_empty() {
             p.add_labels(repo, n, labels).await?;
         }
-        self.t.line(who, &format!("opens {repo}#{n} \"{title}\" [{}]", labels.join(", ")));
+        self.t.line(
+            who,
+            &format!("opens {repo}#{n} \"{title}\" [{}]", labels.join(", ")),
+        );
         Ok(n)
     }
 
@@ -312,31 +422,51 @@ impl Story<'_> {
 
     async fn product_pr_for(&self, component: &str, version: &str) -> Result<Value> {
         let head = format!("stagecoach/{component}-{version}");
-        let pr = wait_for(&format!("a product PR for {component} {version}"), || self.pr_by_head("product", &head)).await?;
-        self.t.ok(&format!("product PR #{} opened for {component} {version}", pr["number"]));
+        let pr = wait_for(&format!("a product PR for {component} {version}"), || {
+            self.pr_by_head("product", &head)
+        })
+        .await?;
+        self.t.ok(&format!(
+            "product PR #{} opened for {component} {version}",
+            pr["number"]
+        ));
         Ok(pr)
     }
 
     async fn wait_merged(&self, n: u64) -> Result<()> {
         let p = self.person("alice")?;
         wait_for(&format!("product#{n} merged"), || async {
-            Ok(p.pull("product", n).await?["merged"].as_bool().filter(|m| *m))
+            Ok(p.pull("product", n).await?["merged"]
+                .as_bool()
+                .filter(|m| *m))
         })
         .await?;
         Ok(())
     }
 
     async fn wait_tag(&self, tag: &str) -> Result<String> {
-        let msg = wait_for(&format!("product tag {tag}"), || async { self.tag_message("product", tag) }).await?;
-        let headline: Vec<&str> = msg.lines().filter(|l| l.starts_with("#") || l.starts_with("- ")).take(4).collect();
-        self.t.ok(&format!("product tagged {tag}; changelog: {}", headline.join(" | ")));
+        let msg = wait_for(&format!("product tag {tag}"), || async {
+            self.tag_message("product", tag)
+        })
+        .await?;
+        let headline: Vec<&str> = msg
+            .lines()
+            .filter(|l| l.starts_with("#") || l.starts_with("- "))
+            .take(4)
+            .collect();
+        self.t.ok(&format!(
+            "product tagged {tag}; changelog: {}",
+            headline.join(" | ")
+        ));
         Ok(msg)
     }
 
     async fn wait_staging(&self, tag: &str) -> Result<()> {
         wait_for(&format!("{tag} on staging"), || async {
             let marker = self.file_at("landscape-staging", "main", ".stagecoach/promotion.yaml")?;
-            Ok(marker.filter(|m| m.contains(&format!("tag: {tag}"))).map(|_| ()))
+            Ok(marker
+                .filter(|m| m.contains(&format!("tag: {tag}")))
+                .map(|_| ()))
         })
         .await?;
         self.t.ok(&format!("{tag} promoted to staging"));
@@ -346,42 +476,76 @@ impl Story<'_> {
     // ── the chapters ──
 
     async fn staging_starts(&self) -> Result<()> {
-        self.t.chapter("0. The bot starts: staging takes the newest minor tag and samples it");
+        self.t
+            .chapter("0. The bot starts: staging takes the newest minor tag and samples it");
         self.wait_staging("v1.0.0").await?;
         wait_for("a stability sample of v1.0.0", || async {
             let r = self.bare("product")?;
             let commit = r.revparse_single("v1.0.0^{commit}")?.id();
-            Ok(r.find_note(Some(crate::engine::NOTES_SAMPLES), commit).ok().map(|_| ()))
+            Ok(r.find_note(Some(crate::engine::NOTES_SAMPLES), commit)
+                .ok()
+                .map(|_| ()))
         })
         .await?;
-        self.t.ok("v1.0.0 sampled while staging has alerts firing and a 30% error rate");
+        self.t
+            .ok("v1.0.0 sampled while staging has alerts firing and a 30% error rate");
         let p = self.person("stagecoach-bot")?;
         set_alerts(&p, false).await?;
         set_error_rate(&p, 0.01).await?;
-        self.t.line("staging", "alerts resolved, error rate back to 1%");
+        self.t
+            .line("staging", "alerts resolved, error rate back to 1%");
         Ok(())
     }
 
     async fn low_risk_auto_merged(&self) -> Result<()> {
-        self.t.chapter("1. A low-risk fix: labels checked, product PR, CI health, auto-merge, product tag");
+        self.t.chapter(
+            "1. A low-risk fix: labels checked, product PR, CI health, auto-merge, product tag",
+        );
         let alice = self.person("alice")?;
         let n = self
-            .component_pr("alice", "payments", "fix/empty-cart", "fix(cart): handle an empty cart (#41)", &["component: S", "change: S", "functional: true"])
+            .component_pr(
+                "alice",
+                "payments",
+                "fix/empty-cart",
+                "fix(cart): handle an empty cart (#41)",
+                &["component: S", "change: S", "functional: true"],
+            )
             .await?;
-        let comment = wait_for("the bot asks for the missing label", || self.bot_comment("payments", n, "ft-coverage")).await?;
-        self.t.ok(&format!("bot commented: {}", comment.lines().find(|l| l.contains("ft-coverage")).unwrap_or("").trim()));
-        alice.add_labels("payments", n, &["ft-coverage: 90"]).await?;
+        let comment = wait_for("the bot asks for the missing label", || {
+            self.bot_comment("payments", n, "ft-coverage")
+        })
+        .await?;
+        self.t.ok(&format!(
+            "bot commented: {}",
+            comment
+                .lines()
+                .find(|l| l.contains("ft-coverage"))
+                .unwrap_or("")
+                .trim()
+        ));
+        alice
+            .add_labels("payments", n, &["ft-coverage: 90"])
+            .await?;
         self.t.line("alice", "adds \"ft-coverage: 90\"");
-        wait_for("the bot's comment says the labels are fixed", || self.bot_comment("payments", n, "Labels are complete")).await?;
-        self.t.ok("the same comment now says the labels are complete");
-        self.merge_and_release("alice", "payments", n, "v1.4.3").await?;
+        wait_for("the bot's comment says the labels are fixed", || {
+            self.bot_comment("payments", n, "Labels are complete")
+        })
+        .await?;
+        self.t
+            .ok("the same comment now says the labels are complete");
+        self.merge_and_release("alice", "payments", n, "v1.4.3")
+            .await?;
         let pr = self.product_pr_for("payments", "1.4.3").await?;
         let pn = pr["number"].as_u64().unwrap_or_default();
         self.wait_merged(pn).await?;
-        self.t.ok(&format!("product#{pn} (risk: low) merged automatically after CI health passed"));
+        self.t.ok(&format!(
+            "product#{pn} (risk: low) merged automatically after CI health passed"
+        ));
         let v = self.landscape_version("ci", "ci-1", "payments")?;
         if v.as_deref() != Some("1.4.3") {
-            return Err(Error::world(format!("CI landscape runs payments {v:?}, expected 1.4.3")));
+            return Err(Error::world(format!(
+                "CI landscape runs payments {v:?}, expected 1.4.3"
+            )));
         }
         self.t.ok("CI landscape runs payments 1.4.3");
         self.wait_tag("v1.0.1").await?;
@@ -391,41 +555,85 @@ impl Story<'_> {
     async fn not_functional(&self) -> Result<()> {
         self.t.chapter("2. A non-functional change: no product PR");
         let n = self
-            .component_pr("bob", "search", "docs/ranking", "docs(ranking): explain the scoring", &["component: S", "change: S", "ft-coverage: 100", "functional: false"])
+            .component_pr(
+                "bob",
+                "search",
+                "docs/ranking",
+                "docs(ranking): explain the scoring",
+                &[
+                    "component: S",
+                    "change: S",
+                    "ft-coverage: 100",
+                    "functional: false",
+                ],
+            )
             .await?;
         self.merge_and_release("bob", "search", n, "v0.9.1").await?;
-        let said = wait_for("the bot explains why no product PR", || self.bot_comment("search", n, "functional: false")).await?;
-        self.t.ok(&format!("bot: {}", said.lines().next().unwrap_or("")));
-        if self.pr_by_head("product", "stagecoach/search-0.9.1").await?.is_some() {
-            return Err(Error::world("a product PR was opened for a functional: false change"));
+        let said = wait_for("the bot explains why no product PR", || {
+            self.bot_comment("search", n, "functional: false")
+        })
+        .await?;
+        self.t
+            .ok(&format!("bot: {}", said.lines().next().unwrap_or("")));
+        if self
+            .pr_by_head("product", "stagecoach/search-0.9.1")
+            .await?
+            .is_some()
+        {
+            return Err(Error::world(
+                "a product PR was opened for a functional: false change",
+            ));
         }
         self.t.ok("no product PR for search 0.9.1");
         Ok(())
     }
 
     async fn unhealthy_rolled_back(&self) -> Result<()> {
-        self.t.chapter("3. An unhealthy version on CI: rolled back, check failed");
+        self.t
+            .chapter("3. An unhealthy version on CI: rolled back, check failed");
         std::fs::write(self.dir.join("world/unhealthy"), "search@0.10.0\n")?;
         self.t.line("ci-1", "search 0.10.0 will crash-loop on CI");
         let n = self
-            .component_pr("bob", "search", "feat/fuzzy", "feat(ranking): fuzzy matching", &["component: S", "change: S", "ft-coverage: 80", "functional: true"])
+            .component_pr(
+                "bob",
+                "search",
+                "feat/fuzzy",
+                "feat(ranking): fuzzy matching",
+                &[
+                    "component: S",
+                    "change: S",
+                    "ft-coverage: 80",
+                    "functional: true",
+                ],
+            )
             .await?;
-        self.merge_and_release("bob", "search", n, "v0.10.0").await?;
+        self.merge_and_release("bob", "search", n, "v0.10.0")
+            .await?;
         let pr = self.product_pr_for("search", "0.10.0").await?;
         let sha = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
         let (_, why) = wait_for("stagecoach/ci fails", || async {
-            Ok(self.status_of("product", &sha, "stagecoach/ci").await?.filter(|(s, _)| s == "failure"))
+            Ok(self
+                .status_of("product", &sha, "stagecoach/ci")
+                .await?
+                .filter(|(s, _)| s == "failure"))
         })
         .await?;
-        self.t.ok(&format!("product PR check stagecoach/ci failed: {why}"));
+        self.t
+            .ok(&format!("product PR check stagecoach/ci failed: {why}"));
         wait_for("CI back on search 0.9.0", || async {
-            Ok(self.landscape_version("ci", "ci-1", "search")?.filter(|v| v == "0.9.0").map(|_| ()))
+            Ok(self
+                .landscape_version("ci", "ci-1", "search")?
+                .filter(|v| v == "0.9.0")
+                .map(|_| ()))
         })
         .await?;
         self.t.ok("CI landscape rolled back to search 0.9.0 (a revert commit with Stagecoach-Action: rollback)");
         let pn = pr["number"].as_u64().unwrap_or_default();
         self.person("bob")?.close("product", pn).await?;
-        self.t.line("bob", &format!("closes product#{pn}; the fix will come as a new version"));
+        self.t.line(
+            "bob",
+            &format!("closes product#{pn}; the fix will come as a new version"),
+        );
         Ok(())
     }
 
@@ -437,39 +645,70 @@ impl Story<'_> {
                 "checkout",
                 "feat/one-page",
                 "feat(checkout): one-page checkout behind the new-checkout toggle",
-                &["component: M", "change: M", "ft-coverage: 70", "functional: true", "feature-toggle"],
+                &[
+                    "component: M",
+                    "change: M",
+                    "ft-coverage: 70",
+                    "functional: true",
+                    "feature-toggle",
+                ],
             )
             .await?;
-        self.merge_and_release("alice", "checkout", n, "v2.1.0").await?;
+        self.merge_and_release("alice", "checkout", n, "v2.1.0")
+            .await?;
         let pr = self.product_pr_for("checkout", "2.1.0").await?;
         let pn = pr["number"].as_u64().unwrap_or_default();
         let sha = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
         let (_, smoke) = wait_for("the smoke gate passes", || async {
-            Ok(self.status_of("product", &sha, "stagecoach/smoke").await?.filter(|(s, _)| s == "success"))
+            Ok(self
+                .status_of("product", &sha, "stagecoach/smoke")
+                .await?
+                .filter(|(s, _)| s == "success"))
         })
         .await?;
         if !(smoke.contains("toggle on") && smoke.contains("toggle off")) {
-            return Err(Error::world(format!("the smoke gate did not run with the toggle on and off: {smoke}")));
+            return Err(Error::world(format!(
+                "the smoke gate did not run with the toggle on and off: {smoke}"
+            )));
         }
         self.t.ok(&format!("smoke gate passed twice: {smoke}"));
         let labels = self.person("alice")?.pull("product", pn).await?["labels"].clone();
         if !labels.to_string().contains("risk: medium") {
-            return Err(Error::world(format!("product#{pn} is not labelled risk: medium: {labels}")));
+            return Err(Error::world(format!(
+                "product#{pn} is not labelled risk: medium: {labels}"
+            )));
         }
         wait_for("the PR environment is torn down", || async {
-            Ok(self.file_at("landscape-ci", "main", &format!("envs/pr-{pn}/values.yaml"))?.is_none().then_some(()))
+            Ok(self
+                .file_at("landscape-ci", "main", &format!("envs/pr-{pn}/values.yaml"))?
+                .is_none()
+                .then_some(()))
         })
         .await?;
-        self.t.ok(&format!("risk: medium; PR environment envs/pr-{pn} created and torn down"));
-        wait_for("the bot says a person merges medium risk", || self.bot_comment("product", pn, "not merged automatically")).await?;
+        self.t.ok(&format!(
+            "risk: medium; PR environment envs/pr-{pn} created and torn down"
+        ));
+        wait_for("the bot says a person merges medium risk", || {
+            self.bot_comment("product", pn, "not merged automatically")
+        })
+        .await?;
         self.person("rita")?.merge("product", pn).await?;
         self.t.line("rita", &format!("merges product#{pn}"));
         self.wait_tag("v1.1.0").await?;
         self.wait_staging("v1.1.0").await?;
         let note = wait_for("v1.0.0's stability note", || async { self.note("v1.0.0") }).await?;
-        self.t.ok(&format!("v1.0.0 left staging with note \"{}\" (below the KPI: no release)", note.lines().next().unwrap_or("")));
-        if self.release("v1.0.0").await?.is_some_and(|r| r["draft"] == json!(false)) {
-            return Err(Error::world("v1.0.0 was released although it failed the KPI"));
+        self.t.ok(&format!(
+            "v1.0.0 left staging with note \"{}\" (below the KPI: no release)",
+            note.lines().next().unwrap_or("")
+        ));
+        if self
+            .release("v1.0.0")
+            .await?
+            .is_some_and(|r| r["draft"] == json!(false))
+        {
+            return Err(Error::world(
+                "v1.0.0 was released although it failed the KPI",
+            ));
         }
         Ok(())
     }
@@ -477,33 +716,79 @@ impl Story<'_> {
     async fn high_with_approval(&self) -> Result<()> {
         self.t.chapter("5. A high-risk breaking change: approval refused from a read-only user, accepted from a release manager");
         let n = self
-            .component_pr("alice", "payments", "feat/intents", "feat(api)!: payment intents replace charges\n\nBREAKING CHANGE: /charges is gone", &["component: XL", "change: XL", "ft-coverage: 20", "functional: true"])
+            .component_pr(
+                "alice",
+                "payments",
+                "feat/intents",
+                "feat(api)!: payment intents replace charges\n\nBREAKING CHANGE: /charges is gone",
+                &[
+                    "component: XL",
+                    "change: XL",
+                    "ft-coverage: 20",
+                    "functional: true",
+                ],
+            )
             .await?;
-        self.merge_and_release("alice", "payments", n, "v2.0.0").await?;
+        self.merge_and_release("alice", "payments", n, "v2.0.0")
+            .await?;
         let pr = self.product_pr_for("payments", "2.0.0").await?;
         let pn = pr["number"].as_u64().unwrap_or_default();
         let sha = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
         wait_for("waiting for an approval", || async {
-            Ok(self.status_of("product", &sha, "stagecoach/approval").await?.filter(|(s, _)| s == "pending"))
+            Ok(self
+                .status_of("product", &sha, "stagecoach/approval")
+                .await?
+                .filter(|(s, _)| s == "pending"))
         })
         .await?;
-        if self.file_at("landscape-ci", "main", &format!("envs/pr-{pn}/values.yaml"))?.is_none() {
-            return Err(Error::world("the high-risk PR environment was not kept for the approver"));
+        if self
+            .file_at("landscape-ci", "main", &format!("envs/pr-{pn}/values.yaml"))?
+            .is_none()
+        {
+            return Err(Error::world(
+                "the high-risk PR environment was not kept for the approver",
+            ));
         }
-        self.t.ok("risk: high; smoke passed; PR environment kept; waiting for an authorised approval");
-        self.person("ron")?.comment("product", pn, "/approve").await?;
+        self.t.ok(
+            "risk: high; smoke passed; PR environment kept; waiting for an authorised approval",
+        );
+        self.person("ron")?
+            .comment("product", pn, "/approve")
+            .await?;
         self.t.line("ron", "comments /approve (read-only access)");
-        let refused = wait_for("ron's approval refused", || self.bot_comment("product", pn, "do not count")).await?;
-        self.t.ok(&format!("bot: {}", refused.lines().find(|l| l.contains("ron")).unwrap_or("").trim()));
+        let refused = wait_for("ron's approval refused", || {
+            self.bot_comment("product", pn, "do not count")
+        })
+        .await?;
+        self.t.ok(&format!(
+            "bot: {}",
+            refused
+                .lines()
+                .find(|l| l.contains("ron"))
+                .unwrap_or("")
+                .trim()
+        ));
         self.person("rita")?.approve("product", pn).await?;
         self.t.line("rita", "approves (release manager)");
         self.wait_merged(pn).await?;
-        self.t.ok(&format!("product#{pn} merged by the bot after rita's approval"));
+        self.t.ok(&format!(
+            "product#{pn} merged by the bot after rita's approval"
+        ));
         self.wait_tag("v2.0.0").await?;
         self.wait_staging("v2.0.0").await?;
         let note = wait_for("v1.1.0's stability note", || async { self.note("v1.1.0") }).await?;
-        let release = wait_for("v1.1.0 released", || async { Ok(self.release("v1.1.0").await?.filter(|r| r["draft"] == json!(false))) }).await?;
-        self.t.ok(&format!("v1.1.0 left staging with \"{}\" and became a release ({})", note.lines().next().unwrap_or(""), release["name"].as_str().unwrap_or("")));
+        let release = wait_for("v1.1.0 released", || async {
+            Ok(self
+                .release("v1.1.0")
+                .await?
+                .filter(|r| r["draft"] == json!(false)))
+        })
+        .await?;
+        self.t.ok(&format!(
+            "v1.1.0 left staging with \"{}\" and became a release ({})",
+            note.lines().next().unwrap_or(""),
+            release["name"].as_str().unwrap_or("")
+        ));
         Ok(())
     }
 
@@ -514,7 +799,13 @@ impl Story<'_> {
             .world
             .token(login)
             .ok_or_else(|| Error::input(format!("no user {login}")))?;
-        let config = bot_config(self.sb, self.dir, &format!("cache-{login}"), token, "unused")?;
+        let config = bot_config(
+            self.sb,
+            self.dir,
+            &format!("cache-{login}"),
+            token,
+            "unused",
+        )?;
         let forge = GitHub::from_config(&config)?;
         Ok(Engine::new(config, Arc::new(forge)))
     }
@@ -523,17 +814,43 @@ impl Story<'_> {
         self.t.chapter("6. Release managers pick a release by score and promote it: canary, then prod in waves");
         let rita = self.engine_as("rita")?;
         for tag in ["v1.0.0", "v1.1.0"] {
-            let score = self.note(tag)?.and_then(|n| n.lines().next().map(str::to_string)).unwrap_or_default();
-            let released = self.release(tag).await?.is_some_and(|r| r["draft"] == json!(false));
-            self.t.line("releases", &format!("{tag}  {score}  {}", if released { "release" } else { "not a release" }));
+            let score = self
+                .note(tag)?
+                .and_then(|n| n.lines().next().map(str::to_string))
+                .unwrap_or_default();
+            let released = self
+                .release(tag)
+                .await?
+                .is_some_and(|r| r["draft"] == json!(false));
+            self.t.line(
+                "releases",
+                &format!(
+                    "{tag}  {score}  {}",
+                    if released { "release" } else { "not a release" }
+                ),
+            );
         }
-        match self.engine_as("ron")?.promote("v1.1.0", "canary", None).await {
+        match self
+            .engine_as("ron")?
+            .promote("v1.1.0", "canary", None)
+            .await
+        {
             Err(e) if e.exit_code() == 2 => self.t.ok(&format!("ron may not promote: {e}")),
-            other => return Err(Error::world(format!("ron's promotion should be refused, got {:?}", other.map(|p| p.steps)))),
+            other => {
+                return Err(Error::world(format!(
+                    "ron's promotion should be refused, got {:?}",
+                    other.map(|p| p.steps)
+                )));
+            }
         }
         match rita.promote("v1.0.0", "canary", None).await {
             Err(e) if e.exit_code() == 2 => self.t.ok(&format!("v1.0.0 refused: {e}")),
-            other => return Err(Error::world(format!("v1.0.0 is not a release, promotion should be refused: {:?}", other.map(|p| p.steps)))),
+            other => {
+                return Err(Error::world(format!(
+                    "v1.0.0 is not a release, promotion should be refused: {:?}",
+                    other.map(|p| p.steps)
+                )));
+            }
         }
         self.t.line("rita", "stagecoach promote v1.1.0 --to canary");
         let done = rita.promote("v1.1.0", "canary", None).await?;
@@ -548,7 +865,9 @@ impl Story<'_> {
         for cluster in ["eu-1", "eu-2", "us-1"] {
             let v = self.landscape_version("prod", cluster, "checkout")?;
             if v.as_deref() != Some("2.1.0") {
-                return Err(Error::world(format!("prod {cluster} runs checkout {v:?}, expected 2.1.0")));
+                return Err(Error::world(format!(
+                    "prod {cluster} runs checkout {v:?}, expected 2.1.0"
+                )));
             }
         }
         let r = self.bare("landscape-prod")?;
@@ -557,56 +876,109 @@ impl Story<'_> {
         let waves = walk
             .filter_map(|o| o.ok())
             .filter_map(|o| r.find_commit(o).ok())
-            .filter(|c| c.message().is_ok_and(|m| m.contains("Stagecoach-Product: v1.1.0") && m.contains("Stagecoach-Wave:")))
+            .filter(|c| {
+                c.message().is_ok_and(|m| {
+                    m.contains("Stagecoach-Product: v1.1.0") && m.contains("Stagecoach-Wave:")
+                })
+            })
             .count();
         if waves < 2 {
-            return Err(Error::world(format!("prod got {waves} wave commit(s), expected 2")));
+            return Err(Error::world(format!(
+                "prod got {waves} wave commit(s), expected 2"
+            )));
         }
-        self.t.ok("prod runs v1.1.0 on eu-1, eu-2, us-1, in 2 wave commits with a soak between them");
+        self.t
+            .ok("prod runs v1.1.0 on eu-1, eu-2, us-1, in 2 wave commits with a soak between them");
         Ok(())
     }
 
     async fn hotfix(&self) -> Result<()> {
-        self.t.chapter("7. A hotfix of the release in production, triggered by on-call");
+        self.t
+            .chapter("7. A hotfix of the release in production, triggered by on-call");
         let n = self
-            .component_pr("alice", "checkout", "fix/double-charge", "fix(payment): no double charge on retry (#77)", &["component: S", "change: S", "ft-coverage: 90", "functional: true"])
+            .component_pr(
+                "alice",
+                "checkout",
+                "fix/double-charge",
+                "fix(payment): no double charge on retry (#77)",
+                &[
+                    "component: S",
+                    "change: S",
+                    "ft-coverage: 90",
+                    "functional: true",
+                ],
+            )
             .await?;
-        self.merge_and_release("alice", "checkout", n, "v2.1.1").await?;
+        self.merge_and_release("alice", "checkout", n, "v2.1.1")
+            .await?;
         let bob = self.person("bob")?;
         bob.add_labels("checkout", n, &["hotfix-to/v1.1.0"]).await?;
-        self.t.line("bob", "labels hotfix-to/v1.1.0 (bob is not on call)");
-        let refused = wait_for("bob's hotfix label refused", || self.bot_comment("checkout", n, "may not trigger a hotfix")).await?;
-        self.t.ok(&format!("bot: {}", refused.lines().next().unwrap_or("")));
+        self.t
+            .line("bob", "labels hotfix-to/v1.1.0 (bob is not on call)");
+        let refused = wait_for("bob's hotfix label refused", || {
+            self.bot_comment("checkout", n, "may not trigger a hotfix")
+        })
+        .await?;
+        self.t
+            .ok(&format!("bot: {}", refused.lines().next().unwrap_or("")));
         bob.remove_label("checkout", n, "hotfix-to/v1.1.0").await?;
-        self.person("olga")?.add_labels("checkout", n, &["hotfix-to/v1.1.0"]).await?;
+        self.person("olga")?
+            .add_labels("checkout", n, &["hotfix-to/v1.1.0"])
+            .await?;
         self.t.line("olga", "labels hotfix-to/v1.1.0 (on call)");
-        let msg = wait_for("hotfix tag v1.1.1", || async { self.tag_message("product", "v1.1.1") }).await?;
+        let msg = wait_for("hotfix tag v1.1.1", || async {
+            self.tag_message("product", "v1.1.1")
+        })
+        .await?;
         if self.on_main("product", "v1.1.1")? {
-            return Err(Error::world("the hotfix tag v1.1.1 is on main; it should branch from v1.1.0"));
+            return Err(Error::world(
+                "the hotfix tag v1.1.1 is on main; it should branch from v1.1.0",
+            ));
         }
-        self.t.ok(&format!("hotfix tag v1.1.1 cut from v1.1.0, off main ({})", msg.lines().next().unwrap_or("")));
+        self.t.ok(&format!(
+            "hotfix tag v1.1.1 cut from v1.1.0, off main ({})",
+            msg.lines().next().unwrap_or("")
+        ));
         wait_for("v1.1.1 on canary", || async {
-            Ok(self.landscape_version("canary", "canary-1", "checkout")?.filter(|v| v == "2.1.1").map(|_| ()))
+            Ok(self
+                .landscape_version("canary", "canary-1", "checkout")?
+                .filter(|v| v == "2.1.1")
+                .map(|_| ()))
         })
         .await?;
-        wait_for("the PR is told where the hotfix is", || self.bot_comment("checkout", n, "promote v1.1.1 --to prod")).await?;
-        self.t.ok("v1.1.1 runs on canary; the PR says how on-call sends it to prod");
+        wait_for("the PR is told where the hotfix is", || {
+            self.bot_comment("checkout", n, "promote v1.1.1 --to prod")
+        })
+        .await?;
+        self.t
+            .ok("v1.1.1 runs on canary; the PR says how on-call sends it to prod");
         let main_has = wait_for("main carries checkout 2.1.1", || async {
-            let m = self.file_at("product", "main", "product.yaml")?.unwrap_or_default();
+            let m = self
+                .file_at("product", "main", "product.yaml")?
+                .unwrap_or_default();
             let v = crate::manifest::product::ProductManifest::parse(&m, "product.yaml")?;
-            Ok(v.components.get("checkout").filter(|p| p.version >= semver::Version::new(2, 1, 1)).map(|p| p.version.to_string()))
+            Ok(v.components
+                .get("checkout")
+                .filter(|p| p.version >= semver::Version::new(2, 1, 1))
+                .map(|p| p.version.to_string()))
         })
         .await?;
-        self.t.ok(&format!("main carries the fix too (checkout {main_has})"));
+        self.t
+            .ok(&format!("main carries the fix too (checkout {main_has})"));
         self.t.line("olga", "stagecoach promote v1.1.1 --to prod");
-        let done = self.engine_as("olga")?.promote("v1.1.1", "prod", None).await?;
+        let done = self
+            .engine_as("olga")?
+            .promote("v1.1.1", "prod", None)
+            .await?;
         for s in &done.steps {
             self.t.line("olga", s);
         }
         for cluster in ["eu-1", "eu-2", "us-1"] {
             let v = self.landscape_version("prod", cluster, "checkout")?;
             if v.as_deref() != Some("2.1.1") {
-                return Err(Error::world(format!("prod {cluster} runs checkout {v:?} after the hotfix, expected 2.1.1")));
+                return Err(Error::world(format!(
+                    "prod {cluster} runs checkout {v:?} after the hotfix, expected 2.1.1"
+                )));
             }
         }
         self.t.ok("prod runs hotfix v1.1.1 on every cluster");

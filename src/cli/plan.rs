@@ -26,10 +26,18 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     if let (Some(event), Some(path)) = (&args.event, &args.payload) {
-        let body = std::fs::read(path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
-        match webhook::parse_event(event, &body).map_err(|e| Error::input(format!("{}: {e}", path.display())))? {
-            Some(e) => println!("delivery: {} (a hint: the plan below is what a reconcile decides now)", e.describe()),
-            None => println!("delivery: `{event}` is not an event Stagecoach acts on; a reconcile would still decide:"),
+        let body =
+            std::fs::read(path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        match webhook::parse_event(event, &body)
+            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?
+        {
+            Some(e) => println!(
+                "delivery: {} (a hint: the plan below is what a reconcile decides now)",
+                e.describe()
+            ),
+            None => println!(
+                "delivery: `{event}` is not an event Stagecoach acts on; a reconcile would still decide:"
+            ),
         }
     }
     let config = Config::load(&args.config)?;

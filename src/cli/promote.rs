@@ -29,7 +29,9 @@ pub fn run(args: Args) -> Result<()> {
     super::runtime()?.block_on(async move {
         let forge = GitHub::from_config(&config)?;
         let engine = Engine::new(config, Arc::new(forge));
-        let done = engine.promote(&args.tag, &args.env, args.override_reason.clone()).await?;
+        let done = engine
+            .promote(&args.tag, &args.env, args.override_reason.clone())
+            .await?;
         for s in &done.steps {
             println!("{s}");
         }

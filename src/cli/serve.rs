@@ -59,6 +59,8 @@ async fn wait_for_stop() -> Result<()> {
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await.map_err(|e| Error::world(format!("cannot watch Ctrl-C: {e}")))
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Error::world(format!("cannot watch Ctrl-C: {e}")))
     }
 }

@@ -137,7 +137,9 @@ impl Action {
     /// One line for logs, `plan` and the timeline.
     pub fn describe(&self) -> String {
         match self {
-            Action::Comment { repo, pr, topic, .. } => format!("comment `{topic}` on {repo}#{pr}"),
+            Action::Comment {
+                repo, pr, topic, ..
+            } => format!("comment `{topic}` on {repo}#{pr}"),
             Action::SetStatus {
                 repo,
                 sha,
@@ -160,7 +162,9 @@ impl Action {
                 "open product PR: {} {} → {}",
                 change.component, change.from, change.to
             ),
-            Action::DeployCi { pr, change, risk, .. } => format!(
+            Action::DeployCi {
+                pr, change, risk, ..
+            } => format!(
                 "deploy {}@{} to ci for product#{pr} (risk {risk})",
                 change.component, change.to
             ),
@@ -168,7 +172,11 @@ impl Action {
                 "watch health of {}@{} on ci for product#{pr}",
                 change.component, change.to
             ),
-            Action::Rollback { env, commit, reason } => {
+            Action::Rollback {
+                env,
+                commit,
+                reason,
+            } => {
                 format!("roll back {env} commit {} ({reason})", short(commit))
             }
             Action::CreatePrEnv { pr, .. } => format!("create PR environment pr-{pr}"),
@@ -190,12 +198,16 @@ impl Action {
                 "promote {tag} to {env} wave {wave}/{waves} ({})",
                 clusters.join(", ")
             ),
-            Action::WatchPromotion { env, tag, clusters, .. } => {
+            Action::WatchPromotion {
+                env, tag, clusters, ..
+            } => {
                 format!("watch {tag} on {env} ({})", clusters.join(", "))
             }
             Action::SampleStability { tag } => format!("sample stability of {tag} on staging"),
             Action::FinalizeStability { tag } => format!("write stability score of {tag}"),
-            Action::Hotfix { base, tag, change, .. } => format!(
+            Action::Hotfix {
+                base, tag, change, ..
+            } => format!(
                 "hotfix {tag} from {base}: {} {} → {}",
                 change.component, change.from, change.to
             ),

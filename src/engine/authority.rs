@@ -24,7 +24,11 @@ pub fn judge(
         let list: Vec<String> = principals.iter().map(principal_name).collect();
         return Authority::Refused(format!(
             "not listed in people.{role} ({})",
-            if list.is_empty() { "nobody".to_string() } else { list.join(", ") }
+            if list.is_empty() {
+                "nobody".to_string()
+            } else {
+                list.join(", ")
+            }
         ));
     }
     if permission < Permission::Write {
@@ -78,19 +82,33 @@ mod tests {
 
     #[test]
     fn a_team_member_with_write_access_is_allowed() {
-        let a = judge("approvers", &team(), "rita", Permission::Maintain, &|_, _| true);
+        let a = judge(
+            "approvers",
+            &team(),
+            "rita",
+            Permission::Maintain,
+            &|_, _| true,
+        );
         assert_eq!(a, Authority::Allowed);
     }
 
     #[test]
     fn a_read_only_user_is_refused_even_when_named() {
-        let a = judge("approvers", &[Principal::User("ron".into())], "ron", Permission::Read, &|_, _| false);
+        let a = judge(
+            "approvers",
+            &[Principal::User("ron".into())],
+            "ron",
+            Permission::Read,
+            &|_, _| false,
+        );
         assert!(matches!(a, Authority::Refused(why) if why.contains("read access")));
     }
 
     #[test]
     fn someone_outside_the_policy_is_refused_with_the_list() {
-        let a = judge("approvers", &team(), "bob", Permission::Admin, &|_, _| false);
+        let a = judge("approvers", &team(), "bob", Permission::Admin, &|_, _| {
+            false
+        });
         assert!(matches!(a, Authority::Refused(why) if why.contains("@acme/release-managers")));
     }
 }

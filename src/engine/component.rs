@@ -114,7 +114,10 @@ fn carry_releases_to_product(
             continue;
         }
         match &pull.released_in {
-            Some(v) => by_release.entry(v.clone()).or_default().push((pull, labelled)),
+            Some(v) => by_release
+                .entry(v.clone())
+                .or_default()
+                .push((pull, labelled)),
             None => waiting_for_tag = true,
         }
     }

@@ -5,7 +5,9 @@ use crate::changelog::{self, Changelog};
 use crate::engine::gates::{self, GateContext, GateResult, HealthProbe};
 use crate::engine::stability;
 use crate::error::{Error, Result};
-use crate::forge::{CommitStatus, MergeMethod, MergeOutcome, NewPull, NewRelease, RepoId, StatusState};
+use crate::forge::{
+    CommitStatus, MergeMethod, MergeOutcome, NewPull, NewRelease, RepoId, StatusState,
+};
 use crate::git::history;
 use crate::git::trailers::Trailers;
 use crate::git::workspace::{FileChange, Outcome};
@@ -20,11 +22,23 @@ use super::text;
 use super::{Engine, HEALTH_CONTEXT, NOTES_SAMPLES, NOTES_STABILITY};
 
 impl Engine {
-    pub async fn execute(&self, policy: &Policy, snap: &Snapshot, action: &Action) -> Result<String> {
+    pub async fn execute(
+        &self,
+        policy: &Policy,
+        snap: &Snapshot,
+        action: &Action,
+    ) -> Result<String> {
         let product = snap.product.repo.clone();
         match action {
-            Action::Comment { repo, pr, topic, body } => {
-                self.forge.upsert_sticky_comment(repo, *pr, topic, body).await?;
+            Action::Comment {
+                repo,
+                pr,
+                topic,
+                body,
+            } => {
+                self.forge
+                    .upsert_sticky_comment(repo, *pr, topic, body)
+                    .await?;
                 Ok("commented".into())
             }
             Action::SetStatus {
@@ -41,10 +55,16 @@ impl Engine {
                 for l in remove {
                     self.forge.remove_label(&product, *pr, l).await?;
                 }
-                self.forge.add_labels(&product, *pr, &[policy.label_for_risk(*level)]).await?;
+                self.forge
+                    .add_labels(&product, *pr, &[policy.label_for_risk(*level)])
+                    .await?;
                 Ok(format!("labelled risk: {level}"))
             }
-            Action::TagComponent { component, version, sha } => {
+            Action::TagComponent {
+                component,
+                version,
+                sha,
+            } => {
                 let repo = self.component_repo(snap, component)?;
                 let name = format!("{}{version}", policy.versioning.tag_prefix);
                 let msg = Trailers::new()
@@ -52,8 +72,15 @@ impl Engine {
                     .with("Stagecoach-Component", format!("{component}@{version}"))
                     .append_to(&format!("{component} {name}"));
                 let sha = sha.clone();
-                let created = self.with_repo(&repo, move |ws| ws.create_tag(&name, &sha, &msg)).await?;
-                Ok(if created { "tagged" } else { "tag already there" }.into())
+                let created = self
+                    .with_repo(&repo, move |ws| ws.create_tag(&name, &sha, &msg))
+                    .await?;
+                Ok(if created {
+                    "tagged"
+                } else {
+                    "tag already there"
+                }
+                .into())
             }
             Action::OpenProductPr {
                 change,
@@ -61,13 +88,24 @@ impl Engine {
                 labels,
                 branch,
                 reason,
-            } => self.open_product_pr(policy, snap, change, sources, labels, branch, reason).await,
-            Action::DeployCi { pr, head_sha, change, risk } => {
+            } => {
+                self.open_product_pr(policy, snap, change, sources, labels, branch, reason)
+                    .await
+            }
+            Action::DeployCi {
+                pr,
+                head_sha,
+                change,
+                risk,
+            } => {
                 let env = ci_env(policy)?;
                 let trailers = Trailers::new()
                     .with("Stagecoach-Action", "bump")
                     .with("Stagecoach-Product", pr_key(&product, *pr))
-                    .with("Stagecoach-Component", format!("{}@{}", change.component, change.to))
+                    .with(
+                        "Stagecoach-Component",
+                        format!("{}@{}", change.component, change.to),
+                    )
                     .with("Stagecoach-Risk", risk.to_string());
                 let marker = format!(
                     "# Written by Stagecoach: the product PR CI is testing now.\npr: {}\nhead: {head_sha}\ncomponent: {}\nversion: \"{}\"\n",
@@ -76,10 +114,30 @@ impl Engine {
                     change.to
                 );
                 let sha = self
-                    .edit_landscape(env, &format!("ci: {} {} → {} (product#{pr})", change.component, change.from, change.to), trailers, &env.clusters.clone(), &[(change.component.clone(), change.to.to_string())], Some((".stagecoach/ci.yaml".into(), marker)))
+                    .edit_landscape(
+                        env,
+                        &format!(
+                            "ci: {} {} → {} (product#{pr})",
+                            change.component, change.from, change.to
+                        ),
+                        trailers,
+                        &env.clusters.clone(),
+                        &[(change.component.clone(), change.to.to_string())],
+                        Some((".stagecoach/ci.yaml".into(), marker)),
+                    )
                     .await?;
-                self.status(&product, head_sha, context::CI, StatusState::Pending, &format!("deployed to {} ({}), watching health", env.name, short(&sha)))
-                    .await?;
+                self.status(
+                    &product,
+                    head_sha,
+                    context::CI,
+                    StatusState::Pending,
+                    &format!(
+                        "deployed to {} ({}), watching health",
+                        env.name,
+                        short(&sha)
+                    ),
+                )
+                .await?;
                 Ok(format!("deployed as {}", short(&sha)))
             }
             Action::WatchCiHealth {
@@ -89,8 +147,21 @@ impl Engine {
                 landscape_sha,
             } => {
                 let env = ci_env(policy)?;
-                let result = self.watch(env, &change.component, &change.to.to_string(), &env.clusters, Some(*pr), landscape_sha).await?;
-                let state = if result.passed { StatusState::Success } else { StatusState::Failure };
+                let result = self
+                    .watch(
+                        env,
+                        &change.component,
+                        &change.to.to_string(),
+                        &env.clusters,
+                        Some(*pr),
+                        landscape_sha,
+                    )
+                    .await?;
+                let state = if result.passed {
+                    StatusState::Success
+                } else {
+                    StatusState::Failure
+                };
                 if !result.passed {
                     self.forge
                         .upsert_sticky_comment(
@@ -104,10 +175,21 @@ impl Engine {
                         )
                         .await?;
                 }
-                self.status(&product, head_sha, context::CI, state, &clip(&result.summary)).await?;
+                self.status(
+                    &product,
+                    head_sha,
+                    context::CI,
+                    state,
+                    &clip(&result.summary),
+                )
+                .await?;
                 Ok(result.summary)
             }
-            Action::Rollback { env, commit, reason } => {
+            Action::Rollback {
+                env,
+                commit,
+                reason,
+            } => {
                 let env = policy
                     .environment(env)
                     .ok_or_else(|| Error::input(format!("no environment `{env}`")))?;
@@ -115,8 +197,14 @@ impl Engine {
                 let branch = env.branch.clone();
                 let commit2 = commit.clone();
                 let msg = format!("rollback: {reason}");
-                let trailers = Trailers::new().with("Stagecoach-Action", "rollback").with("Stagecoach-Reverts", commit.clone());
-                let out = self.with_repo(&repo, move |ws| ws.revert(&branch, &commit2, &msg, &trailers)).await?;
+                let trailers = Trailers::new()
+                    .with("Stagecoach-Action", "rollback")
+                    .with("Stagecoach-Reverts", commit.clone());
+                let out = self
+                    .with_repo(&repo, move |ws| {
+                        ws.revert(&branch, &commit2, &msg, &trailers)
+                    })
+                    .await?;
                 Ok(outcome_line(&out, "reverted"))
             }
             Action::CreatePrEnv { pr, change, toggle } => {
@@ -129,7 +217,9 @@ impl Engine {
                     change.to,
                     if *toggle { "on" } else { "none" }
                 );
-                let trailers = Trailers::new().with("Stagecoach-Action", "env").with("Stagecoach-Product", pr_key(&product, *pr));
+                let trailers = Trailers::new()
+                    .with("Stagecoach-Action", "env")
+                    .with("Stagecoach-Product", pr_key(&product, *pr));
                 let repo = RepoId::parse(&env.repo)?;
                 let branch = env.branch.clone();
                 let path = format!("{dir}/values.yaml");
@@ -137,20 +227,46 @@ impl Engine {
                 let out = self
                     .with_repo(&repo, move |ws| {
                         ws.update_branch(&branch, None, &msg, &trailers, &mut |_| {
-                            Ok(vec![FileChange { path: path.clone(), content: Some(content.clone()) }])
+                            Ok(vec![FileChange {
+                                path: path.clone(),
+                                content: Some(content.clone()),
+                            }])
                         })
                     })
                     .await?;
                 Ok(outcome_line(&out, "created"))
             }
-            Action::RunSmoke { pr, head_sha, change, toggle } => {
+            Action::RunSmoke {
+                pr,
+                head_sha,
+                change,
+                toggle,
+            } => {
                 let env = ci_env(policy)?;
                 let Some(gate) = &env.smoke else {
-                    self.status(&product, head_sha, context::SMOKE, StatusState::Success, "no smoke gate in the policy").await?;
+                    self.status(
+                        &product,
+                        head_sha,
+                        context::SMOKE,
+                        StatusState::Success,
+                        "no smoke gate in the policy",
+                    )
+                    .await?;
                     return Ok("no smoke gate".into());
                 };
-                self.status(&product, head_sha, context::SMOKE, StatusState::Pending, "smoke gate running").await?;
-                let modes: Vec<Option<bool>> = if *toggle { vec![Some(true), Some(false)] } else { vec![None] };
+                self.status(
+                    &product,
+                    head_sha,
+                    context::SMOKE,
+                    StatusState::Pending,
+                    "smoke gate running",
+                )
+                .await?;
+                let modes: Vec<Option<bool>> = if *toggle {
+                    vec![Some(true), Some(false)]
+                } else {
+                    vec![None]
+                };
                 let mut seen = Vec::new();
                 let mut failed: Option<GateResult> = None;
                 for mode in modes {
@@ -162,7 +278,8 @@ impl Engine {
                         toggle: mode,
                         pr: Some(*pr),
                     };
-                    let r = gates::run_command(&gate.command, gate.timeout, &ctx, &self.workdir).await;
+                    let r =
+                        gates::run_command(&gate.command, gate.timeout, &ctx, &self.workdir).await;
                     let label = match mode {
                         Some(true) => "toggle on: ",
                         Some(false) => "toggle off: ",
@@ -177,7 +294,14 @@ impl Engine {
                 let summary = seen.join("; ");
                 match failed {
                     None => {
-                        self.status(&product, head_sha, context::SMOKE, StatusState::Success, &clip(&summary)).await?;
+                        self.status(
+                            &product,
+                            head_sha,
+                            context::SMOKE,
+                            StatusState::Success,
+                            &clip(&summary),
+                        )
+                        .await?;
                     }
                     Some(r) => {
                         self.forge
@@ -188,7 +312,14 @@ impl Engine {
                                 &format!("**The smoke gate failed; Stagecoach rolls the change back.**\n\n{}\n\n```\n{}\n```", text::inert(&summary), r.detail.replace("```", "'''")),
                             )
                             .await?;
-                        self.status(&product, head_sha, context::SMOKE, StatusState::Failure, &clip(&summary)).await?;
+                        self.status(
+                            &product,
+                            head_sha,
+                            context::SMOKE,
+                            StatusState::Failure,
+                            &clip(&summary),
+                        )
+                        .await?;
                     }
                 }
                 Ok(summary)
@@ -198,7 +329,9 @@ impl Engine {
                 let dir = pr_env_dir(env, *pr)?;
                 let repo = RepoId::parse(&env.repo)?;
                 let branch = env.branch.clone();
-                let trailers = Trailers::new().with("Stagecoach-Action", "env").with("Stagecoach-Product", pr_key(&product, *pr));
+                let trailers = Trailers::new()
+                    .with("Stagecoach-Action", "env")
+                    .with("Stagecoach-Product", pr_key(&product, *pr));
                 let msg = format!("env: tear down pr-{pr}");
                 let out = self
                     .with_repo(&repo, move |ws| {
@@ -206,7 +339,10 @@ impl Engine {
                             Ok(tree
                                 .list_dir(&dir)?
                                 .into_iter()
-                                .map(|path| FileChange { path, content: None })
+                                .map(|path| FileChange {
+                                    path,
+                                    content: None,
+                                })
                                 .collect())
                         })
                     })
@@ -214,31 +350,56 @@ impl Engine {
                 Ok(outcome_line(&out, "torn down"))
             }
             Action::Merge { pr, head_sha } => {
-                match self.forge.merge_pull(&product, *pr, MergeMethod::Merge, head_sha).await? {
+                match self
+                    .forge
+                    .merge_pull(&product, *pr, MergeMethod::Merge, head_sha)
+                    .await?
+                {
                     MergeOutcome::Merged { sha } => Ok(format!("merged as {}", short(&sha))),
                     MergeOutcome::Refused { reason } => {
                         self.forge
-                            .upsert_sticky_comment(&product, *pr, "merge", &format!("Stagecoach could not merge: {}", text::inert(&reason)))
+                            .upsert_sticky_comment(
+                                &product,
+                                *pr,
+                                "merge",
+                                &format!("Stagecoach could not merge: {}", text::inert(&reason)),
+                            )
                             .await?;
                         Ok(format!("merge refused: {reason}"))
                     }
                 }
             }
-            Action::TagProduct { version, sha, changes, previous } => {
+            Action::TagProduct {
+                version,
+                sha,
+                changes,
+                previous,
+            } => {
                 let name = format!("{}{version}", policy.versioning.tag_prefix);
-                let log = self.changelog(policy, snap, Some(name.clone()), changes).await?;
-                let mut trailers = Trailers::new().with("Stagecoach-Action", "tag").with("Stagecoach-Product", name.clone());
+                let log = self
+                    .changelog(policy, snap, Some(name.clone()), changes)
+                    .await?;
+                let mut trailers = Trailers::new()
+                    .with("Stagecoach-Action", "tag")
+                    .with("Stagecoach-Product", name.clone());
                 if let Some(p) = previous {
                     trailers = trailers.with("Stagecoach-From", p.clone());
                 }
                 for c in changes {
-                    trailers = trailers.with("Stagecoach-Component", format!("{}@{}", c.component, c.to));
+                    trailers =
+                        trailers.with("Stagecoach-Component", format!("{}@{}", c.component, c.to));
                 }
                 let message = trailers.append_to(&format!("{name}\n\n{log}"));
                 let (n2, s2) = (name.clone(), sha.clone());
-                let created = self.with_repo(&product, move |ws| ws.create_tag(&n2, &s2, &message)).await?;
+                let created = self
+                    .with_repo(&product, move |ws| ws.create_tag(&n2, &s2, &message))
+                    .await?;
                 self.ensure_release(&product, &name, &log, true).await?;
-                Ok(if created { format!("tagged {name}") } else { format!("{name} already tagged") })
+                Ok(if created {
+                    format!("tagged {name}")
+                } else {
+                    format!("{name} already tagged")
+                })
             }
             Action::Promote {
                 env,
@@ -257,7 +418,16 @@ impl Engine {
                     .iter()
                     .map(|(n, p)| (n.clone(), p.version.to_string()))
                     .collect();
-                let action = if snap.product.tags.iter().any(|t| &t.name == tag && t.is_hotfix()) { "hotfix" } else { "promote" };
+                let action = if snap
+                    .product
+                    .tags
+                    .iter()
+                    .any(|t| &t.name == tag && t.is_hotfix())
+                {
+                    "hotfix"
+                } else {
+                    "promote"
+                };
                 let mut trailers = Trailers::new()
                     .with("Stagecoach-Action", "promote")
                     .with("Stagecoach-Product", tag.clone())
@@ -273,30 +443,70 @@ impl Engine {
                     clusters.join(", ")
                 );
                 let sha = self
-                    .edit_landscape(env, &format!("{}: promote {tag} (wave {wave}/{waves}: {})", env.name, clusters.join(", ")), trailers, clusters, &versions, Some((".stagecoach/promotion.yaml".into(), marker)))
+                    .edit_landscape(
+                        env,
+                        &format!(
+                            "{}: promote {tag} (wave {wave}/{waves}: {})",
+                            env.name,
+                            clusters.join(", ")
+                        ),
+                        trailers,
+                        clusters,
+                        &versions,
+                        Some((".stagecoach/promotion.yaml".into(), marker)),
+                    )
                     .await?;
                 if env.health.is_none() {
                     let repo = RepoId::parse(&env.repo)?;
-                    self.status(&repo, &sha, HEALTH_CONTEXT, StatusState::Success, "no health source in the policy").await?;
+                    self.status(
+                        &repo,
+                        &sha,
+                        HEALTH_CONTEXT,
+                        StatusState::Success,
+                        "no health source in the policy",
+                    )
+                    .await?;
                 }
                 Ok(format!("promoted as {}", short(&sha)))
             }
-            Action::WatchPromotion { env, tag, commit, clusters } => {
+            Action::WatchPromotion {
+                env,
+                tag,
+                commit,
+                clusters,
+            } => {
                 let env = policy
                     .environment(env)
                     .ok_or_else(|| Error::input(format!("no environment `{env}`")))?;
                 let repo = RepoId::parse(&env.repo)?;
                 let manifest = tag_manifest(snap, tag)?;
-                let mut verdict = GateResult { passed: true, summary: format!("{tag} healthy on {}", clusters.join(", ")), detail: String::new() };
+                let mut verdict = GateResult {
+                    passed: true,
+                    summary: format!("{tag} healthy on {}", clusters.join(", ")),
+                    detail: String::new(),
+                };
                 for (name, pin) in &manifest.components {
-                    let r = self.watch(env, name, &pin.version.to_string(), clusters, None, commit).await?;
+                    let r = self
+                        .watch(env, name, &pin.version.to_string(), clusters, None, commit)
+                        .await?;
                     if !r.passed {
                         verdict = r;
                         break;
                     }
                 }
-                let state = if verdict.passed { StatusState::Success } else { StatusState::Failure };
-                self.status(&repo, commit, HEALTH_CONTEXT, state, &clip(&verdict.summary)).await?;
+                let state = if verdict.passed {
+                    StatusState::Success
+                } else {
+                    StatusState::Failure
+                };
+                self.status(
+                    &repo,
+                    commit,
+                    HEALTH_CONTEXT,
+                    state,
+                    &clip(&verdict.summary),
+                )
+                .await?;
                 Ok(verdict.summary)
             }
             Action::SampleStability { tag } => {
@@ -311,15 +521,33 @@ impl Engine {
                 samples.push(sample);
                 let text = stability::render_samples(&samples);
                 let sha = t.sha.clone();
-                self.with_repo(&product, move |ws| ws.write_note(NOTES_SAMPLES, &sha, &text)).await?;
+                self.with_repo(&product, move |ws| {
+                    ws.write_note(NOTES_SAMPLES, &sha, &text)
+                })
+                .await?;
                 Ok(format!("{} sample(s)", samples.len()))
             }
             Action::FinalizeStability { tag } => self.finalize(policy, snap, tag).await,
-            Action::Hotfix { base, tag, change, component_pr } => self.hotfix(policy, snap, base, tag, change, *component_pr).await,
+            Action::Hotfix {
+                base,
+                tag,
+                change,
+                component_pr,
+            } => {
+                self.hotfix(policy, snap, base, tag, change, *component_pr)
+                    .await
+            }
         }
     }
 
-    async fn status(&self, repo: &RepoId, sha: &str, ctx: &str, state: StatusState, description: &str) -> Result<()> {
+    async fn status(
+        &self,
+        repo: &RepoId,
+        sha: &str,
+        ctx: &str,
+        state: StatusState,
+        description: &str,
+    ) -> Result<()> {
         self.forge
             .set_status(
                 repo,
@@ -365,18 +593,28 @@ impl Engine {
                     for cluster in &clusters {
                         for (component, version) in &versions {
                             for target in &env2.files {
-                                let path = landscape_path(&target.path, &env2.name, cluster, component);
+                                let path =
+                                    landscape_path(&target.path, &env2.name, cluster, component);
                                 // A cluster that does not run the component is left alone.
-                                let Some(text) = tree.read_file(&path)? else { continue };
-                                let new = yaml_edit::set_scalar(&text, &target.key, version).map_err(|e| e.context(&path))?;
+                                let Some(text) = tree.read_file(&path)? else {
+                                    continue;
+                                };
+                                let new = yaml_edit::set_scalar(&text, &target.key, version)
+                                    .map_err(|e| e.context(&path))?;
                                 if new != text {
-                                    changes.push(FileChange { path, content: Some(new) });
+                                    changes.push(FileChange {
+                                        path,
+                                        content: Some(new),
+                                    });
                                 }
                             }
                         }
                     }
                     if let Some((path, content)) = &marker {
-                        changes.push(FileChange { path: path.clone(), content: Some(content.clone()) });
+                        changes.push(FileChange {
+                            path: path.clone(),
+                            content: Some(content.clone()),
+                        });
                     }
                     Ok(changes)
                 })
@@ -389,9 +627,21 @@ impl Engine {
     }
 
     /// The health watch of one component on some clusters.
-    async fn watch(&self, env: &Environment, component: &str, version: &str, clusters: &[String], pr: Option<u64>, landscape_sha: &str) -> Result<GateResult> {
+    async fn watch(
+        &self,
+        env: &Environment,
+        component: &str,
+        version: &str,
+        clusters: &[String],
+        pr: Option<u64>,
+        landscape_sha: &str,
+    ) -> Result<GateResult> {
         let Some(source) = &env.health else {
-            return Ok(GateResult { passed: true, summary: "no health source in the policy".into(), detail: String::new() });
+            return Ok(GateResult {
+                passed: true,
+                summary: "no health source in the policy".into(),
+                detail: String::new(),
+            });
         };
         let repo = RepoId::parse(&env.repo)?;
         for cluster in clusters {
@@ -450,26 +700,52 @@ impl Engine {
                 let (b2, c2) = (branch.to_string(), change.clone());
                 let trailers = Trailers::new()
                     .with("Stagecoach-Action", "bump")
-                    .with("Stagecoach-Component", format!("{}@{}", change.component, change.to))
-                    .with("Stagecoach-From", format!("{component_repo}#{}", sources.iter().map(u64::to_string).collect::<Vec<_>>().join(",#")));
-                let msg = format!("feat({}): {} {} → {}", change.component, change.component, change.from, change.to);
+                    .with(
+                        "Stagecoach-Component",
+                        format!("{}@{}", change.component, change.to),
+                    )
+                    .with(
+                        "Stagecoach-From",
+                        format!(
+                            "{component_repo}#{}",
+                            sources
+                                .iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(",#")
+                        ),
+                    );
+                let msg = format!(
+                    "feat({}): {} {} → {}",
+                    change.component, change.component, change.from, change.to
+                );
                 self.with_repo(&product, move |ws| {
                     ws.update_branch(&b2, Some(&base), &msg, &trailers, &mut |tree| {
                         let text = tree
                             .read_file(&manifest_path)?
                             .ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
-                        let new = product_manifest::set_component_version(&text, &c2.component, &c2.to)?;
-                        Ok(vec![FileChange { path: manifest_path.clone(), content: Some(new) }])
+                        let new =
+                            product_manifest::set_component_version(&text, &c2.component, &c2.to)?;
+                        Ok(vec![FileChange {
+                            path: manifest_path.clone(),
+                            content: Some(new),
+                        }])
                     })
                 })
                 .await?;
-                let log = self.changelog(policy, snap, None, std::slice::from_ref(change)).await?;
+                let log = self
+                    .changelog(policy, snap, None, std::slice::from_ref(change))
+                    .await?;
                 let body = format!(
                     "Bumps **{}** from {} to {} ({reason}).\n\nFrom: {}\n\n{log}\n\n---\nOpened by Stagecoach. Risk is computed from the labels and shown in a comment; the CI landscape, gates and merge follow the product policy.",
                     change.component,
                     change.from,
                     change.to,
-                    sources.iter().map(|n| format!("{component_repo}#{n}")).collect::<Vec<_>>().join(", "),
+                    sources
+                        .iter()
+                        .map(|n| format!("{component_repo}#{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 );
                 let pr = self
                     .forge
@@ -491,14 +767,28 @@ impl Engine {
         };
         for n in sources {
             self.forge
-                .upsert_sticky_comment(&component_repo, *n, "product", &format!("Released in {} {}: product PR {product}#{number}.", change.component, change.to))
+                .upsert_sticky_comment(
+                    &component_repo,
+                    *n,
+                    "product",
+                    &format!(
+                        "Released in {} {}: product PR {product}#{number}.",
+                        change.component, change.to
+                    ),
+                )
                 .await?;
         }
         Ok(format!("product PR #{number}"))
     }
 
     /// One changelog: a section per component change, from its commits.
-    async fn changelog(&self, policy: &Policy, snap: &Snapshot, version: Option<String>, changes: &[ComponentChange]) -> Result<String> {
+    async fn changelog(
+        &self,
+        policy: &Policy,
+        snap: &Snapshot,
+        version: Option<String>,
+        changes: &[ComponentChange],
+    ) -> Result<String> {
         let mut sections = Vec::new();
         for c in changes {
             let repo = self.component_repo(snap, &c.component)?;
@@ -509,8 +799,15 @@ impl Engine {
                     let from = format!("{prefix}{}", c2.from);
                     let to = format!("{prefix}{}", c2.to);
                     let from_ok = ws.repo().revparse_single(&from).is_ok();
-                    let commits = history::commits_between(ws.repo(), from_ok.then_some(from.as_str()), &to)?;
-                    Ok(changelog::section_from_commits(Some(&c2.component), Some(&c2.from.to_string()), Some(&c2.to.to_string()), &commits, false))
+                    let commits =
+                        history::commits_between(ws.repo(), from_ok.then_some(from.as_str()), &to)?;
+                    Ok(changelog::section_from_commits(
+                        Some(&c2.component),
+                        Some(&c2.from.to_string()),
+                        Some(&c2.to.to_string()),
+                        &commits,
+                        false,
+                    ))
                 })
                 .await?;
             sections.push(section);
@@ -518,7 +815,8 @@ impl Engine {
         let template = match &policy.templates.changelog {
             Some(path) => {
                 let (p, b) = (path.clone(), self.config.product.branch.clone());
-                self.with_repo(&snap.product.repo, move |ws| ws.read_file(&b, &p)).await?
+                self.with_repo(&snap.product.repo, move |ws| ws.read_file(&b, &p))
+                    .await?
             }
             None => None,
         };
@@ -534,27 +832,66 @@ impl Engine {
 
     /// A GitHub release for a tag: a draft with the changelog at tag time,
     /// published when the tag passes the stability KPI.
-    async fn ensure_release(&self, repo: &RepoId, tag: &str, body: &str, draft: bool) -> Result<()> {
-        let existing = self.forge.list_releases(repo).await?.into_iter().find(|r| r.tag_name == tag);
+    async fn ensure_release(
+        &self,
+        repo: &RepoId,
+        tag: &str,
+        body: &str,
+        draft: bool,
+    ) -> Result<()> {
+        let existing = self
+            .forge
+            .list_releases(repo)
+            .await?
+            .into_iter()
+            .find(|r| r.tag_name == tag);
         match existing {
             Some(r) if r.draft == draft => Ok(()),
-            Some(r) if r.draft && !draft => self.forge.update_release(repo, r.id, &r.body, false).await,
+            Some(r) if r.draft && !draft => {
+                self.forge.update_release(repo, r.id, &r.body, false).await
+            }
             Some(_) => Ok(()),
             None => self
                 .forge
-                .create_release(repo, &NewRelease { tag_name: tag.into(), name: tag.into(), body: body.into(), draft })
+                .create_release(
+                    repo,
+                    &NewRelease {
+                        tag_name: tag.into(),
+                        name: tag.into(),
+                        body: body.into(),
+                        draft,
+                    },
+                )
                 .await
                 .map(|_| ()),
         }
     }
 
-    async fn sample(&self, policy: &Policy, snap: &Snapshot, tag: &str) -> Result<stability::Sample> {
-        let env = super::staging::staging_env(policy).ok_or_else(|| Error::input("no staging environment in the policy"))?;
-        let stab = env.stability.as_ref().ok_or_else(|| Error::input(format!("environment {} has no stability section", env.name)))?;
-        let t = snap.product.tags.iter().find(|t| t.name == tag).ok_or_else(|| Error::input(format!("no tag {tag}")))?;
+    async fn sample(
+        &self,
+        policy: &Policy,
+        snap: &Snapshot,
+        tag: &str,
+    ) -> Result<stability::Sample> {
+        let env = super::staging::staging_env(policy)
+            .ok_or_else(|| Error::input("no staging environment in the policy"))?;
+        let stab = env.stability.as_ref().ok_or_else(|| {
+            Error::input(format!("environment {} has no stability section", env.name))
+        })?;
+        let t = snap
+            .product
+            .tags
+            .iter()
+            .find(|t| t.name == tag)
+            .ok_or_else(|| Error::input(format!("no tag {tag}")))?;
         let view = snap.envs.iter().find(|v| v.name == env.name);
         let since = view
-            .and_then(|v| v.history.iter().find(|c| c.trailers.get("Stagecoach-Product") == Some(tag)).map(|c| c.time))
+            .and_then(|v| {
+                v.history
+                    .iter()
+                    .find(|c| c.trailers.get("Stagecoach-Product") == Some(tag))
+                    .map(|c| c.time)
+            })
             .unwrap_or(snap.now);
         let mut results = Vec::new();
         if let (Some(gate), Some(m)) = (&env.smoke, &t.manifest) {
@@ -567,7 +904,9 @@ impl Engine {
                     toggle: None,
                     pr: None,
                 };
-                results.push(gates::run_command(&gate.command, gate.timeout, &ctx, &self.workdir).await);
+                results.push(
+                    gates::run_command(&gate.command, gate.timeout, &ctx, &self.workdir).await,
+                );
             }
         }
         Ok(stability::take_sample(stab, snap.now, since, &t.samples, &results).await)
@@ -575,13 +914,20 @@ impl Engine {
 
     async fn finalize(&self, policy: &Policy, snap: &Snapshot, tag: &str) -> Result<String> {
         let product = snap.product.repo.clone();
-        let t = snap.product.tags.iter().find(|t| t.name == tag).ok_or_else(|| Error::input(format!("no tag {tag}")))?;
+        let t = snap
+            .product
+            .tags
+            .iter()
+            .find(|t| t.name == tag)
+            .ok_or_else(|| Error::input(format!("no tag {tag}")))?;
         let env = super::staging::staging_env(policy);
         let stab = env.and_then(|e| e.stability.as_ref());
         let score = match t.note.as_deref().and_then(stability::parse_note) {
             Some(s) => s,
             None => {
-                let stab = stab.ok_or_else(|| Error::input("the staging environment has no stability section"))?;
+                let stab = stab.ok_or_else(|| {
+                    Error::input("the staging environment has no stability section")
+                })?;
                 let mut samples = t.samples.clone();
                 samples.push(self.sample(policy, snap, tag).await?);
                 let score = stability::score(&samples, stab.kpi, &stab.signals);
@@ -597,15 +943,33 @@ impl Engine {
             }
         };
         if score.passed {
-            let body = t.release.as_ref().map(|r| r.body.clone()).unwrap_or_default();
+            let body = t
+                .release
+                .as_ref()
+                .map(|r| r.body.clone())
+                .unwrap_or_default();
             self.ensure_release(&product, tag, &body, false).await?;
-            Ok(format!("{tag} scored {} (KPI {}): released", score.score, score.kpi))
+            Ok(format!(
+                "{tag} scored {} (KPI {}): released",
+                score.score, score.kpi
+            ))
         } else {
-            Ok(format!("{tag} scored {} (KPI {}): not a release", score.score, score.kpi))
+            Ok(format!(
+                "{tag} scored {} (KPI {}): not a release",
+                score.score, score.kpi
+            ))
         }
     }
 
-    async fn hotfix(&self, policy: &Policy, snap: &Snapshot, base: &str, tag: &str, change: &ComponentChange, component_pr: u64) -> Result<String> {
+    async fn hotfix(
+        &self,
+        policy: &Policy,
+        snap: &Snapshot,
+        base: &str,
+        tag: &str,
+        change: &ComponentChange,
+        component_pr: u64,
+    ) -> Result<String> {
         let product = snap.product.repo.clone();
         let component_repo = self.component_repo(snap, &change.component)?;
         let key = format!("{component_repo}#{component_pr}");
@@ -615,26 +979,51 @@ impl Engine {
             .with("Stagecoach-Action", "hotfix")
             .with("Stagecoach-Product", tag.to_string())
             .with("Stagecoach-From", base.to_string())
-            .with("Stagecoach-Component", format!("{}@{}", change.component, change.to))
+            .with(
+                "Stagecoach-Component",
+                format!("{}@{}", change.component, change.to),
+            )
             .with(super::hotfix::HOTFIX_FOR, key.clone());
-        let (b2, base2, c2, t2) = (branch.clone(), base.to_string(), change.clone(), trailers.clone());
-        let msg = format!("fix({}): hotfix {tag} from {base}: {} {} → {}", change.component, change.component, change.from, change.to);
+        let (b2, base2, c2, t2) = (
+            branch.clone(),
+            base.to_string(),
+            change.clone(),
+            trailers.clone(),
+        );
+        let msg = format!(
+            "fix({}): hotfix {tag} from {base}: {} {} → {}",
+            change.component, change.component, change.from, change.to
+        );
         let out = self
             .with_repo(&product, move |ws| {
                 ws.update_branch(&b2, Some(&base2), &msg, &t2, &mut |tree| {
-                    let text = tree.read_file(&manifest_path)?.ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
-                    let new = product_manifest::set_component_version(&text, &c2.component, &c2.to)?;
-                    Ok(vec![FileChange { path: manifest_path.clone(), content: Some(new) }])
+                    let text = tree
+                        .read_file(&manifest_path)?
+                        .ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
+                    let new =
+                        product_manifest::set_component_version(&text, &c2.component, &c2.to)?;
+                    Ok(vec![FileChange {
+                        path: manifest_path.clone(),
+                        content: Some(new),
+                    }])
                 })
             })
             .await?;
         let sha = match out {
             Outcome::Committed { sha } | Outcome::Unchanged { head: sha } => sha,
         };
-        let log = self.changelog(policy, snap, Some(tag.to_string()), std::slice::from_ref(change)).await?;
+        let log = self
+            .changelog(
+                policy,
+                snap,
+                Some(tag.to_string()),
+                std::slice::from_ref(change),
+            )
+            .await?;
         let message = trailers.append_to(&format!("{tag} (hotfix of {base})\n\n{log}"));
         let (n2, s2) = (tag.to_string(), sha.clone());
-        self.with_repo(&product, move |ws| ws.create_tag(&n2, &s2, &message)).await?;
+        self.with_repo(&product, move |ws| ws.create_tag(&n2, &s2, &message))
+            .await?;
         self.ensure_release(&product, tag, &log, true).await?;
         Ok(format!("hotfix {tag} at {}", short(&sha)))
     }
@@ -651,7 +1040,11 @@ fn ci_env(policy: &Policy) -> Result<&Environment> {
 fn pr_env_dir(env: &Environment, pr: u64) -> Result<String> {
     env.pr_envs
         .as_ref()
-        .map(|t| t.replace("{number}", &pr.to_string()).trim_end_matches('/').to_string())
+        .map(|t| {
+            t.replace("{number}", &pr.to_string())
+                .trim_end_matches('/')
+                .to_string()
+        })
         .ok_or_else(|| Error::input(format!("environment {} has no `pr_envs` path", env.name)))
 }
 
@@ -676,4 +1069,3 @@ fn clip(s: &str) -> String {
     let one: String = s.lines().next().unwrap_or("").chars().take(139).collect();
     one
 }
-

@@ -108,7 +108,10 @@ fn decide_one(
                 "Hotfix **{}** was cut from {base_tag} with {} {} and is on {}. On-call: verify it, then `stagecoach promote {} --to {prod}`.",
                 done.name,
                 component.name,
-                pull.released_in.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                pull.released_in
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 hotfix_env(policy).unwrap_or_else(|| "canary".into()),
                 done.name
             ),
@@ -118,15 +121,35 @@ fn decide_one(
         return;
     }
     if !pull.pr.merged {
-        say(component, pull, format!("Hotfix to {base_tag} requested: it starts once this PR is merged and released."), actions);
+        say(
+            component,
+            pull,
+            format!(
+                "Hotfix to {base_tag} requested: it starts once this PR is merged and released."
+            ),
+            actions,
+        );
         return;
     }
     let Some(to) = &pull.released_in else {
-        say(component, pull, format!("Hotfix to {base_tag} waits for a release tag of {} containing this PR.", component.name), actions);
+        say(
+            component,
+            pull,
+            format!(
+                "Hotfix to {base_tag} waits for a release tag of {} containing this PR.",
+                component.name
+            ),
+            actions,
+        );
         return;
     };
     let Some(base_view) = snap.product.tags.iter().find(|t| t.name == base_tag) else {
-        say(component, pull, format!("There is no product tag {base_tag} to hotfix."), actions);
+        say(
+            component,
+            pull,
+            format!("There is no product tag {base_tag} to hotfix."),
+            actions,
+        );
         return;
     };
     let from = base_view
@@ -135,11 +158,24 @@ fn decide_one(
         .and_then(|m| m.components.get(&component.name))
         .map(|p| p.version.clone());
     let Some(from) = from else {
-        say(component, pull, format!("Product {base_tag} does not contain {}.", component.name), actions);
+        say(
+            component,
+            pull,
+            format!("Product {base_tag} does not contain {}.", component.name),
+            actions,
+        );
         return;
     };
     if *to <= from {
-        say(component, pull, format!("Product {base_tag} already has {} {from} (≥ {to}): nothing to hotfix.", component.name), actions);
+        say(
+            component,
+            pull,
+            format!(
+                "Product {base_tag} already has {} {from} (≥ {to}): nothing to hotfix.",
+                component.name
+            ),
+            actions,
+        );
         return;
     }
     let mut version = Version::new(base.major, base.minor, base.patch + 1);

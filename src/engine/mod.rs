@@ -126,7 +126,12 @@ impl Engine {
     }
 
     /// Carry out one action and note it in the journal, logs and metrics.
-    pub async fn run_action(&self, policy: &Policy, snap: &snapshot::Snapshot, action: &Action) -> Result<String> {
+    pub async fn run_action(
+        &self,
+        policy: &Policy,
+        snap: &snapshot::Snapshot,
+        action: &Action,
+    ) -> Result<String> {
         match self.execute(policy, snap, action).await {
             Ok(outcome) => {
                 self.record(action, &outcome);
@@ -142,7 +147,11 @@ impl Engine {
     fn record(&self, action: &Action, outcome: &str) {
         tracing::info!(action = %action.describe(), outcome, "stagecoach action");
         if let Some(m) = &self.metrics {
-            let result = if outcome.starts_with("failed") { "failed" } else { "ok" };
+            let result = if outcome.starts_with("failed") {
+                "failed"
+            } else {
+                "ok"
+            };
             m.action(action_kind(action), result);
         }
         if let Ok(mut j) = self.journal.lock() {

@@ -53,7 +53,8 @@ impl Engine {
         let product = self.observe_product(policy, &me).await?;
         let mut components = Vec::new();
         for (name, pin) in &product.manifest.components {
-            let repo = RepoId::parse(&pin.repo).map_err(|e| e.context(format!("product.yaml components.{name}.repo")))?;
+            let repo = RepoId::parse(&pin.repo)
+                .map_err(|e| e.context(format!("product.yaml components.{name}.repo")))?;
             components.push(self.observe_component(policy, name, repo, &me).await?);
         }
         let mut envs = Vec::new();
@@ -100,7 +101,12 @@ impl Engine {
         Ok(pulls)
     }
 
-    async fn sticky_of(&self, repo: &RepoId, number: u64, me: &str) -> Result<BTreeMap<String, String>> {
+    async fn sticky_of(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        me: &str,
+    ) -> Result<BTreeMap<String, String>> {
         let mut sticky = BTreeMap::new();
         for c in self.forge.list_comments(repo, number).await? {
             if c.author != me {
@@ -132,9 +138,9 @@ impl Engine {
                 let main_sha = ws
                     .branch_head(&branch)?
                     .ok_or_else(|| Error::input(format!("{source}: no branch `{branch}`")))?;
-                let text = ws
-                    .read_file(&main_sha, &manifest_path)?
-                    .ok_or_else(|| Error::input(format!("{source}: no `{manifest_path}` on {branch}")))?;
+                let text = ws.read_file(&main_sha, &manifest_path)?.ok_or_else(|| {
+                    Error::input(format!("{source}: no `{manifest_path}` on {branch}"))
+                })?;
                 let manifest = ProductManifest::parse(&text, &format!("{source}:{manifest_path}"))?;
                 let repo2 = ws.repo();
                 let main_oid = git2::Oid::from_str(&main_sha)?;
@@ -144,7 +150,8 @@ impl Engine {
                         continue;
                     };
                     let oid = git2::Oid::from_str(&t.sha)?;
-                    let on_main = oid == main_oid || repo2.graph_descendant_of(main_oid, oid).unwrap_or(false);
+                    let on_main = oid == main_oid
+                        || repo2.graph_descendant_of(main_oid, oid).unwrap_or(false);
                     let manifest = ws
                         .read_file(&t.sha, &manifest_path)?
                         .and_then(|text| ProductManifest::parse(&text, &t.name).ok());
@@ -174,7 +181,10 @@ impl Engine {
                 // Each open PR's change, against the commit it branched from.
                 let mut changes = BTreeMap::new();
                 for (number, head) in heads {
-                    changes.insert(number, pr_changes(ws, &main_sha, &head, &manifest_path, &manifest));
+                    changes.insert(
+                        number,
+                        pr_changes(ws, &main_sha, &head, &manifest_path, &manifest),
+                    );
                 }
                 Ok((main_sha, manifest, tags, changes))
             })
@@ -203,7 +213,10 @@ impl Engine {
                 let comments = self.forge.list_comments(&repo, pr.number).await?;
                 let approve_comments: Vec<(String, u64)> = comments
                     .iter()
-                    .filter(|c| c.author != me && c.body.trim().lines().next().map(str::trim) == Some("/approve"))
+                    .filter(|c| {
+                        c.author != me
+                            && c.body.trim().lines().next().map(str::trim) == Some("/approve")
+                    })
                     .map(|c| (c.author.clone(), c.id))
                     .collect();
                 let mut who: BTreeSet<String> = reviews
@@ -214,7 +227,14 @@ impl Engine {
                 who.extend(approve_comments.iter().map(|(a, _)| a.clone()));
                 let mut approvers = BTreeMap::new();
                 for user in who {
-                    let a = authority::resolve(self.forge.as_ref(), &repo, "approvers", &policy.people.approvers, &user).await?;
+                    let a = authority::resolve(
+                        self.forge.as_ref(),
+                        &repo,
+                        "approvers",
+                        &policy.people.approvers,
+                        &user,
+                    )
+                    .await?;
                     approvers.insert(user, a);
                 }
                 (reviews, approve_comments, approvers)
@@ -250,11 +270,22 @@ impl Engine {
         })
     }
 
-    async fn observe_component(&self, policy: &Policy, name: &str, repo: RepoId, me: &str) -> Result<ComponentView> {
+    async fn observe_component(
+        &self,
+        policy: &Policy,
+        name: &str,
+        repo: RepoId,
+        me: &str,
+    ) -> Result<ComponentView> {
         let pulls = self.pulls_of(&repo).await?;
         let merges: Vec<(u64, String)> = pulls
             .iter()
-            .filter_map(|p| p.merge_commit_sha.clone().filter(|_| p.merged).map(|m| (p.number, m)))
+            .filter_map(|p| {
+                p.merge_commit_sha
+                    .clone()
+                    .filter(|_| p.merged)
+                    .map(|m| (p.number, m))
+            })
             .collect();
         let prefix = policy.versioning.tag_prefix.clone();
         let bot_tags = policy.versioning.tagging == Tagging::Bot;
@@ -264,13 +295,17 @@ impl Engine {
                 let mut tags: Vec<(Version, String, String)> = ws
                     .tags()?
                     .into_iter()
-                    .filter_map(|t| version::parse_tag(&t.name, &prefix).map(|v| (v, t.name, t.sha)))
+                    .filter_map(|t| {
+                        version::parse_tag(&t.name, &prefix).map(|v| (v, t.name, t.sha))
+                    })
                     .collect();
                 tags.sort();
                 let r = ws.repo();
                 let mut released = BTreeMap::new();
                 for (number, merge) in merges {
-                    let Ok(m) = git2::Oid::from_str(&merge) else { continue };
+                    let Ok(m) = git2::Oid::from_str(&merge) else {
+                        continue;
+                    };
                     let first = tags.iter().find(|(_, _, sha)| {
                         git2::Oid::from_str(sha)
                             .map(|t| t == m || r.graph_descendant_of(t, m).unwrap_or(false))
@@ -360,23 +395,29 @@ impl Engine {
     }
 
     async fn observe_env(&self, env: &Environment, manifest: &ProductManifest) -> Result<EnvView> {
-        let repo = RepoId::parse(&env.repo).map_err(|e| e.context(format!("environment {}", env.name)))?;
+        let repo =
+            RepoId::parse(&env.repo).map_err(|e| e.context(format!("environment {}", env.name)))?;
         let env2 = env.clone();
         let components: Vec<String> = manifest.components.keys().cloned().collect();
         let (head_sha, versions, mut history, pr_envs) = self
             .with_repo(&repo, move |ws| {
-                let head = ws
-                    .branch_head(&env2.branch)?
-                    .ok_or_else(|| Error::input(format!("{}: no branch `{}`", env2.repo, env2.branch)))?;
+                let head = ws.branch_head(&env2.branch)?.ok_or_else(|| {
+                    Error::input(format!("{}: no branch `{}`", env2.repo, env2.branch))
+                })?;
                 let mut versions: BTreeMap<String, BTreeMap<String, Version>> = BTreeMap::new();
                 for cluster in &env2.clusters {
                     for component in &components {
                         for target in &env2.files {
                             let path = landscape_path(&target.path, &env2.name, cluster, component);
-                            let Some(text) = ws.read_file(&head, &path)? else { continue };
+                            let Some(text) = ws.read_file(&head, &path)? else {
+                                continue;
+                            };
                             if let Ok(Some(v)) = yaml_edit::get_scalar(&text, &target.key) {
                                 if let Ok(v) = Version::parse(v.trim_start_matches('v')) {
-                                    versions.entry(cluster.clone()).or_default().insert(component.clone(), v);
+                                    versions
+                                        .entry(cluster.clone())
+                                        .or_default()
+                                        .insert(component.clone(), v);
                                 }
                             }
                         }
@@ -385,7 +426,12 @@ impl Engine {
                 let log = ws.log(&head, LANDSCAPE_HISTORY)?;
                 let reverted: BTreeSet<String> = log
                     .iter()
-                    .flat_map(|c| c.trailers.get_all("Stagecoach-Reverts").into_iter().map(str::to_string))
+                    .flat_map(|c| {
+                        c.trailers
+                            .get_all("Stagecoach-Reverts")
+                            .into_iter()
+                            .map(str::to_string)
+                    })
                     .collect();
                 let history: Vec<LandscapeCommit> = log
                     .into_iter()
@@ -400,11 +446,20 @@ impl Engine {
                     .collect();
                 let pr_envs = match &env2.pr_envs {
                     Some(template) => {
-                        let dir = template.split("{number}").next().unwrap_or("").trim_end_matches('/');
+                        let dir = template
+                            .split("{number}")
+                            .next()
+                            .unwrap_or("")
+                            .trim_end_matches('/');
                         let dir = dir.rsplit_once('/').map(|(d, _)| d).unwrap_or(dir);
                         ws.list_dir(&head, dir)?
                             .iter()
-                            .filter_map(|p| p.rsplit('/').next().and_then(|n| n.strip_prefix("pr-")).and_then(|n| n.parse().ok()))
+                            .filter_map(|p| {
+                                p.rsplit('/')
+                                    .next()
+                                    .and_then(|n| n.strip_prefix("pr-"))
+                                    .and_then(|n| n.parse().ok())
+                            })
                             .collect::<BTreeSet<u64>>()
                             .into_iter()
                             .collect()
@@ -415,7 +470,11 @@ impl Engine {
             })
             .await?;
         // The health verdicts of the newest promotions (the record of a wave).
-        for c in history.iter_mut().filter(|c| c.trailers.get("Stagecoach-Action") == Some("promote")).take(8) {
+        for c in history
+            .iter_mut()
+            .filter(|c| c.trailers.get("Stagecoach-Action") == Some("promote"))
+            .take(8)
+        {
             c.health = self
                 .forge
                 .list_statuses(&repo, &c.sha)
@@ -459,7 +518,8 @@ fn pr_changes(
     main_manifest: &ProductManifest,
 ) -> std::result::Result<Vec<ComponentChange>, String> {
     let r = ws.repo();
-    let (Ok(main), Ok(head_oid)) = (git2::Oid::from_str(main_sha), git2::Oid::from_str(head)) else {
+    let (Ok(main), Ok(head_oid)) = (git2::Oid::from_str(main_sha), git2::Oid::from_str(head))
+    else {
         return Err("bad commit id".into());
     };
     let base = r
@@ -472,7 +532,11 @@ fn pr_changes(
             .ok_or_else(|| format!("`{path}` is missing"))?;
         ProductManifest::parse(&text, path).map_err(|e| e.to_string())
     };
-    let base_manifest = if base == main { main_manifest.clone() } else { read(&base.to_string())? };
+    let base_manifest = if base == main {
+        main_manifest.clone()
+    } else {
+        read(&base.to_string())?
+    };
     let head_manifest = read(head)?;
     Ok(super::tag::manifest_changes(&base_manifest, &head_manifest))
 }

@@ -40,7 +40,14 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
             clean_up_closed(pull, &mut actions);
             continue;
         }
-        decide_open(policy, repo, pull, ci_env.is_some(), &mut ci_claimed, &mut actions);
+        decide_open(
+            policy,
+            repo,
+            pull,
+            ci_env.is_some(),
+            &mut ci_claimed,
+            &mut actions,
+        );
     }
     actions
 }
@@ -86,7 +93,13 @@ fn set_status(
     }
 }
 
-fn comment(repo: &RepoId, pull: &ProductPull, topic: &str, body: String, actions: &mut Vec<Action>) {
+fn comment(
+    repo: &RepoId,
+    pull: &ProductPull,
+    topic: &str,
+    body: String,
+    actions: &mut Vec<Action>,
+) {
     if pull.sticky.get(topic) != Some(&body) {
         actions.push(Action::Comment {
             repo: repo.clone(),
@@ -120,13 +133,36 @@ fn decide_open(
                 ),
                 actions,
             );
-            set_status(repo, pull, context::CI, StatusState::Failure, "bumps more than one component".into(), actions);
+            set_status(
+                repo,
+                pull,
+                context::CI,
+                StatusState::Failure,
+                "bumps more than one component".into(),
+                actions,
+            );
             return;
         }
         Ok(c) => c,
         Err(why) => {
-            comment(repo, pull, "ci", format!("Stagecoach cannot read this PR's change: {}", text::inert(why)), actions);
-            set_status(repo, pull, context::CI, StatusState::Failure, "manifest unreadable".into(), actions);
+            comment(
+                repo,
+                pull,
+                "ci",
+                format!(
+                    "Stagecoach cannot read this PR's change: {}",
+                    text::inert(why)
+                ),
+                actions,
+            );
+            set_status(
+                repo,
+                pull,
+                context::CI,
+                StatusState::Failure,
+                "manifest unreadable".into(),
+                actions,
+            );
             return;
         }
     };
@@ -134,11 +170,24 @@ fn decide_open(
     let parsed = labels::parse_labels(policy, &pull.pr.labels);
     let labelled = match parsed.complete() {
         Ok(l) => {
-            set_status(repo, pull, context::LABELS, StatusState::Success, "labels complete".into(), actions);
+            set_status(
+                repo,
+                pull,
+                context::LABELS,
+                StatusState::Success,
+                "labels complete".into(),
+                actions,
+            );
             l
         }
         Err(problems) => {
-            comment(repo, pull, "labels", text::label_problems(policy, &problems), actions);
+            comment(
+                repo,
+                pull,
+                "labels",
+                text::label_problems(policy, &problems),
+                actions,
+            );
             set_status(
                 repo,
                 pull,
@@ -159,11 +208,17 @@ fn decide_open(
             .labels
             .iter()
             .filter(|l| {
-                labels::parse_labels(policy, std::slice::from_ref(*l)).risk.is_some()
+                labels::parse_labels(policy, std::slice::from_ref(*l))
+                    .risk
+                    .is_some()
             })
             .cloned()
             .collect();
-        actions.push(Action::SetRiskLabel { pr: n, level, remove });
+        actions.push(Action::SetRiskLabel {
+            pr: n,
+            level,
+            remove,
+        });
     }
     comment(repo, pull, "risk", assessment.explain_markdown(), actions);
     if !assessment.product_pr {
@@ -212,7 +267,13 @@ fn decide_open(
                 actions.push(Action::Rollback {
                     env: "ci".into(),
                     commit: d.sha.clone(),
-                    reason: format!("product#{n}: {}", pull.statuses.get(context::CI).map(|s| s.description.as_str()).unwrap_or("unhealthy")),
+                    reason: format!(
+                        "product#{n}: {}",
+                        pull.statuses
+                            .get(context::CI)
+                            .map(|s| s.description.as_str())
+                            .unwrap_or("unhealthy")
+                    ),
                 });
             }
             if pull.pr_env_present {
@@ -271,7 +332,9 @@ fn decide_open(
         let mut approvers: Vec<&String> = pull
             .reviews
             .iter()
-            .filter(|r| r.state == crate::forge::ReviewState::Approved && r.commit_id == pull.pr.head_sha)
+            .filter(|r| {
+                r.state == crate::forge::ReviewState::Approved && r.commit_id == pull.pr.head_sha
+            })
             .map(|r| &r.author)
             .chain(pull.approve_comments.iter().map(|(a, _)| a))
             .collect();
@@ -299,13 +362,27 @@ fn decide_open(
         }
         match allowed.first() {
             Some(who) => {
-                set_status(repo, pull, context::APPROVAL, StatusState::Success, format!("approved by {}", text::inert(who)), actions);
+                set_status(
+                    repo,
+                    pull,
+                    context::APPROVAL,
+                    StatusState::Success,
+                    format!("approved by {}", text::inert(who)),
+                    actions,
+                );
                 if pull.pr_env_present {
                     actions.push(Action::TeardownPrEnv { pr: n });
                 }
             }
             None => {
-                set_status(repo, pull, context::APPROVAL, StatusState::Pending, "waiting for an authorised approval".into(), actions);
+                set_status(
+                    repo,
+                    pull,
+                    context::APPROVAL,
+                    StatusState::Pending,
+                    "waiting for an authorised approval".into(),
+                    actions,
+                );
                 return;
             }
         }
@@ -323,7 +400,9 @@ fn decide_open(
             repo,
             pull,
             "merge",
-            format!("All gates are green. `risk: {level}` is not merged automatically (policy `risk.auto_merge`): a person merges it."),
+            format!(
+                "All gates are green. `risk: {level}` is not merged automatically (policy `risk.auto_merge`): a person merges it."
+            ),
             actions,
         );
     }

@@ -6,10 +6,10 @@
 use crate::error::{Error, Result};
 use crate::policy::Principal;
 
+use super::Engine;
 use super::action::Action;
 use super::authority;
 use super::release::{self, PromotionRequest, Step};
-use super::Engine;
 
 /// How a finished promotion ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,18 +21,28 @@ pub struct Promoted {
 
 impl Engine {
     /// Promote `tag` to `env` as the account the forge token belongs to.
-    pub async fn promote(&self, tag: &str, env: &str, override_reason: Option<String>) -> Result<Promoted> {
+    pub async fn promote(
+        &self,
+        tag: &str,
+        env: &str,
+        override_reason: Option<String>,
+    ) -> Result<Promoted> {
         let policy = self.load_policy().await?;
         let me = self.forge.whoami().await?;
         let snap = self.observe(&policy).await?;
-        let is_hotfix = snap.product.tags.iter().any(|t| t.name == tag && t.is_hotfix());
+        let is_hotfix = snap
+            .product
+            .tags
+            .iter()
+            .any(|t| t.name == tag && t.is_hotfix());
         // Release managers promote; on-call may also push a hotfix along.
         let mut allowed: Vec<Principal> = policy.people.promoters.clone();
         if is_hotfix {
             allowed.extend(policy.people.hotfixers.iter().cloned());
         }
         let product = self.config.product_repo();
-        let authority = authority::resolve(self.forge.as_ref(), &product, "promoters", &allowed, &me).await?;
+        let authority =
+            authority::resolve(self.forge.as_ref(), &product, "promoters", &allowed, &me).await?;
         let req = PromotionRequest {
             env: env.to_string(),
             tag: tag.to_string(),
@@ -41,7 +51,9 @@ impl Engine {
             authority,
         };
         if let Some(why) = release::refusal(&policy, &snap, &req) {
-            return Err(Error::input(format!("cannot promote {tag} to {env}: {why}")));
+            return Err(Error::input(format!(
+                "cannot promote {tag} to {env}: {why}"
+            )));
         }
         if let Some(failed) = release::failed_wave(&snap, &req) {
             if req.override_reason.is_none() {

@@ -100,7 +100,13 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
                     if until > snap.now {
                         return Step::Wait {
                             until,
-                            why: format!("soaking wave {}/{} of {} on {}", wave - 1, waves.len(), req.tag, req.env),
+                            why: format!(
+                                "soaking wave {}/{} of {} on {}",
+                                wave - 1,
+                                waves.len(),
+                                req.tag,
+                                req.env
+                            ),
                         };
                     }
                 }

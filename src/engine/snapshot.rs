@@ -171,7 +171,10 @@ impl EnvView {
         self.history.iter().find(|c| {
             !c.reverted
                 && c.trailers.get("Stagecoach-Product") == Some(tag)
-                && c.trailers.get("Stagecoach-Wave").map(|w| w.split('/').next()) == Some(Some(&wave))
+                && c.trailers
+                    .get("Stagecoach-Wave")
+                    .map(|w| w.split('/').next())
+                    == Some(Some(&wave))
         })
     }
 }

@@ -38,7 +38,9 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
             .is_some_and(|s| s.passed);
         let published = tag.release.as_ref().is_some_and(|r| !r.draft);
         if passed && !published {
-            actions.push(Action::FinalizeStability { tag: tag.name.clone() });
+            actions.push(Action::FinalizeStability {
+                tag: tag.name.clone(),
+            });
         }
     }
     let Some(env) = staging_env(policy) else {
@@ -70,7 +72,9 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
         .max_by(|a, b| a.version.cmp(&b.version));
     if let Some(next) = candidate {
         if let Some(cur) = current.filter(|c| c.note.is_none()) {
-            actions.push(Action::FinalizeStability { tag: cur.name.clone() });
+            actions.push(Action::FinalizeStability {
+                tag: cur.name.clone(),
+            });
         }
         let waves = env.waves.len().max(1);
         actions.push(Action::Promote {
@@ -78,14 +82,22 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
             tag: next.name.clone(),
             wave: 1,
             waves,
-            clusters: env.waves.first().cloned().unwrap_or_else(|| env.clusters.clone()),
+            clusters: env
+                .waves
+                .first()
+                .cloned()
+                .unwrap_or_else(|| env.clusters.clone()),
             override_reason: None,
         });
         return actions;
     }
     if let (Some(cur), Some(stab)) = (current, env.stability.as_ref()) {
-        if cur.note.is_none() && stability::sample_due(&stab.sample, cur.samples.last().map(|s| s.at), snap.now) {
-            actions.push(Action::SampleStability { tag: cur.name.clone() });
+        if cur.note.is_none()
+            && stability::sample_due(&stab.sample, cur.samples.last().map(|s| s.at), snap.now)
+        {
+            actions.push(Action::SampleStability {
+                tag: cur.name.clone(),
+            });
         }
     }
     actions

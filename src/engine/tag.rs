@@ -41,7 +41,11 @@ pub fn product_bump(changes: &[ComponentChange]) -> Option<Bump> {
 
 pub fn decide(_policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     let product = &snap.product;
-    let on_main = product.tags.iter().filter(|t| t.on_main).max_by(|a, b| a.version.cmp(&b.version));
+    let on_main = product
+        .tags
+        .iter()
+        .filter(|t| t.on_main)
+        .max_by(|a, b| a.version.cmp(&b.version));
     let Some(last) = on_main else {
         // A product with no tag yet starts at 0.1.0 with everything it pins.
         let changes = manifest_changes(&ProductManifest::default(), &product.manifest);

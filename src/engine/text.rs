@@ -26,7 +26,8 @@ pub fn inert(s: &str) -> String {
 }
 
 pub fn label_problems(policy: &Policy, problems: &[LabelProblem]) -> String {
-    let mut body = String::from("**Stagecoach cannot take this PR further yet: its labels need fixing.**\n\n");
+    let mut body =
+        String::from("**Stagecoach cannot take this PR further yet: its labels need fixing.**\n\n");
     for p in problems {
         body.push_str(&format!("- {}\n", inert(&p.to_string())));
     }
