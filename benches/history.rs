@@ -19,8 +19,8 @@ const RUNS: usize = 3;
 
 fn message(i: usize) -> String {
     match i % 10 {
-        0 | 1 | 2 => format!("feat(api): endpoint number {i} (#{i})\n\nLonger text about it.\n"),
-        3 | 4 => format!("fix: off-by-one in parser {i} (#{i})\n\nRefs: #{i}\n"),
+        0..=2 => format!("feat(api): endpoint number {i} (#{i})\n\nLonger text about it.\n"),
+        3..=4 => format!("fix: off-by-one in parser {i} (#{i})\n\nRefs: #{i}\n"),
         5 => format!("docs: explain step {i}\n"),
         6 => format!("chore(deps): bump crate {i}\n"),
         7 => format!("perf(git): faster walk {i}\n"),

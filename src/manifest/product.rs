@@ -227,7 +227,7 @@ features:                      # feature toggles, on by default once shipped
         assert_eq!(m.components["payments"].repo, "acme/payments");
         assert_eq!(m.components["payments"].version, Version::new(1, 4, 2));
         assert_eq!(m.components["checkout"].version, Version::new(2, 0, 1));
-        assert_eq!(m.features["new-checkout"], true);
+        assert!(m.features["new-checkout"]);
     }
 
     #[test]
