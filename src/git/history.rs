@@ -4,9 +4,9 @@
 //! One revwalk per question and no per-commit work beyond reading the message:
 //! this runs over histories of 100,000 commits on every product merge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use git2::{Oid, Repository, Sort};
+use git2::{Oid, Repository};
 use semver::Version;
 
 use crate::conventional;
@@ -64,41 +64,64 @@ fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid> {
     Ok(commit.id())
 }
 
-/// The highest release tag (`prefix` + semver, no pre-release) reachable from `rev`.
-///
-/// Highest rather than most recent in time: a tag put on an older commit by a
-/// late backport must not hide the real latest release. Tags are tried from the
-/// highest down, so usually only one reachability check is needed.
-pub fn newest_semver_tag(
-    repo: &Repository,
-    rev: &str,
-    prefix: &str,
-) -> Result<Option<(String, Version)>> {
-    let head = resolve_commit(repo, rev)?;
+/// Release tags (`prefix` + semver, no pre-release), highest version first,
+/// with the commit each names.
+fn release_tags(repo: &Repository, prefix: &str) -> Result<Vec<(Version, String, Oid)>> {
     let pattern = format!("{prefix}*");
     let names = repo.tag_names(Some(&pattern))?;
-    let mut tags: Vec<(Version, String)> = names
-        .iter()
-        .filter_map(|name| name.ok().flatten())
-        .filter_map(|name| {
-            let v = parse_tag(name, prefix)?;
-            v.pre.is_empty().then(|| (v, name.to_owned()))
-        })
-        .collect();
-    tags.sort_by(|a, b| b.0.cmp(&a.0));
-    for (version, name) in tags {
+    let mut tags = Vec::new();
+    for name in names.iter().filter_map(|name| name.ok().flatten()) {
+        let Some(version) = parse_tag(name, prefix).filter(|v| v.pre.is_empty()) else {
+            continue;
+        };
         let Ok(object) = repo.revparse_single(&format!("refs/tags/{name}")) else {
             continue;
         };
         let Ok(commit) = object.peel_to_commit() else {
             continue;
         };
-        let tagged = commit.id();
-        if tagged == head || repo.graph_descendant_of(head, tagged)? {
-            return Ok(Some((name, version)));
+        tags.push((version, name.to_owned(), commit.id()));
+    }
+    tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(tags)
+}
+
+/// The highest release tag (`prefix` + semver, no pre-release) reachable from `rev`.
+///
+/// Highest rather than most recent in time: a tag put on an older commit by a
+/// late backport must not hide the real latest release. One walk back from
+/// `rev` that stops as soon as the highest tag of all is met, which in the
+/// usual case is after exactly the commits a release range covers anyway
+/// (`graph_descendant_of` per tag cost a full history walk each).
+pub fn newest_semver_tag(
+    repo: &Repository,
+    rev: &str,
+    prefix: &str,
+) -> Result<Option<(String, Version)>> {
+    let head = resolve_commit(repo, rev)?;
+    let tags = release_tags(repo, prefix)?;
+    let Some(highest) = tags.first().map(|t| t.0.clone()) else {
+        return Ok(None);
+    };
+    // Tagged commit → its highest tag (the list is sorted, so the first wins).
+    let mut tagged: HashMap<Oid, (&Version, &str)> = HashMap::new();
+    for (version, name, oid) in &tags {
+        tagged.entry(*oid).or_insert((version, name));
+    }
+    let mut best: Option<(&Version, &str)> = None;
+    let mut revwalk = repo.revwalk()?;
+    revwalk.push(head)?;
+    for oid in revwalk {
+        if let Some(&found) = tagged.get(&oid?) {
+            if best.is_none_or(|b| found.0 > b.0) {
+                best = Some(found);
+            }
+            if *found.0 == highest {
+                break;
+            }
         }
     }
-    Ok(None)
+    Ok(best.map(|(v, name)| (name.to_owned(), v.clone())))
 }
 
 /// Commits in `(from, to]`, newest first, as `git log from..to` lists them.
@@ -107,6 +130,8 @@ pub fn commits_between(
     from: Option<&str>,
     to: &str,
 ) -> Result<Vec<HistoryCommit>> {
+    let to = resolve_commit(repo, to)?;
+    let from = from.map(|f| resolve_commit(repo, f)).transpose()?;
     let mut commits = Vec::new();
     walk(repo, from, to, |commit| {
         let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
@@ -121,17 +146,15 @@ pub fn commits_between(
     Ok(commits)
 }
 
-/// Run `visit` on every commit of `(from, to]`, newest first.
+/// Run `visit` on every commit of `(from, to]`, newest first (libgit2's default
+/// order; asking for `Sort::TIME` made the walk three times slower).
 fn walk(
     repo: &Repository,
-    from: Option<&str>,
-    to: &str,
+    from: Option<Oid>,
+    to: Oid,
     mut visit: impl FnMut(&git2::Commit<'_>),
 ) -> Result<()> {
-    let to = resolve_commit(repo, to)?;
-    let from = from.map(|f| resolve_commit(repo, f)).transpose()?;
     let mut revwalk = repo.revwalk()?;
-    revwalk.set_sorting(Sort::TIME)?;
     revwalk.push(to)?;
     if let Some(from) = from {
         revwalk.hide(from)?;
@@ -143,12 +166,52 @@ fn walk(
     Ok(())
 }
 
-/// The next version for the commits after `from` (default: the newest release
+/// What a range of commits asks for.
+#[derive(Default)]
+struct Tally {
+    wanted: Option<Bump>,
+    considered: usize,
+    /// Some commit in the range has `from` as a parent: `from` is reachable.
+    touches_from: bool,
+}
+
+fn tally(
+    repo: &Repository,
+    from: Option<Oid>,
+    to: Oid,
+    rules: &BTreeMap<String, Bump>,
+) -> Result<Tally> {
+    let mut tally = Tally::default();
+    walk(repo, from, to, |commit| {
+        if from.is_some_and(|f| commit.parent_ids().any(|p| p == f)) {
+            tally.touches_from = true;
+        }
+        if commit.parent_count() > 1 {
+            return;
+        }
+        let message = String::from_utf8_lossy(commit.message_bytes());
+        let Some(parsed) = conventional::parse(&message) else {
+            return;
+        };
+        tally.considered += 1;
+        tally.wanted = tally.wanted.max(bump_for(&parsed, rules));
+    })?;
+    Ok(tally)
+}
+
+/// The next version for the commits after `from` (default: the highest release
 /// tag reachable from `to`) up to `to`.
 ///
 /// Without any tag, the history is taken to start at 0.0.0 (so a first `feat`
 /// gives 0.1.0 and a first `fix` 0.0.1); release-please would start at 1.0.0,
-/// but a component that never tagged has promised nothing yet.
+/// but a component that never tagged has promised nothing yet. A `from` that
+/// is not a release tag (a sha, a branch) bounds the range but gives no
+/// current version, so the next one is also counted from 0.0.0.
+///
+/// The tag search and the range walk are one walk: the walk hiding a tag is
+/// exactly `(tag, to]`, and the tag is reachable from `to` exactly when some
+/// commit of that range has it as a parent. Only an unreachable higher tag
+/// (say, on a release branch) costs another walk.
 pub fn next_version(
     repo: &Repository,
     from: Option<&str>,
@@ -156,49 +219,43 @@ pub fn next_version(
     prefix: &str,
     rules: &BTreeMap<String, Bump>,
 ) -> Result<NextVersion> {
-    let (from_rev, current, current_tag) = match from {
+    let to_oid = resolve_commit(repo, to)?;
+    let (current, current_tag, counted) = match from {
         Some(f) => {
+            let from_oid = resolve_commit(repo, f)?;
             let current = parse_tag(f, prefix);
             let tag = current.is_some().then(|| f.to_owned());
-            (Some(f.to_owned()), current, tag)
+            (current, tag, tally(repo, Some(from_oid), to_oid, rules)?)
         }
-        None => match newest_semver_tag(repo, to, prefix)? {
-            Some((name, version)) => (Some(name.clone()), Some(version), Some(name)),
-            None => (None, None, None),
-        },
+        None => {
+            let mut chosen = None;
+            for (version, name, oid) in release_tags(repo, prefix)? {
+                if oid == to_oid {
+                    chosen = Some((version, name, Tally::default()));
+                    break;
+                }
+                let counted = tally(repo, Some(oid), to_oid, rules)?;
+                if counted.touches_from {
+                    chosen = Some((version, name, counted));
+                    break;
+                }
+            }
+            match chosen {
+                Some((version, name, counted)) => (Some(version), Some(name), counted),
+                None => (None, None, tally(repo, None, to_oid, rules)?),
+            }
+        }
     };
 
-    let mut wanted: Option<Bump> = None;
-    let mut considered = 0usize;
-    walk(repo, from_rev.as_deref(), to, |commit| {
-        if commit.parent_count() > 1 {
-            return;
-        }
-        let Some(bump) = commit_bump(commit.message_bytes(), rules) else {
-            return;
-        };
-        considered += 1;
-        if let Some(b) = bump {
-            wanted = wanted.max(Some(b));
-        }
-    })?;
-
     let base = current.clone().unwrap_or_else(|| Version::new(0, 0, 0));
-    let bump = wanted.map(|b| effective_bump(b, &base));
+    let bump = counted.wanted.map(|b| effective_bump(b, &base));
     Ok(NextVersion {
         next: bump.map(|b| b.apply(&base)),
         current,
         current_tag,
         bump,
-        commits: considered,
+        commits: counted.considered,
     })
-}
-
-/// `None` for a non-conventional message; `Some(bump it asks for)` otherwise.
-fn commit_bump(message: &[u8], rules: &BTreeMap<String, Bump>) -> Option<Option<Bump>> {
-    let message = String::from_utf8_lossy(message);
-    let commit = conventional::parse(&message)?;
-    Some(bump_for(&commit, rules))
 }
 
 #[cfg(test)]
@@ -334,6 +391,29 @@ mod tests {
         r.tag("not-a-version", main);
         let found = newest_semver_tag(&r.repo, &main.to_string(), "v").unwrap();
         assert_eq!(found, Some(("v1.0.0".to_owned(), Version::new(1, 0, 0))));
+    }
+
+    #[test]
+    fn next_version_skips_a_higher_tag_on_another_branch() {
+        let mut r = TestRepo::new();
+        let base = r.commit("feat: base");
+        r.tag("v1.0.0", base);
+        let side = r.commit_with_parents("feat: release branch", &[base]);
+        r.tag("v2.0.0", side);
+        r.commit_with_parents("fix: on main", &[base]);
+        let n = r.next(None);
+        assert_eq!(n.current_tag.as_deref(), Some("v1.0.0"));
+        assert_eq!(n.next, Some(Version::new(1, 0, 1)));
+    }
+
+    #[test]
+    fn tag_on_head_means_nothing_to_release() {
+        let mut r = TestRepo::new();
+        let c = r.commit("feat: a");
+        r.tag("v1.0.0", c);
+        let n = r.next(None);
+        assert_eq!(n.current, Some(Version::new(1, 0, 0)));
+        assert_eq!((n.next, n.commits), (None, 0));
     }
 
     #[test]

@@ -300,11 +300,13 @@ pub fn set_scalar_in(text: &str, source: &str, path: &str, value: &str) -> Resul
 
     let mut last_problem = String::new();
     for candidate in renderings(value, style, current) {
-        let mut edited = String::with_capacity(text.len() + candidate.len() + 1);
-        edited.push_str(&text[..splice.start]);
-        edited.push_str(lead);
-        edited.push_str(&candidate);
-        edited.push_str(&text[splice.end..]);
+        let (Some(before), Some(after)) = (text.get(..splice.start), text.get(splice.end..)) else {
+            return Err(Error::world(format!(
+                "{}: the YAML parser reported a position outside the text",
+                at(source, node)
+            )));
+        };
+        let edited = [before, lead, &candidate, after].concat();
         match only_target_changed(&stream.events, &edited, node.event_index, value) {
             Ok(()) => return Ok(edited),
             Err(problem) => last_problem = problem,
