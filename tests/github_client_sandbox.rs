@@ -45,7 +45,7 @@ async fn fixture() -> Fixture {
         sandbox,
         gh,
         metrics,
-        http: reqwest::Client::new(),
+        http: stagecoach::engine::http::client_builder().build().unwrap(),
     }
 }
 

@@ -55,7 +55,7 @@ async fn a_pr_is_opened_labelled_approved_and_merged_into_a_real_commit() {
 async fn a_missing_or_unknown_token_gets_bad_credentials() {
     let tmp = tempfile::tempdir().expect("tmp");
     let sb = start(tmp.path()).await;
-    let http = reqwest::Client::new();
+    let http = stagecoach::engine::http::client_builder().build().unwrap();
     for auth in [None, Some("Bearer nope")] {
         let mut req = http.get(format!("{}/user", sb.api_url));
         if let Some(a) = auth {
@@ -83,7 +83,7 @@ async fn a_missing_or_unknown_token_gets_bad_credentials() {
 fn client(sb: &Sandbox, login: &str) -> (reqwest::Client, String, String) {
     let token = sb.world.token(login).expect("user").to_string();
     (
-        reqwest::Client::new(),
+        stagecoach::engine::http::client_builder().build().unwrap(),
         sb.api_url.clone(),
         format!("Bearer {token}"),
     )

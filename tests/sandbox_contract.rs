@@ -51,7 +51,7 @@ async fn every_endpoint_answers_in_githubs_documented_shape() {
     let sb = sandbox::start(SandboxOptions::new(tmp.path()))
         .await
         .expect("start");
-    let http = reqwest::Client::new();
+    let http = stagecoach::engine::http::client_builder().build().unwrap();
     let api = sb.api_url.clone();
     let bot = sb.world.bot_token().to_string();
     let alice = sb.person("alice").expect("alice");

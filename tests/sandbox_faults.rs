@@ -10,7 +10,7 @@ async fn faults_answer_n_matching_requests_then_clear() {
     let sb = sandbox::start(SandboxOptions::new(tmp.path()))
         .await
         .expect("start");
-    let http = reqwest::Client::new();
+    let http = stagecoach::engine::http::client_builder().build().unwrap();
     let api = &sb.api_url;
     let auth = format!("Bearer {}", sb.world.bot_token());
     let faults = [
@@ -81,7 +81,7 @@ async fn a_delay_fault_makes_a_request_slow_but_answers_it() {
     let sb = sandbox::start(SandboxOptions::new(tmp.path()))
         .await
         .expect("start");
-    let http = reqwest::Client::new();
+    let http = stagecoach::engine::http::client_builder().build().unwrap();
     http.post(format!("{}/_sandbox/faults", sb.api_url))
         .json(&json!({"path_prefix": "/user", "delay_ms": 300}))
         .send()
@@ -105,7 +105,7 @@ async fn signals_answer_in_prometheus_and_alertmanager_shapes() {
     let sb = sandbox::start(SandboxOptions::new(tmp.path()))
         .await
         .expect("start");
-    let http = reqwest::Client::new();
+    let http = stagecoach::engine::http::client_builder().build().unwrap();
     let api = &sb.api_url;
     let q = "sum(rate(http_requests_errors_total[5m]))";
     http.post(format!("{api}/_sandbox/prometheus"))
