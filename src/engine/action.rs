@@ -129,7 +129,9 @@ pub enum Action {
         base: String,
         tag: String,
         change: ComponentChange,
-        component_pr: u64,
+        /// What asked for it: `owner/repo#n` of the labelled PR, or `by <login>`;
+        /// recorded as `Stagecoach-Hotfix-For`, the flow's idempotency key.
+        source: String,
     },
 }
 

@@ -532,9 +532,9 @@ impl Engine {
                 base,
                 tag,
                 change,
-                component_pr,
+                source,
             } => {
-                self.hotfix(policy, snap, base, tag, change, *component_pr)
+                self.hotfix(policy, snap, base, tag, change, source)
                     .await
             }
         }
@@ -968,11 +968,10 @@ impl Engine {
         base: &str,
         tag: &str,
         change: &ComponentChange,
-        component_pr: u64,
+        source: &str,
     ) -> Result<String> {
         let product = snap.product.repo.clone();
-        let component_repo = self.component_repo(snap, &change.component)?;
-        let key = format!("{component_repo}#{component_pr}");
+        let key = source.to_string();
         let branch = format!("hotfix/{tag}");
         let manifest_path = self.config.product.manifest.clone();
         let trailers = Trailers::new()

@@ -190,7 +190,7 @@ fn decide_one(
             from,
             to: to.clone(),
         },
-        component_pr: pull.pr.number,
+        source: hotfix_key(component, pull),
     });
 }
 

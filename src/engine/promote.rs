@@ -1,15 +1,19 @@
-//! The on-demand side of flow 6: a person asks for tag T on environment E;
-//! the engine checks who asks and whether T may go there, then drives the
-//! waves to the end (or to the first unhealthy wave, which it rolls back).
+//! The on-demand side: a person asks for tag T on environment E (flow 6), or
+//! cuts a hotfix by hand (flow 7 without a label). The engine checks who
+//! asks and whether it may happen, then drives it to the end (a promotion to
+//! its last wave, or to the first unhealthy wave, which it rolls back).
 //! Re-running the same request resumes where the last run stopped.
 
 use crate::error::{Error, Result};
 use crate::policy::Principal;
 
 use super::Engine;
+use semver::Version;
+
 use super::action::Action;
 use super::authority;
 use super::release::{self, PromotionRequest, Step};
+use super::snapshot::ComponentChange;
 
 /// How a finished promotion ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,5 +97,99 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+impl Engine {
+    /// Cut hotfix `base`+1 patch with `component` at `version`, as the
+    /// token's user (who must be a hotfixer), then send it to the first
+    /// environment that follows releases. Returns the hotfix tag.
+    pub async fn hotfix_by_hand(
+        &self,
+        base: &str,
+        component: &str,
+        version: &Version,
+    ) -> Result<String> {
+        let policy = self.load_policy().await?;
+        let me = self.forge.whoami().await?;
+        let product = self.config.product_repo();
+        if let super::snapshot::Authority::Refused(why) = authority::resolve(
+            self.forge.as_ref(),
+            &product,
+            "hotfixers",
+            &policy.people.hotfixers,
+            &me,
+        )
+        .await?
+        {
+            return Err(Error::input(format!("{me} may not cut a hotfix: {why}")));
+        }
+        let snap = self.observe(&policy).await?;
+        let base_tag = snap
+            .product
+            .tags
+            .iter()
+            .find(|t| t.name == base)
+            .ok_or_else(|| Error::input(format!("no product tag `{base}`")))?;
+        let from = base_tag
+            .manifest
+            .as_ref()
+            .and_then(|m| m.components.get(component))
+            .map(|p| p.version.clone())
+            .ok_or_else(|| {
+                Error::input(format!("product {base} has no component `{component}`"))
+            })?;
+        let released = snap
+            .components
+            .iter()
+            .find(|c| c.name == component)
+            .is_some_and(|c| c.tags.iter().any(|(v, _, _)| v == version));
+        if !released {
+            return Err(Error::input(format!(
+                "{component} has no release tag for {version}"
+            )));
+        }
+        if *version <= from {
+            return Err(Error::input(format!(
+                "product {base} already has {component} {from} (≥ {version})"
+            )));
+        }
+        let wanted = format!("{component}@{version}");
+        let existing = snap.product.tags.iter().find(|t| {
+            t.is_hotfix()
+                && t.trailers.get("Stagecoach-From") == Some(base)
+                && t.trailers.get("Stagecoach-Component") == Some(wanted.as_str())
+        });
+        let tag = match existing {
+            Some(t) => t.name.clone(),
+            None => {
+                let mut next = base_tag.version.clone();
+                next.patch += 1;
+                while snap.product.tags.iter().any(|t| t.version == next) {
+                    next.patch += 1;
+                }
+                let tag = format!("{}{next}", policy.versioning.tag_prefix);
+                let action = Action::Hotfix {
+                    base: base.to_string(),
+                    tag: tag.clone(),
+                    change: ComponentChange {
+                        component: component.to_string(),
+                        from,
+                        to: version.clone(),
+                    },
+                    source: format!("by {me}"),
+                };
+                self.run_action(&policy, &snap, &action).await?;
+                tag
+            }
+        };
+        if let Some(env) = policy
+            .environments
+            .iter()
+            .find(|e| matches!(e.follows, crate::policy::Follows::Releases))
+        {
+            self.promote(&tag, &env.name, None).await?;
+        }
+        Ok(tag)
     }
 }
