@@ -59,7 +59,7 @@ impl Engine {
         }
         let mut envs = Vec::new();
         for env in &policy.environments {
-            envs.push(self.observe_env(env, &product.manifest).await?);
+            envs.push(self.observe_env(policy, env, &product.manifest).await?);
         }
         let mut product = product;
         // A product PR's CI deploy and PR environment live in the CI landscape.
@@ -394,7 +394,12 @@ impl Engine {
         })
     }
 
-    async fn observe_env(&self, env: &Environment, manifest: &ProductManifest) -> Result<EnvView> {
+    async fn observe_env(
+        &self,
+        policy: &Policy,
+        env: &Environment,
+        manifest: &ProductManifest,
+    ) -> Result<EnvView> {
         let repo =
             RepoId::parse(&env.repo).map_err(|e| e.context(format!("environment {}", env.name)))?;
         let env2 = env.clone();
@@ -484,6 +489,11 @@ impl Engine {
                 .map(|s| s.state)
                 .filter(|s| *s != StatusState::Pending);
         }
+        let asks = if env.manual {
+            self.promotion_asks(policy, &repo).await?
+        } else {
+            Vec::new()
+        };
         Ok(EnvView {
             name: env.name.clone(),
             repo,
@@ -491,7 +501,55 @@ impl Engine {
             versions,
             history,
             pr_envs,
+            asks,
         })
+    }
+}
+
+impl Engine {
+    /// The newest `/promote` comment of each open PR on a landscape repo,
+    /// with what the policy and the forge say of its author.
+    async fn promotion_asks(&self, policy: &Policy, repo: &RepoId) -> Result<Vec<PromotionAsk>> {
+        let me = self.forge.whoami().await?;
+        let product = self.config.product_repo();
+        let mut asks = Vec::new();
+        for pr in self.forge.list_open_pulls(repo).await? {
+            let comments = self.forge.list_comments(repo, pr.number).await?;
+            let newest = comments.iter().rev().find_map(|c| {
+                (c.author != me)
+                    .then(|| parse_promote_command(&c.body).map(|p| (c.author.clone(), p)))
+                    .flatten()
+            });
+            let Some((by, (tag, override_reason))) = newest else {
+                continue;
+            };
+            let as_promoter = authority::resolve(
+                self.forge.as_ref(),
+                &product,
+                "promoters",
+                &policy.people.promoters,
+                &by,
+            )
+            .await?;
+            let as_hotfixer = authority::resolve(
+                self.forge.as_ref(),
+                &product,
+                "hotfixers",
+                &policy.people.hotfixers,
+                &by,
+            )
+            .await?;
+            asks.push(PromotionAsk {
+                pr: pr.number,
+                by,
+                tag,
+                override_reason,
+                as_promoter,
+                as_hotfixer,
+                sticky: self.sticky_of(repo, pr.number, &me).await?,
+            });
+        }
+        Ok(asks)
     }
 }
 

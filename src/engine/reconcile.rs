@@ -5,7 +5,7 @@ use crate::policy::Policy;
 
 use super::action::Action;
 use super::snapshot::Snapshot;
-use super::{component, hotfix, product, staging, tag};
+use super::{component, hotfix, product, release, staging, tag};
 
 /// Every flow's decisions for this snapshot, in road order. Running it again
 /// on the world these actions produce yields the next steps, and finally
@@ -17,6 +17,7 @@ pub fn reconcile(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     actions.extend(tag::decide(policy, snap));
     actions.extend(staging::decide(policy, snap));
     actions.extend(hotfix::decide(policy, snap));
+    actions.extend(release::decide(policy, snap));
     // Two flows may want the same thing (a hotfix and the component flow
     // both carrying a release to main): do it once.
     let mut unique: Vec<Action> = Vec::with_capacity(actions.len());

@@ -11,7 +11,8 @@ use crate::forge::StatusState;
 use crate::policy::{Follows, Policy};
 
 use super::action::Action;
-use super::snapshot::{Authority, Snapshot};
+use super::snapshot::{Authority, PromotionAsk, Snapshot};
+use super::text;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromotionRequest {
@@ -158,4 +159,104 @@ pub fn failed_wave(snap: &Snapshot, req: &PromotionRequest) -> Option<String> {
             req.env
         )
     })
+}
+
+/// Promotions people asked for with a `/promote` comment on a landscape PR:
+/// the same checks and steps as `stagecoach promote`, one step per pass, and
+/// the answer in one sticky comment on that PR.
+pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for view in &snap.envs {
+        for ask in &view.asks {
+            let is_hotfix = snap
+                .product
+                .tags
+                .iter()
+                .any(|t| t.name == ask.tag && t.is_hotfix());
+            let authority = match (&ask.as_promoter, &ask.as_hotfixer) {
+                (Authority::Allowed, _) => Authority::Allowed,
+                (_, Authority::Allowed) if is_hotfix => Authority::Allowed,
+                (refused, _) => refused.clone(),
+            };
+            let req = PromotionRequest {
+                env: view.name.clone(),
+                tag: ask.tag.clone(),
+                override_reason: ask.override_reason.clone(),
+                by: ask.by.clone(),
+                authority,
+            };
+            let who = text::inert(&ask.by);
+            let tag = text::inert(&ask.tag);
+            let answer = if let Some(why) = refusal(policy, snap, &req) {
+                Some(format!(
+                    "❌ {who}, {tag} cannot go to {}: {}",
+                    view.name,
+                    text::inert(&why)
+                ))
+            } else if let (Some(failed), None) = (failed_wave(snap, &req), &req.override_reason) {
+                Some(format!(
+                    "🛑 The promotion of {tag} to {} stopped: {}. Fix forward with a new tag.",
+                    view.name,
+                    text::inert(&failed)
+                ))
+            } else {
+                match next_step(policy, snap, &req) {
+                    Step::Act(next) => {
+                        actions.extend(next);
+                        None
+                    }
+                    Step::Wait { until, why } => Some(format!(
+                        "⏳ Promoting {tag} to {} for {who}: {why}; the next wave goes after {}.",
+                        view.name,
+                        until.format("%H:%M:%S UTC")
+                    )),
+                    Step::Done => Some(format!(
+                        "✅ {tag} runs on {} (every wave healthy), as {who} asked.",
+                        view.name
+                    )),
+                    Step::Failed(why) => Some(format!("🛑 {}", text::inert(&why))),
+                }
+            };
+            if let Some(body) = answer {
+                say(view, ask, body, &mut actions);
+            }
+        }
+    }
+    actions
+}
+
+fn say(
+    view: &super::snapshot::EnvView,
+    ask: &PromotionAsk,
+    body: String,
+    actions: &mut Vec<Action>,
+) {
+    if ask.sticky.get("promote") != Some(&body) {
+        actions.push(Action::Comment {
+            repo: view.repo.clone(),
+            pr: ask.pr,
+            topic: "promote".into(),
+            body,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::snapshot::parse_promote_command;
+
+    #[test]
+    fn promote_commands_are_read_with_an_optional_override() {
+        assert_eq!(
+            parse_promote_command("/promote v1.2.0"),
+            Some(("v1.2.0".into(), None))
+        );
+        assert_eq!(
+            parse_promote_command("/promote v1.2.0 --override \"customer fix\"\nthanks"),
+            Some(("v1.2.0".into(), Some("customer fix".into())))
+        );
+        assert_eq!(parse_promote_command("please /promote v1"), None);
+        assert_eq!(parse_promote_command("/promote"), None);
+        assert_eq!(parse_promote_command("/promote --override x"), None);
+    }
 }

@@ -147,6 +147,43 @@ pub struct EnvView {
     pub history: Vec<LandscapeCommit>,
     /// PR numbers whose ephemeral environments exist.
     pub pr_envs: Vec<u64>,
+    /// People's `/promote` requests on the landscape repo's open PRs.
+    pub asks: Vec<PromotionAsk>,
+}
+
+/// A person's `/promote vX.Y.Z [--override reason]` comment on an open PR of
+/// an environment's landscape repo: a promotion asked for where the team
+/// already reviews landscape changes.
+#[derive(Debug, Clone)]
+pub struct PromotionAsk {
+    pub pr: u64,
+    pub by: String,
+    pub tag: String,
+    pub override_reason: Option<String>,
+    /// As a promoter (release manager).
+    pub as_promoter: Authority,
+    /// As a hotfixer (on-call), who may move hotfix tags along.
+    pub as_hotfixer: Authority,
+    /// The bot's sticky comments on that PR.
+    pub sticky: BTreeMap<String, String>,
+}
+
+/// Read a `/promote` command: the tag, and an optional `--override reason`.
+pub fn parse_promote_command(body: &str) -> Option<(String, Option<String>)> {
+    let line = body.trim().lines().next()?.trim();
+    let rest = line.strip_prefix("/promote")?.trim();
+    let (tag, tail) = match rest.split_once(char::is_whitespace) {
+        Some((t, tail)) => (t, tail.trim()),
+        None => (rest, ""),
+    };
+    if tag.is_empty() || tag.starts_with('-') {
+        return None;
+    }
+    let reason = tail
+        .strip_prefix("--override")
+        .map(|r| r.trim().trim_matches('"').to_string())
+        .filter(|r| !r.is_empty());
+    Some((tag.to_string(), reason))
 }
 
 impl EnvView {
