@@ -54,23 +54,25 @@ fn check_labels(
             text::label_problems(policy, problems),
         ),
     };
-    if pull.pr.state == crate::forge::PrState::Open {
-        let current = pull.statuses.get(context::LABELS);
-        if current.map(|s| (s.state, s.description.as_str())) != Some((state, &description)) {
-            actions.push(Action::SetStatus {
-                repo: component.repo.clone(),
-                sha: pull.pr.head_sha.clone(),
-                context: context::LABELS.into(),
-                state,
-                description,
-            });
-        }
+    // A closed PR is done with: its labels only matter if it was merged,
+    // and then flow 2 says what became of it.
+    if pull.pr.state != crate::forge::PrState::Open {
+        return;
+    }
+    let current = pull.statuses.get(context::LABELS);
+    if current.map(|s| (s.state, s.description.as_str())) != Some((state, &description)) {
+        actions.push(Action::SetStatus {
+            repo: component.repo.clone(),
+            sha: pull.pr.head_sha.clone(),
+            context: context::LABELS.into(),
+            state,
+            description,
+        });
     }
     // Only speak when there is something to fix, or to say it is fixed now.
     let had_comment = pull.sticky.contains_key("labels");
     if (verdict.is_err() || had_comment)
         && pull.sticky.get("labels").map(String::as_str) != Some(body.as_str())
-        && (pull.pr.state == crate::forge::PrState::Open || verdict.is_err())
     {
         actions.push(Action::Comment {
             repo: component.repo.clone(),
@@ -98,8 +100,23 @@ fn carry_releases_to_product(
     let mut by_release: BTreeMap<Version, Vec<(&ComponentPull, Labelled)>> = BTreeMap::new();
     let mut waiting_for_tag = false;
     for pull in component.pulls.iter().filter(|p| p.pr.merged) {
-        let Ok(labelled) = labels::parse_labels(policy, &pull.pr.labels).complete() else {
-            continue;
+        let labelled = match labels::parse_labels(policy, &pull.pr.labels).complete() {
+            Ok(l) => l,
+            Err(problems) => {
+                let body = format!(
+                    "This PR was merged with label problems, so Stagecoach opens no product PR for it. Fix the labels and the next resync picks it up.\n\n{}",
+                    text::label_problems(policy, &problems)
+                );
+                if pull.sticky.get("product") != Some(&body) {
+                    actions.push(Action::Comment {
+                        repo: component.repo.clone(),
+                        pr: pull.pr.number,
+                        topic: "product".into(),
+                        body,
+                    });
+                }
+                continue;
+            }
         };
         if !labelled.functional {
             let body = text::not_functional();

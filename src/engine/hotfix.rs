@@ -24,7 +24,12 @@ pub fn hotfix_key(component: &ComponentView, pull: &ComponentPull) -> String {
 pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     let mut actions = Vec::new();
     for component in &snap.components {
-        for pull in &component.pulls {
+        // A PR closed without merging carries no fix.
+        for pull in component
+            .pulls
+            .iter()
+            .filter(|p| p.pr.state == crate::forge::PrState::Open || p.pr.merged)
+        {
             let Some(base) = labels::parse_labels(policy, &pull.pr.labels).hotfix_to else {
                 continue;
             };
