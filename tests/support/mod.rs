@@ -33,11 +33,11 @@ pub const LOW: &[&str] = &[
     "ft-coverage: 90",
     "functional: true",
 ];
-/// Labels that score medium risk (with a minor bump).
+/// Labels that score medium risk (patch or minor bump).
 pub const MEDIUM: &[&str] = &[
-    "component: M",
-    "change: M",
-    "ft-coverage: 70",
+    "component: L",
+    "change: L",
+    "ft-coverage: 50",
     "functional: true",
 ];
 /// Labels that score high risk.
@@ -237,8 +237,8 @@ impl Road {
         self.product_pr_for(repo, tag.trim_start_matches('v')).await
     }
 
-    /// A person's commit straight onto the product's main, bumping one
-    /// component in `product.yaml` (as a hand-made bump merged without the bot).
+    /// A person's commit on a product branch (made from main when new; `main`
+    /// itself is a push straight to main) bumping one component in `product.yaml`.
     pub async fn bump_on_branch(
         &self,
         who: &str,
@@ -247,7 +247,8 @@ impl Road {
         version: &str,
     ) -> String {
         let text = self
-            .file_at("product", "main", "product.yaml")
+            .file_at("product", branch, "product.yaml")
+            .or_else(|| self.file_at("product", "main", "product.yaml"))
             .expect("product.yaml");
         let new = stagecoach::manifest::product::set_component_version(
             &text,
@@ -417,6 +418,14 @@ impl Road {
 
     /// Commit messages of a branch, newest first.
     pub fn log(&self, repo: &str, rev: &str) -> Vec<String> {
+        self.commits(repo, rev)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    /// (sha, message) of a branch's commits, newest first.
+    pub fn commits(&self, repo: &str, rev: &str) -> Vec<(String, String)> {
         let r = self.bare(repo);
         let mut walk = r.revwalk().expect("revwalk");
         walk.push(
@@ -429,7 +438,12 @@ impl Road {
         .expect("push");
         walk.filter_map(|o| o.ok())
             .filter_map(|o| r.find_commit(o).ok())
-            .map(|c| c.message().unwrap_or_default().to_string())
+            .map(|c| {
+                (
+                    c.id().to_string(),
+                    c.message().unwrap_or_default().to_string(),
+                )
+            })
             .collect()
     }
 
