@@ -25,6 +25,8 @@ pub mod stability;
 pub mod staging;
 pub mod tag;
 pub mod text;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,0 +1,466 @@
+//! `reconcile` and the promotion planner on literal snapshots: the decisions
+//! a sandbox test reaches only through crashes, races or long waits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use semver::Version;
+
+use crate::forge::{
+    CommitStatus, PrState, PullRequest, Release, RepoId, Review, ReviewState, StatusState,
+};
+use crate::git::trailers::Trailers;
+use crate::manifest::product::{ComponentPin, ProductManifest};
+use crate::policy::Policy;
+
+use super::action::{Action, context};
+use super::reconcile;
+use super::release::{self, PromotionRequest, Step};
+use super::snapshot::*;
+
+fn policy() -> Policy {
+    let text = crate::sandbox::world::render_policy(Path::new("/sandbox"), "http://127.0.0.1:1");
+    Policy::parse(&text, "demo policy").expect("the demo policy parses")
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 3, 9, 0, 0).unwrap()
+}
+
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+
+fn manifest(pins: &[(&str, &str)]) -> ProductManifest {
+    ProductManifest {
+        components: pins
+            .iter()
+            .map(|(n, ver)| {
+                (
+                    n.to_string(),
+                    ComponentPin {
+                        repo: format!("acme/{n}"),
+                        version: v(ver),
+                    },
+                )
+            })
+            .collect(),
+        features: BTreeMap::new(),
+    }
+}
+
+fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
+    ProductTag {
+        name: name.into(),
+        version: v(name.trim_start_matches('v')),
+        sha: sha.into(),
+        on_main: true,
+        trailers: Trailers::new(),
+        manifest: Some(manifest(pins)),
+        created_at: Some(now()),
+        note: None,
+        samples: Vec::new(),
+        release: None,
+    }
+}
+
+fn pr(number: u64, head: &str, labels: &[&str]) -> PullRequest {
+    PullRequest {
+        number,
+        title: format!("PR {number}"),
+        body: String::new(),
+        state: PrState::Open,
+        merged: false,
+        merge_commit_sha: None,
+        head_ref: format!("branch-{number}"),
+        head_sha: head.into(),
+        base_ref: "main".into(),
+        author: "alice".into(),
+        labels: labels.iter().map(|s| s.to_string()).collect(),
+        html_url: String::new(),
+        created_at: now(),
+        merged_at: None,
+    }
+}
+
+const LOW: &[&str] = &[
+    "component: S",
+    "change: S",
+    "ft-coverage: 90",
+    "functional: true",
+    "risk: low",
+];
+const HIGH: &[&str] = &[
+    "component: XL",
+    "change: XL",
+    "ft-coverage: 20",
+    "functional: true",
+    "risk: high",
+];
+
+fn product_pull(
+    number: u64,
+    head: &str,
+    labels: &[&str],
+    change: (&str, &str, &str),
+) -> ProductPull {
+    ProductPull {
+        pr: pr(number, head, labels),
+        changes: Ok(vec![ComponentChange {
+            component: change.0.into(),
+            from: v(change.1),
+            to: v(change.2),
+        }]),
+        statuses: BTreeMap::new(),
+        reviews: Vec::new(),
+        approve_comments: Vec::new(),
+        approvers: BTreeMap::new(),
+        ci_deploy: None,
+        pr_env_present: false,
+        sticky: BTreeMap::new(),
+    }
+}
+
+fn status(pull: &mut ProductPull, ctx: &str, state: StatusState, description: &str) {
+    pull.statuses.insert(
+        ctx.into(),
+        CommitStatus {
+            context: ctx.into(),
+            state,
+            description: description.into(),
+            target_url: None,
+        },
+    );
+}
+
+fn landscape_commit(sha: &str, at: DateTime<Utc>, trailers: &[(&str, &str)]) -> LandscapeCommit {
+    let mut t = Trailers::new();
+    for (k, val) in trailers {
+        t = t.with(k, *val);
+    }
+    LandscapeCommit {
+        sha: sha.into(),
+        time: at,
+        trailers: t,
+        reverted: false,
+        health: None,
+    }
+}
+
+fn env(name: &str, history: Vec<LandscapeCommit>) -> EnvView {
+    EnvView {
+        name: name.into(),
+        repo: RepoId::parse(&format!("acme/landscape-{name}")).unwrap(),
+        head_sha: "head".into(),
+        versions: BTreeMap::new(),
+        history,
+        pr_envs: Vec::new(),
+    }
+}
+
+const PINS: &[(&str, &str)] = &[("checkout", "2.0.1"), ("payments", "1.4.2")];
+
+/// Main at v1.0.0, staging running it (sampled just now), nothing open.
+fn snapshot() -> Snapshot {
+    let mut v1 = tag("v1.0.0", "main0", PINS);
+    v1.samples = vec![super::stability::Sample {
+        at: now(),
+        parts: Vec::new(),
+    }];
+    Snapshot {
+        now: now(),
+        product: ProductView {
+            repo: RepoId::parse("acme/product").unwrap(),
+            branch: "main".into(),
+            main_sha: "main0".into(),
+            manifest: manifest(PINS),
+            tags: vec![v1],
+            pulls: Vec::new(),
+            pr_branches: BTreeMap::new(),
+        },
+        components: Vec::new(),
+        envs: vec![
+            env("ci", Vec::new()),
+            env(
+                "staging",
+                vec![landscape_commit(
+                    "s1",
+                    now() - Duration::seconds(30),
+                    &[
+                        ("Stagecoach-Action", "promote"),
+                        ("Stagecoach-Product", "v1.0.0"),
+                        ("Stagecoach-Wave", "1/1"),
+                    ],
+                )],
+            ),
+            env("canary", Vec::new()),
+            env("prod", Vec::new()),
+        ],
+    }
+}
+
+#[test]
+fn a_converged_world_decides_nothing() {
+    let actions = reconcile(&policy(), &snapshot());
+    assert!(actions.is_empty(), "{actions:#?}");
+}
+
+#[test]
+fn only_one_product_pr_at_a_time_is_deployed_to_ci() {
+    let mut snap = snapshot();
+    snap.product.pulls = vec![
+        product_pull(7, "h7", LOW, ("payments", "1.4.2", "1.4.3")),
+        product_pull(8, "h8", LOW, ("checkout", "2.0.1", "2.0.2")),
+    ];
+    let deploys: Vec<u64> = reconcile(&policy(), &snap)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::DeployCi { pr, .. } => Some(pr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deploys, vec![7], "the lowest PR number goes first, alone");
+
+    // While #7's health is pending, #8 still waits.
+    let mut seven = product_pull(7, "h7", LOW, ("payments", "1.4.2", "1.4.3"));
+    status(&mut seven, context::CI, StatusState::Pending, "watching");
+    snap.product.pulls[0] = seven;
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::DeployCi { pr: 8, .. })),
+        "{actions:#?}"
+    );
+}
+
+#[test]
+fn a_pending_ci_status_without_its_deploy_commit_deploys_again() {
+    let mut snap = snapshot();
+    let mut p = product_pull(7, "h7", LOW, ("payments", "1.4.2", "1.4.3"));
+    status(&mut p, context::CI, StatusState::Pending, "deployed");
+    snap.product.pulls = vec![p];
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::DeployCi { pr: 7, .. })),
+        "{actions:#?}"
+    );
+}
+
+#[test]
+fn a_pr_closed_unmerged_is_taken_off_ci_and_its_environment_removed() {
+    let mut snap = snapshot();
+    let mut p = product_pull(7, "h7", HIGH, ("payments", "1.4.2", "2.0.0"));
+    p.pr.state = PrState::Closed;
+    p.pr_env_present = true;
+    p.ci_deploy = Some(landscape_commit(
+        "d7",
+        now(),
+        &[("Stagecoach-Action", "bump")],
+    ));
+    snap.product.pulls = vec![p];
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        actions.contains(&Action::TeardownPrEnv { pr: 7 }),
+        "{actions:#?}"
+    );
+    assert!(
+        actions.iter().any(
+            |a| matches!(a, Action::Rollback { env, commit, .. } if env == "ci" && commit == "d7")
+        ),
+        "{actions:#?}"
+    );
+}
+
+#[test]
+fn an_approval_of_an_older_head_does_not_count() {
+    let mut snap = snapshot();
+    let mut p = product_pull(7, "h7-new", HIGH, ("payments", "1.4.2", "2.0.0"));
+    status(
+        &mut p,
+        context::LABELS,
+        StatusState::Success,
+        "labels complete",
+    );
+    status(&mut p, context::CI, StatusState::Success, "healthy");
+    status(&mut p, context::SMOKE, StatusState::Success, "passed");
+    p.pr_env_present = true;
+    p.reviews = vec![Review {
+        id: 1,
+        author: "rita".into(),
+        state: ReviewState::Approved,
+        commit_id: "h7-old".into(),
+        submitted_at: Some(now()),
+    }];
+    p.approvers.insert("rita".into(), Authority::Allowed);
+    snap.product.pulls = vec![p.clone()];
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Merge { .. })),
+        "{actions:#?}"
+    );
+    // The same approval on the current head merges.
+    p.reviews[0].commit_id = "h7-new".into();
+    snap.product.pulls = vec![p];
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Merge { pr: 7, .. })),
+        "{actions:#?}"
+    );
+}
+
+#[test]
+fn the_next_product_tag_skips_a_patch_a_hotfix_took() {
+    let mut snap = snapshot();
+    let mut hotfix = tag(
+        "v1.0.1",
+        "hf",
+        &[("checkout", "2.0.2"), ("payments", "1.4.2")],
+    );
+    hotfix.on_main = false;
+    hotfix.trailers = Trailers::new().with("Stagecoach-Action", "hotfix");
+    snap.product.tags.push(hotfix);
+    snap.product.main_sha = "main1".into();
+    snap.product.manifest = manifest(&[("checkout", "2.0.1"), ("payments", "1.4.3")]);
+    let actions = reconcile(&policy(), &snap);
+    let versions: Vec<Version> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::TagProduct { version, .. } => Some(version.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, vec![v("1.0.2")]);
+}
+
+#[test]
+fn staging_takes_neither_patches_nor_hotfixes() {
+    let mut snap = snapshot();
+    snap.product.tags.push(tag("v1.0.1", "p1", PINS));
+    let mut hotfix = tag("v1.1.0", "hf", PINS);
+    hotfix.trailers = Trailers::new().with("Stagecoach-Action", "hotfix");
+    snap.product.tags.push(hotfix);
+    snap.product.main_sha = "p1".into();
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Promote { .. })),
+        "{actions:#?}"
+    );
+}
+
+#[test]
+fn a_passed_score_whose_release_is_still_a_draft_is_published() {
+    let mut snap = snapshot();
+    let t = &mut snap.product.tags[0];
+    t.note = Some("score: 91\nkpi: 80\npassed: true\nsamples: 3\n".into());
+    t.release = Some(Release {
+        id: 1,
+        tag_name: "v1.0.0".into(),
+        name: "v1.0.0".into(),
+        body: String::new(),
+        draft: true,
+        prerelease: false,
+        html_url: String::new(),
+    });
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        actions.contains(&Action::FinalizeStability {
+            tag: "v1.0.0".into()
+        }),
+        "{actions:#?}"
+    );
+    // A failed score is left alone.
+    snap.product.tags[0].note = Some("score: 40\nkpi: 80\npassed: false\nsamples: 3\n".into());
+    let actions = reconcile(&policy(), &snap);
+    assert!(actions.is_empty(), "{actions:#?}");
+}
+
+fn prod_request(tag: &str) -> PromotionRequest {
+    PromotionRequest {
+        env: "prod".into(),
+        tag: tag.into(),
+        override_reason: None,
+        by: "rita".into(),
+        authority: Authority::Allowed,
+    }
+}
+
+fn wave(sha: &str, at: DateTime<Utc>, n: &str, health: Option<StatusState>) -> LandscapeCommit {
+    let mut c = landscape_commit(
+        sha,
+        at,
+        &[
+            ("Stagecoach-Action", "promote"),
+            ("Stagecoach-Product", "v1.0.0"),
+            ("Stagecoach-Wave", n),
+        ],
+    );
+    c.health = health;
+    c
+}
+
+#[test]
+fn a_healthy_wave_soaks_before_the_next_one() {
+    let mut snap = snapshot();
+    snap.envs[3] = env(
+        "prod",
+        vec![wave(
+            "w1",
+            now() - Duration::seconds(1),
+            "1/2",
+            Some(StatusState::Success),
+        )],
+    );
+    match release::next_step(&policy(), &snap, &prod_request("v1.0.0")) {
+        Step::Wait { until, why } => {
+            assert_eq!(until, now() + Duration::seconds(1));
+            assert!(why.contains("soaking wave 1/2"), "{why}");
+        }
+        other => panic!("expected a soak, got {other:?}"),
+    }
+    snap.now = now() + Duration::seconds(2);
+    match release::next_step(&policy(), &snap, &prod_request("v1.0.0")) {
+        Step::Act(actions) => assert!(
+            matches!(&actions[..], [Action::Promote { wave: 2, clusters, .. }] if clusters == &["eu-2", "us-1"]),
+            "{actions:#?}"
+        ),
+        other => panic!("expected wave 2, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unhealthy_wave_is_rolled_back_and_the_promotion_counts_as_failed() {
+    let mut snap = snapshot();
+    snap.envs[3] = env(
+        "prod",
+        vec![wave("w1", now(), "1/2", Some(StatusState::Failure))],
+    );
+    let req = prod_request("v1.0.0");
+    match release::next_step(&policy(), &snap, &req) {
+        Step::Act(actions) => assert!(
+            matches!(&actions[..], [Action::Rollback { commit, .. }] if commit == "w1"),
+            "{actions:#?}"
+        ),
+        other => panic!("expected a rollback, got {other:?}"),
+    }
+    snap.envs[3].history[0].reverted = true;
+    assert!(release::failed_wave(&snap, &req).is_some());
+}
+
+#[test]
+fn prod_refuses_a_tag_canary_does_not_run_unless_overridden() {
+    let snap = snapshot();
+    let req = prod_request("v1.0.0");
+    let why = release::refusal(&policy(), &snap, &req).expect("refused");
+    assert!(why.contains("canary"), "{why}");
+    let req = PromotionRequest {
+        override_reason: Some("incident 42".into()),
+        ..req
+    };
+    assert_eq!(release::refusal(&policy(), &snap, &req), None);
+}

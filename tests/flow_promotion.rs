@@ -1,0 +1,191 @@
+//! Flow 6 on the sandbox: release managers promote a release to canary, then
+//! to prod in waves with a soak between them; a non-release needs an
+//! override (recorded in the commit), prod only takes what canary runs, an
+//! unhealthy wave is rolled back and stops the promotion (exit 1), a
+//! finished promotion re-run does nothing, and others are refused (exit 2).
+
+mod support;
+
+use support::{Road, wait_for};
+
+/// The world after one release: v1.0.0 passed the KPI (a release), v1.1.0
+/// (checkout 2.1.0) is on staging and not a release yet.
+async fn road_with_a_release() -> Road {
+    let road = Road::start().await;
+    road.wait_staging("v1.0.0").await;
+    road.component_release("checkout", "feat(cart): saved carts", "v2.1.0")
+        .await;
+    road.bump_on_branch("rita", "main", "checkout", "2.1.0")
+        .await;
+    road.wait_staging("v1.1.0").await;
+    wait_for("v1.0.0 released", || async {
+        road.release("v1.0.0").await.filter(|r| r["draft"] == false)
+    })
+    .await;
+    road
+}
+
+fn wave_commits(road: &Road, tag: &str) -> Vec<(String, String)> {
+    road.commits("landscape-prod", "main")
+        .into_iter()
+        .filter(|(_, m)| {
+            m.contains(&format!("Stagecoach-Product: {tag}")) && m.contains("Stagecoach-Wave:")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_goes_to_canary_then_to_prod_in_waves_and_only_once() {
+    let road = road_with_a_release().await;
+    let rita = road.engine_as("rita");
+
+    let err = road
+        .engine_as("ron")
+        .promote("v1.0.0", "canary", None)
+        .await
+        .expect_err("ron may not promote");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let err = road
+        .engine_as("bob")
+        .promote("v1.0.0", "canary", None)
+        .await
+        .expect_err("bob is not a release manager");
+    assert_eq!(err.exit_code(), 2, "{err}");
+
+    let err = rita
+        .promote("v1.1.0", "canary", None)
+        .await
+        .expect_err("v1.1.0 is not a release");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.to_string().contains("--override"), "{err}");
+
+    let err = rita
+        .promote("v1.0.0", "prod", None)
+        .await
+        .expect_err("v1.0.0 is not on canary");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.to_string().contains("canary"), "{err}");
+
+    rita.promote("v1.0.0", "canary", None)
+        .await
+        .expect("canary");
+    let before = road.commits("landscape-prod", "main").len();
+    let done = rita.promote("v1.0.0", "prod", None).await.expect("prod");
+    assert!(
+        done.steps.iter().any(|s| s.contains("soaking wave 1/2")),
+        "{:#?}",
+        done.steps
+    );
+    let waves = wave_commits(&road, "v1.0.0");
+    assert_eq!(waves.len(), 2, "one commit per wave: {waves:#?}");
+    // Newest first: wave 2 (eu-2, us-1) after wave 1 (eu-1), soak between.
+    assert!(
+        waves[0].1.contains("Stagecoach-Wave: 2/2"),
+        "{}",
+        waves[0].1
+    );
+    assert!(waves[0].1.contains("eu-2, us-1"), "{}", waves[0].1);
+    assert!(
+        waves[1].1.contains("Stagecoach-Wave: 1/2"),
+        "{}",
+        waves[1].1
+    );
+    let r = road.bare("landscape-prod");
+    let time = |sha: &str| {
+        r.find_commit(git2::Oid::from_str(sha).expect("oid"))
+            .expect("commit")
+            .time()
+            .seconds()
+    };
+    assert!(
+        time(&waves[0].0) - time(&waves[1].0) >= 2,
+        "the policy's 2s soak between waves"
+    );
+    for sha in [&waves[0].0, &waves[1].0] {
+        let health = road
+            .status_of("landscape-prod", sha, "stagecoach/health")
+            .await;
+        assert_eq!(health.map(|(s, _)| s).as_deref(), Some("success"));
+    }
+
+    // Re-running a finished promotion does nothing.
+    let again = rita.promote("v1.0.0", "prod", None).await.expect("again");
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+    assert_eq!(
+        road.commits("landscape-prod", "main").len(),
+        before + 2,
+        "no new commit on prod"
+    );
+    road.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_is_recorded_and_an_unhealthy_wave_is_rolled_back() {
+    let road = road_with_a_release().await;
+    let rita = road.engine_as("rita");
+    rita.promote(
+        "v1.1.0",
+        "canary",
+        Some("customer demo needs saved carts".into()),
+    )
+    .await
+    .expect("override");
+    let canary = road.log("landscape-canary", "main");
+    assert!(
+        canary[0].contains("Stagecoach-Override: customer demo needs saved carts"),
+        "{}",
+        canary[0]
+    );
+    assert_eq!(
+        road.landscape_version("canary", "canary-1", "checkout")
+            .as_deref(),
+        Some("2.1.0")
+    );
+
+    // Prod: wave 1 is healthy, then checkout 2.1.0 starts crash-looping.
+    let promotion = tokio::spawn(async move { rita.promote("v1.1.0", "prod", None).await });
+    let wave1 = wait_for("wave 1 healthy", || async {
+        let (sha, _) = wave_commits(&road, "v1.1.0").into_iter().last()?;
+        road.status_of("landscape-prod", &sha, "stagecoach/health")
+            .await
+            .filter(|(s, _)| s == "success")
+            .map(|_| sha)
+    })
+    .await;
+    road.make_unhealthy("checkout@2.1.0");
+    let err = promotion
+        .await
+        .expect("task")
+        .expect_err("the second wave is unhealthy");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("rolled back"), "{err}");
+
+    let log = road.log("landscape-prod", "main");
+    assert!(log[0].contains("Stagecoach-Action: rollback"), "{}", log[0]);
+    assert!(log[0].contains("wave 2/2"), "{}", log[0]);
+    assert_eq!(
+        road.landscape_version("prod", "eu-1", "checkout")
+            .as_deref(),
+        Some("2.1.0"),
+        "wave 1 stays"
+    );
+    for cluster in ["eu-2", "us-1"] {
+        assert_eq!(
+            road.landscape_version("prod", cluster, "checkout")
+                .as_deref(),
+            Some("2.0.1"),
+            "wave 2 rolled back on {cluster}"
+        );
+    }
+    assert!(!log[0].contains(&wave1), "wave 1 was not the one reverted");
+
+    // A failed promotion is not retried by accident.
+    let err = road
+        .engine_as("rita")
+        .promote("v1.1.0", "prod", None)
+        .await
+        .expect_err("stopped");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.to_string().contains("unhealthy"), "{err}");
+    road.stop().await;
+}
