@@ -156,6 +156,7 @@ fn env(name: &str, history: Vec<LandscapeCommit>) -> EnvView {
         versions: BTreeMap::new(),
         history,
         pr_envs: Vec::new(),
+        asks: Vec::new(),
     }
 }
 
