@@ -237,6 +237,9 @@ impl Engine {
         let snap = self.observe(&policy).await?;
         let actions = reconcile(&policy, &snap);
         self.remember(policy.clone(), snap.clone());
+        if let (Some(m), Some(o)) = (&self.metrics, self.last_observed()) {
+            m.set_road(crate::status::road_metrics(&o));
+        }
         for action in &actions {
             self.run_action(&policy, &snap, action).await?;
         }
