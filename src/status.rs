@@ -381,10 +381,18 @@ pub fn releases(o: &Observed, min_score: Option<u8>) -> Vec<ReleaseRow> {
     rows
 }
 
-/// The tag a tag's changelog counts from: the highest version below it.
+/// The tag a tag's changelog counts from: a hotfix's base, else the highest
+/// main tag below it (a hotfix beside main is not in main's line).
 fn previous_tag<'a>(tags: &'a [ProductTag], t: &ProductTag) -> Option<&'a ProductTag> {
+    if t.is_hotfix() {
+        if let Some(base) = t.trailers.get("Stagecoach-From") {
+            if let Some(b) = tags.iter().find(|o| o.name == base) {
+                return Some(b);
+            }
+        }
+    }
     tags.iter()
-        .filter(|o| o.version < t.version)
+        .filter(|o| o.version < t.version && (o.on_main || !t.on_main))
         .max_by(|a, b| a.version.cmp(&b.version))
 }
 
@@ -1330,4 +1338,11 @@ mod tests {
         let t = table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
         assert_eq!(t, "A    BB\nxxx  y\n");
     }
+}
+
+/// Observe the world now (for the command line, which has no last pass).
+pub async fn observe_now(engine: &Engine) -> Result<Observed> {
+    let policy = engine.policy().await?;
+    let snapshot = engine.observe(&policy).await?;
+    Ok(Observed { policy, snapshot })
 }
