@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use stagecoach::config::Config;
 use stagecoach::sandbox::{self, Sandbox, SandboxOptions};
 
+#[allow(dead_code)]
 pub struct Road {
     pub dir: tempfile::TempDir,
     pub sb: Sandbox,
