@@ -110,7 +110,7 @@ async fn page(
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    if let Err(refusal) = allowed(&dash, &headers, q.token.as_deref()) {
+    if let Some(refusal) = refused(&dash, &headers, q.token.as_deref()) {
         return refusal;
     }
     match dash.html().await {
@@ -133,11 +133,8 @@ async fn page(
     }
 }
 
-fn allowed(
-    dash: &Dash,
-    headers: &HeaderMap,
-    query_token: Option<&str>,
-) -> std::result::Result<(), Response> {
+/// Why a request may not see the page, as the answer to send; `None` lets it in.
+fn refused(dash: &Dash, headers: &HeaderMap, query_token: Option<&str>) -> Option<Response> {
     match &dash.token {
         Some(token) => {
             let bearer = headers
@@ -147,9 +144,9 @@ fn allowed(
                 .map(str::trim);
             let given = bearer.or(query_token);
             if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-                Ok(())
+                None
             } else {
-                Err((
+                Some((
                     StatusCode::UNAUTHORIZED,
                     [(header::WWW_AUTHENTICATE, "Bearer")],
                     "the dashboard needs the read token (Authorization: Bearer, or ?token=)\n",
@@ -157,8 +154,8 @@ fn allowed(
                     .into_response())
             }
         }
-        None if dash.loopback => Ok(()),
-        None => Err((
+        None if dash.loopback => None,
+        None => Some((
             StatusCode::FORBIDDEN,
             "the dashboard is off: the bot listens beyond loopback and no server.read_token is set\n",
         )

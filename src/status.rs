@@ -1289,6 +1289,13 @@ pub fn releases_text(rows: &[ReleaseRow]) -> String {
     out
 }
 
+/// Observe the world now (for the command line, which has no last pass).
+pub async fn observe_now(engine: &Engine) -> Result<Observed> {
+    let policy = engine.policy().await?;
+    let snapshot = engine.observe(&policy).await?;
+    Ok(Observed { policy, snapshot })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1338,11 +1345,4 @@ mod tests {
         let t = table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
         assert_eq!(t, "A    BB\nxxx  y\n");
     }
-}
-
-/// Observe the world now (for the command line, which has no last pass).
-pub async fn observe_now(engine: &Engine) -> Result<Observed> {
-    let policy = engine.policy().await?;
-    let snapshot = engine.observe(&policy).await?;
-    Ok(Observed { policy, snapshot })
 }
