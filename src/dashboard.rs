@@ -1,1 +1,436 @@
-//! (being written)
+//! The read-only web dashboard served by `stagecoach serve` on the bot's own
+//! port: the road as columns, open product PRs with their risk and gates,
+//! the releases table (sortable by score), and the bot's recent actions.
+//!
+//! Built from the last reconcile's snapshot (`Engine::last_observed`), so a
+//! page view never touches git or the forge once the bot has made a pass;
+//! the rendered page is kept for [`CACHE_FOR`] and rebuilt when a newer
+//! snapshot arrives. Server-rendered with handlebars (data, never template
+//! source), a little CSS, a few lines of inline JS for sorting.
+//!
+//! Access: with `server.read_token` set, every request needs it (as
+//! `Authorization: Bearer <token>` or `?token=<token>`). Without one, the
+//! dashboard answers only when the bot listens on a loopback address; a bot
+//! listening elsewhere refuses (403) until a token is configured.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::engine::{Engine, Observed};
+use crate::error::{Error, Result};
+use crate::status;
+
+const TEMPLATE: &str = include_str!("../templates/dashboard.html.hbs");
+const CSS: &str = include_str!("../templates/dashboard.css");
+/// How long a rendered page is served as is.
+pub const CACHE_FOR: Duration = Duration::from_secs(3);
+/// Components listed in each road column (all are in the components table).
+const ROAD_ROWS: usize = 12;
+/// Journal lines shown, newest first.
+const JOURNAL_LINES: usize = 60;
+
+#[derive(Clone)]
+struct Dash {
+    engine: Arc<Engine>,
+    token: Option<String>,
+    /// The bot listens on loopback only: no token needed.
+    loopback: bool,
+    cache: Arc<Mutex<Option<Cached>>>,
+    hbs: Arc<handlebars::Handlebars<'static>>,
+}
+
+struct Cached {
+    at: Instant,
+    observed: Arc<Observed>,
+    html: Arc<String>,
+}
+
+/// The dashboard's routes (`/` and `/dashboard`), for a bot listening where
+/// its config says.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let listen = engine.config.server.listen.clone();
+    router_on(engine, &listen)
+}
+
+/// The dashboard's routes for a bot listening on `listen`.
+pub fn router_on(engine: Arc<Engine>, listen: &str) -> Router {
+    let mut hbs = handlebars::Handlebars::new();
+    hbs.set_strict_mode(false);
+    // The template ships in the binary; a broken one is a build-time bug the
+    // tests catch, and the page then says so instead of panicking.
+    if let Err(e) = hbs.register_template_string("dashboard", TEMPLATE) {
+        tracing::error!("dashboard template does not compile: {e}");
+    }
+    let dash = Dash {
+        token: engine
+            .config
+            .server
+            .read_token
+            .clone()
+            .filter(|t| !t.is_empty()),
+        loopback: is_loopback(listen),
+        engine,
+        cache: Arc::new(Mutex::new(None)),
+        hbs: Arc::new(hbs),
+    };
+    Router::new()
+        .route("/", get(page))
+        .route("/dashboard", get(page))
+        .with_state(dash)
+}
+
+/// `127.0.0.1:8080`, `[::1]:80`, `localhost:8080` are loopback; `0.0.0.0` is not.
+pub fn is_loopback(listen: &str) -> bool {
+    let host = match listen.rsplit_once(':') {
+        Some((h, _)) => h,
+        None => listen,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn page(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if let Some(refusal) = refused(&dash, &headers, q.token.as_deref()) {
+        return refusal;
+    }
+    match dash.html().await {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html.as_str().to_owned(),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!("dashboard: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the dashboard cannot see the world yet: {e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Why a request may not see the page, as the answer to send; `None` lets it in.
+fn refused(dash: &Dash, headers: &HeaderMap, query_token: Option<&str>) -> Option<Response> {
+    match &dash.token {
+        Some(token) => {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let given = bearer.or(query_token);
+            if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+                None
+            } else {
+                Some((
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "the dashboard needs the read token (Authorization: Bearer, or ?token=)\n",
+                )
+                    .into_response())
+            }
+        }
+        None if dash.loopback => None,
+        None => Some((
+            StatusCode::FORBIDDEN,
+            "the dashboard is off: the bot listens beyond loopback and no server.read_token is set\n",
+        )
+            .into_response()),
+    }
+}
+
+/// Constant-time comparison, so a token cannot be guessed byte by byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Dash {
+    async fn html(&self) -> Result<Arc<String>> {
+        let observed = match self.engine.last_observed() {
+            Some(o) => o,
+            None => {
+                // No pass yet (the bot just started): look once ourselves.
+                let o = status::observe_now(&self.engine).await?;
+                self.engine.remember(o.policy, o.snapshot);
+                self.engine
+                    .last_observed()
+                    .ok_or_else(|| Error::world("no snapshot of the world yet"))?
+            }
+        };
+        if let Ok(cache) = self.cache.lock() {
+            if let Some(c) = cache.as_ref() {
+                if Arc::ptr_eq(&c.observed, &observed) && c.at.elapsed() < CACHE_FOR {
+                    return Ok(c.html.clone());
+                }
+            }
+        }
+        let journal = self.engine.journal();
+        let data = view(&observed, &journal, &self.engine.config.forge.api_url);
+        let html = Arc::new(
+            self.hbs
+                .render("dashboard", &data)
+                .map_err(|e| Error::world(format!("dashboard template: {e}")))?,
+        );
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some(Cached {
+                at: Instant::now(),
+                observed,
+                html: html.clone(),
+            });
+        }
+        Ok(html)
+    }
+}
+
+/// Render the page for `observed` (exposed for tests and benchmarks).
+pub fn render(
+    observed: &Observed,
+    journal: &[crate::engine::JournalEntry],
+    api_url: &str,
+) -> Result<String> {
+    let mut hbs = handlebars::Handlebars::new();
+    hbs.register_template_string("dashboard", TEMPLATE)
+        .map_err(|e| Error::world(format!("dashboard template: {e}")))?;
+    hbs.render("dashboard", &view(observed, journal, api_url))
+        .map_err(|e| Error::world(format!("dashboard template: {e}")))
+}
+
+#[derive(Serialize)]
+struct Link {
+    text: String,
+    href: String,
+}
+
+/// The web address of the forge (`https://github.com`), from a PR's page
+/// address if there is one, else from the API address.
+fn web_base(o: &Observed, api_url: &str) -> String {
+    let product = o.snapshot.product.repo.to_string();
+    let from_pr = o.snapshot.product.pulls.iter().find_map(|p| {
+        p.pr.html_url
+            .split_once(&format!("/{product}/"))
+            .map(|(b, _)| b.to_string())
+    });
+    if let Some(b) = from_pr {
+        return b;
+    }
+    let api = api_url.trim_end_matches('/');
+    if let Some(rest) = api.strip_prefix("https://api.") {
+        return format!("https://{rest}");
+    }
+    api.trim_end_matches("/api/v3").to_string()
+}
+
+/// Links for the things a journal line names: product PRs, tags, commits.
+fn links(line: &str, web: &str, product: &str) -> Vec<Link> {
+    let mut out = Vec::new();
+    for word in line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',') {
+        let word = word.trim_matches(|c: char| c == '`' || c == ':' || c == '.');
+        if let Some(n) = word
+            .strip_prefix("product#")
+            .filter(|n| n.parse::<u64>().is_ok())
+        {
+            out.push(Link {
+                text: format!("PR #{n}"),
+                href: format!("{web}/{product}/pull/{n}"),
+            });
+        } else if let Some((repo, rest)) = word.split_once('#') {
+            if repo.contains('/') && rest.parse::<u64>().is_ok() {
+                out.push(Link {
+                    text: word.to_string(),
+                    href: format!("{web}/{repo}/pull/{rest}"),
+                });
+            }
+        } else if let Some((repo, sha)) = word.split_once('@') {
+            if repo.contains('/') && sha.len() >= 7 && sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                out.push(Link {
+                    text: format!("{repo}@{sha}"),
+                    href: format!("{web}/{repo}/commit/{sha}"),
+                });
+            }
+        } else if word.starts_with('v')
+            && semver::Version::parse(&word[1..]).is_ok()
+            && !out.iter().any(|l| l.text == word)
+        {
+            out.push(Link {
+                text: word.to_string(),
+                href: format!("{web}/{product}/releases/tag/{word}"),
+            });
+        }
+    }
+    out
+}
+
+fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) -> Value {
+    let snap = &o.snapshot;
+    let product = snap.product.repo.to_string();
+    let web = web_base(o, api_url);
+    let road = status::road(o);
+    let names: Vec<&String> = snap.product.manifest.components.keys().collect();
+    let envs: Vec<Value> = road
+        .iter()
+        .map(|e| {
+            let rows: Vec<Value> = names
+                .iter()
+                .take(ROAD_ROWS)
+                .map(|n| {
+                    let versions: Vec<String> = e
+                        .clusters
+                        .iter()
+                        .map(|c| c.versions.get(*n).cloned().unwrap_or_else(|| "–".into()))
+                        .collect();
+                    json!({"name": n, "versions": versions})
+                })
+                .collect();
+            json!({
+                "name": e.name,
+                "follows": e.follows,
+                "manual": e.manual,
+                "tag": e.tag,
+                "tag_url": e.tag.as_ref().map(|t| format!("{web}/{product}/releases/tag/{t}")),
+                "waves": e.waves,
+                "pr_envs": e.pr_envs,
+                "clusters": e.clusters.iter().map(|c| json!({"name": c.name})).collect::<Vec<_>>(),
+                "rows": rows,
+                "more": names.len().saturating_sub(ROAD_ROWS),
+            })
+        })
+        .collect();
+    let releases: Vec<Value> = status::releases(o, None)
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            if let Some(m) = v.as_object_mut() {
+                m.insert("has_score".into(), json!(r.score.is_some()));
+                m.insert(
+                    "sort_score".into(),
+                    json!(r.score.map(i64::from).unwrap_or(-1)),
+                );
+                m.insert(
+                    "url".into(),
+                    json!(format!("{web}/{product}/releases/tag/{}", r.tag)),
+                );
+            }
+            v
+        })
+        .collect();
+    let env_names: Vec<String> = road
+        .iter()
+        .flat_map(|e| {
+            e.clusters.iter().map(move |c| {
+                if e.clusters.len() > 1 {
+                    format!("{}/{}", e.name, c.name)
+                } else {
+                    e.name.clone()
+                }
+            })
+        })
+        .collect();
+    let components: Vec<Value> = snap
+        .product
+        .manifest
+        .components
+        .iter()
+        .map(|(n, pin)| {
+            let cells: Vec<String> = road
+                .iter()
+                .flat_map(|e| {
+                    e.clusters
+                        .iter()
+                        .map(|c| c.versions.get(n).cloned().unwrap_or_else(|| "–".into()))
+                })
+                .collect();
+            json!({"name": n, "main": pin.version.to_string(), "envs": cells})
+        })
+        .collect();
+    let journal: Vec<Value> = journal
+        .iter()
+        .rev()
+        .take(JOURNAL_LINES)
+        .map(|j| {
+            json!({
+                "at": j.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "action": j.action,
+                "outcome": j.outcome,
+                "failed": j.outcome.starts_with("failed"),
+                "links": links(&format!("{} {}", j.action, j.outcome), &web, &product),
+            })
+        })
+        .collect();
+    json!({
+        "css": CSS,
+        "product": product,
+        "product_url": format!("{web}/{product}"),
+        "main_short": snap.product.main_sha.get(..7).unwrap_or(&snap.product.main_sha),
+        "observed_at": snap.now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        "component_count": names.len(),
+        "envs": envs,
+        "pulls": status::open_pulls(o),
+        "releases": releases,
+        "env_names": env_names,
+        "components": components,
+        "journal": journal,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_recognised_and_wildcards_are_not() {
+        assert!(is_loopback("127.0.0.1:8080"));
+        assert!(is_loopback("[::1]:8080"));
+        assert!(is_loopback("localhost:80"));
+        assert!(!is_loopback("0.0.0.0:8080"));
+        assert!(!is_loopback("10.1.2.3:8080"));
+    }
+
+    #[test]
+    fn journal_lines_link_prs_commits_and_tags() {
+        let l = links(
+            "status stagecoach/ci=success on acme/product@abc1234f (ok) merge product#3 tag product v1.2.0",
+            "https://github.com",
+            "acme/product",
+        );
+        let hrefs: Vec<&str> = l.iter().map(|l| l.href.as_str()).collect();
+        assert_eq!(
+            hrefs,
+            [
+                "https://github.com/acme/product/commit/abc1234f",
+                "https://github.com/acme/product/pull/3",
+                "https://github.com/acme/product/releases/tag/v1.2.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn tokens_compare_in_full() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"ab", b"abc"));
+    }
+}

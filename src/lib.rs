@@ -22,6 +22,7 @@ pub mod policy;
 pub mod risk;
 pub mod sandbox;
 pub mod server;
+pub mod status;
 pub mod version;
 
 pub use error::{Error, Result};

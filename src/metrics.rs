@@ -17,7 +17,11 @@ pub struct Metrics {
     webhooks: Counter,
     actions: Counter,
     github_requests: Counter,
+    decisions: Counter,
     queue_depth: AtomicI64,
+    /// Families computed from git history on each pass (lead times, what
+    /// runs where), already in the text format; replaced whole each time.
+    road: Mutex<String>,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +140,28 @@ impl Metrics {
         ])
     }
 
+    /// A decision about a product PR at a risk level (`deploy_ci`,
+    /// `risk_label`, ...), so risk mix and outcomes can be charted.
+    pub fn decision(&self, level: &str, decision: &str) {
+        self.decisions.inc(vec![
+            ("decision", decision.to_string()),
+            ("level", level.to_string()),
+        ]);
+    }
+
+    pub fn decision_count(&self, level: &str, decision: &str) -> u64 {
+        self.decisions.get(&vec![
+            ("decision", decision.to_string()),
+            ("level", level.to_string()),
+        ])
+    }
+
+    /// Replace the families computed from git history (text format, each
+    /// with its own `# HELP`/`# TYPE` lines).
+    pub fn set_road(&self, text: String) {
+        *self.road.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+
     /// Events waiting for the engine (set by the server from the channel).
     pub fn set_queue_depth(&self, depth: usize) {
         self.queue_depth
@@ -160,11 +186,17 @@ impl Metrics {
             "stagecoach_github_requests_total",
             "Requests to the GitHub API by endpoint family and HTTP status.",
         );
+        self.decisions.render(
+            &mut out,
+            "stagecoach_decisions_total",
+            "Decisions about product PRs, by decision and risk level.",
+        );
         let _ = writeln!(
             out,
             "# HELP stagecoach_queue_depth Events waiting for the engine.\n# TYPE stagecoach_queue_depth gauge\nstagecoach_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        out.push_str(&self.road.lock().unwrap_or_else(|p| p.into_inner()));
         out
     }
 }

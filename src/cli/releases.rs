@@ -1,10 +1,43 @@
-//! `stagecoach releases` (being written).
+//! `stagecoach releases`: product tags newest first, with stability score
+//! and its parts, release or not, age, where they run, and what changed.
 
-use crate::error::{Error, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::forge::github::GitHub;
+use crate::status;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The bot's configuration file.
+    #[arg(long, default_value = "stagecoach.yaml")]
+    pub config: PathBuf,
+    /// Only tags whose stability score is at least N (0..100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub min_score: Option<u8>,
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    pub format: String,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::world("`releases` is not built yet"))
+pub fn run(args: Args) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let out = super::runtime()?.block_on(async move {
+        let forge = GitHub::from_config(&config)?;
+        let engine = Engine::new(config, Arc::new(forge));
+        let observed = status::observe_now(&engine).await?;
+        let rows = status::releases(&observed, args.min_score);
+        if args.format == "json" {
+            super::status::to_json(&rows)
+        } else {
+            Ok(status::releases_text(&rows))
+        }
+    })?;
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
+    Ok(())
 }

@@ -37,7 +37,8 @@ pub fn run(args: Args) -> Result<()> {
         }
         let resync = config.resync_interval()?;
         let engine = Arc::new(Engine::new(config, Arc::new(forge)).with_metrics(metrics.clone()));
-        let bot = Bot::start(engine, metrics, &listen, secret, resync, None).await?;
+        let dashboard = crate::dashboard::router_on(engine.clone(), &listen);
+        let bot = Bot::start(engine, metrics, &listen, secret, resync, Some(dashboard)).await?;
         println!("stagecoach serving on http://{}", bot.addr);
         wait_for_stop().await?;
         tracing::info!("stopping: finishing the action in hand");

@@ -1,10 +1,60 @@
-//! `stagecoach status` (being written).
+//! `stagecoach status`: where a component, version, commit or PR is on its
+//! way to production (or, without a query, the whole road at a glance).
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::forge::github::GitHub;
+use crate::status::{self, Query};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The bot's configuration file.
+    #[arg(long, default_value = "stagecoach.yaml")]
+    pub config: PathBuf,
+    /// COMPONENT, COMPONENT@VERSION, a component PR (URL or owner/repo#N) or a commit id.
+    pub query: Option<String>,
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    pub format: String,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::world("`status` is not built yet"))
+pub fn run(args: Args) -> Result<()> {
+    let query = args.query.as_deref().map(Query::parse).transpose()?;
+    let config = Config::load(&args.config)?;
+    let out = super::runtime()?.block_on(async move {
+        let forge = GitHub::from_config(&config)?;
+        let engine = Engine::new(config, Arc::new(forge));
+        let observed = status::observe_now(&engine).await?;
+        let json = args.format == "json";
+        match query {
+            None => {
+                let o = status::overview(&observed);
+                if json {
+                    to_json(&o)
+                } else {
+                    Ok(status::overview_text(&o))
+                }
+            }
+            Some(q) => {
+                let s = status::locate(&engine, &observed, q).await?;
+                if json {
+                    to_json(&s)
+                } else {
+                    Ok(status::component_text(&s))
+                }
+            }
+        }
+    })?;
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::world(format!("json: {e}")))
 }

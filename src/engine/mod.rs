@@ -30,7 +30,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -73,6 +73,14 @@ pub struct JournalEntry {
     pub outcome: String,
 }
 
+/// What the last pass saw: the policy it read and the snapshot it decided on.
+/// Read-side views (the dashboard, `/metrics`) use it instead of observing again.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub policy: Policy,
+    pub snapshot: snapshot::Snapshot,
+}
+
 /// The shell around the pure engine: where the forge and the repos are.
 pub struct Engine {
     pub config: Config,
@@ -87,6 +95,8 @@ pub struct Engine {
     /// One user of a repo's cache at a time (the reconcile loop, a promotion
     /// and the dashboard may all want the same repo).
     repo_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last pass's view of the world, for readers.
+    last: RwLock<Option<Arc<Observed>>>,
 }
 
 impl Engine {
@@ -109,6 +119,7 @@ impl Engine {
             journal: Mutex::new(Vec::new()),
             metrics: None,
             repo_locks: Mutex::new(HashMap::new()),
+            last: RwLock::new(None),
         }
     }
 
@@ -125,6 +136,18 @@ impl Engine {
     /// Recent actions, newest last (for the demo's timeline and the dashboard).
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.journal.lock().map(|j| j.clone()).unwrap_or_default()
+    }
+
+    /// What the last pass observed, if any pass ran yet.
+    pub fn last_observed(&self) -> Option<Arc<Observed>> {
+        self.last.read().ok().and_then(|l| l.clone())
+    }
+
+    /// Keep `policy` and `snapshot` as the latest view of the world.
+    pub fn remember(&self, policy: Policy, snapshot: snapshot::Snapshot) {
+        if let Ok(mut l) = self.last.write() {
+            *l = Some(Arc::new(Observed { policy, snapshot }));
+        }
     }
 
     /// Carry out one action and note it in the journal, logs and metrics.
@@ -147,7 +170,19 @@ impl Engine {
     }
 
     fn record(&self, action: &Action, outcome: &str) {
-        tracing::info!(action = %action.describe(), outcome, "stagecoach action");
+        let f = action_fields(action);
+        tracing::info!(
+            action = %action.describe(),
+            kind = action_kind(action),
+            outcome,
+            pr = f.pr,
+            component = f.component.as_deref().unwrap_or(""),
+            version = f.version.as_deref().unwrap_or(""),
+            tag = f.tag.as_deref().unwrap_or(""),
+            env = f.env.as_deref().unwrap_or(""),
+            trailers = %f.trailers.join("; "),
+            "stagecoach action"
+        );
         if let Some(m) = &self.metrics {
             let result = if outcome.starts_with("failed") {
                 "failed"
@@ -155,6 +190,11 @@ impl Engine {
                 "ok"
             };
             m.action(action_kind(action), result);
+            match action {
+                Action::SetRiskLabel { level, .. } => m.decision(level.as_str(), "risk_label"),
+                Action::DeployCi { risk, .. } => m.decision(risk.as_str(), "deploy_ci"),
+                _ => {}
+            }
         }
         if let Ok(mut j) = self.journal.lock() {
             j.push(JournalEntry {
@@ -198,6 +238,10 @@ impl Engine {
         let policy = self.load_policy().await?;
         let snap = self.observe(&policy).await?;
         let actions = reconcile(&policy, &snap);
+        self.remember(policy.clone(), snap.clone());
+        if let (Some(m), Some(o)) = (&self.metrics, self.last_observed()) {
+            m.set_road(crate::status::road_metrics(&o));
+        }
         for action in &actions {
             self.run_action(&policy, &snap, action).await?;
         }
@@ -252,4 +296,123 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::FinalizeStability { .. } => "finalize_stability",
         Action::Hotfix { .. } => "hotfix",
     }
+}
+
+/// What a log line says about an action besides its description: the PR,
+/// component, version, tag and environment it touches, and the
+/// `Stagecoach-*` trailers its commit or tag carries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ActionFields {
+    /// The product PR (or, for a hotfix, the component PR); 0 when none.
+    pub pr: u64,
+    pub component: Option<String>,
+    pub version: Option<String>,
+    pub tag: Option<String>,
+    pub env: Option<String>,
+    pub trailers: Vec<String>,
+}
+
+pub fn action_fields(action: &Action) -> ActionFields {
+    let mut f = ActionFields::default();
+    let change = |f: &mut ActionFields, c: &snapshot::ComponentChange| {
+        f.component = Some(c.component.clone());
+        f.version = Some(c.to.to_string());
+        f.trailers
+            .push(format!("Stagecoach-Component: {}@{}", c.component, c.to));
+    };
+    match action {
+        Action::Comment { pr, .. } | Action::SetRiskLabel { pr, .. } => f.pr = *pr,
+        Action::SetStatus { .. } => {}
+        Action::TagComponent {
+            component, version, ..
+        } => {
+            f.component = Some(component.clone());
+            f.version = Some(version.to_string());
+            f.trailers.push("Stagecoach-Action: tag".into());
+            f.trailers
+                .push(format!("Stagecoach-Component: {component}@{version}"));
+        }
+        Action::OpenProductPr { change: c, .. } => change(&mut f, c),
+        Action::DeployCi {
+            pr,
+            change: c,
+            risk,
+            ..
+        } => {
+            f.pr = *pr;
+            f.env = Some("ci".into());
+            f.trailers.push("Stagecoach-Action: bump".into());
+            change(&mut f, c);
+            f.trailers.push(format!("Stagecoach-Risk: {risk}"));
+        }
+        Action::WatchCiHealth { pr, change: c, .. }
+        | Action::CreatePrEnv { pr, change: c, .. }
+        | Action::RunSmoke { pr, change: c, .. } => {
+            f.pr = *pr;
+            change(&mut f, c);
+        }
+        Action::Rollback { env, commit, .. } => {
+            f.env = Some(env.clone());
+            f.trailers.push("Stagecoach-Action: rollback".into());
+            f.trailers.push(format!("Stagecoach-Reverts: {commit}"));
+        }
+        Action::TeardownPrEnv { pr } | Action::Merge { pr, .. } => f.pr = *pr,
+        Action::TagProduct {
+            version,
+            changes,
+            previous,
+            ..
+        } => {
+            f.tag = Some(format!("v{version}"));
+            f.trailers.push("Stagecoach-Action: tag".into());
+            if let Some(p) = previous {
+                f.trailers.push(format!("Stagecoach-From: {p}"));
+            }
+            for c in changes {
+                change(&mut f, c);
+            }
+            if changes.len() != 1 {
+                f.component = None;
+                f.version = None;
+            }
+        }
+        Action::Promote {
+            env,
+            tag,
+            wave,
+            waves,
+            override_reason,
+            ..
+        } => {
+            f.env = Some(env.clone());
+            f.tag = Some(tag.clone());
+            f.trailers.push("Stagecoach-Action: promote".into());
+            f.trailers.push(format!("Stagecoach-Product: {tag}"));
+            f.trailers.push(format!("Stagecoach-Wave: {wave}/{waves}"));
+            if let Some(r) = override_reason {
+                f.trailers.push(format!("Stagecoach-Override: {r}"));
+            }
+        }
+        Action::WatchPromotion { env, tag, .. } => {
+            f.env = Some(env.clone());
+            f.tag = Some(tag.clone());
+        }
+        Action::SampleStability { tag } | Action::FinalizeStability { tag } => {
+            f.tag = Some(tag.clone())
+        }
+        Action::Hotfix {
+            base,
+            tag,
+            change: c,
+            component_pr,
+        } => {
+            f.pr = *component_pr;
+            f.tag = Some(tag.clone());
+            f.trailers.push("Stagecoach-Action: hotfix".into());
+            f.trailers.push(format!("Stagecoach-Product: {tag}"));
+            f.trailers.push(format!("Stagecoach-From: {base}"));
+            change(&mut f, c);
+        }
+    }
+    f
 }
