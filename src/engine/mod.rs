@@ -404,13 +404,13 @@ pub fn action_fields(action: &Action) -> ActionFields {
             base,
             tag,
             change: c,
-            component_pr,
+            source,
         } => {
-            f.pr = *component_pr;
             f.tag = Some(tag.clone());
             f.trailers.push("Stagecoach-Action: hotfix".into());
             f.trailers.push(format!("Stagecoach-Product: {tag}"));
             f.trailers.push(format!("Stagecoach-From: {base}"));
+            f.trailers.push(format!("Stagecoach-Hotfix-For: {source}"));
             change(&mut f, c);
         }
     }
