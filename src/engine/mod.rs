@@ -28,6 +28,7 @@ pub mod text;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -85,6 +86,9 @@ pub struct Engine {
     /// One user of a repo's cache at a time (the reconcile loop, a promotion
     /// and the dashboard may all want the same repo).
     repo_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// How many more actions this engine may start (tests stop it mid-flow
+    /// to play a crash); `None` is no limit.
+    stop_after: Option<AtomicUsize>,
 }
 
 impl Engine {
@@ -107,7 +111,25 @@ impl Engine {
             journal: Mutex::new(Vec::new()),
             metrics: None,
             repo_locks: Mutex::new(HashMap::new()),
+            stop_after: None,
         }
+    }
+
+    /// Stop (with an error, like a crash) before the action after the
+    /// `actions`th: a test's way to kill the bot between two actions.
+    pub fn with_stop_after(mut self, actions: usize) -> Self {
+        self.stop_after = Some(AtomicUsize::new(actions));
+        self
+    }
+
+    /// Take one action from the budget, or say the engine is stopped.
+    fn spend_action(&self) -> Result<()> {
+        let Some(left) = &self.stop_after else {
+            return Ok(());
+        };
+        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| Error::world("stopped: the engine's action budget is spent"))
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -197,6 +219,7 @@ impl Engine {
         let snap = self.observe(&policy).await?;
         let actions = reconcile(&policy, &snap);
         for action in &actions {
+            self.spend_action()?;
             self.run_action(&policy, &snap, action).await?;
         }
         Ok(actions)
