@@ -566,7 +566,7 @@ impl EndState {
                 product
                     .find_note(Some(r), commit)
                     .ok()
-                    .and_then(|n| n.message().ok().map(|m| normalize(&m)))
+                    .and_then(|n| n.message().ok().map(normalize))
             };
             state.notes.insert(
                 name.to_string(),
