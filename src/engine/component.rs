@@ -18,6 +18,17 @@ pub fn bump_branch(component: &str, version: &Version) -> String {
     format!("stagecoach/{component}-{version}")
 }
 
+/// What a component PR is told once its release has a product PR: the last
+/// step of opening one, so its absence means the opening did not finish.
+pub fn released_comment(
+    component: &str,
+    version: &Version,
+    product: &crate::forge::RepoId,
+    number: u64,
+) -> String {
+    format!("Released in {component} {version}: product PR {product}#{number}.")
+}
+
 pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     let mut actions = Vec::new();
     for component in &snap.components {
@@ -158,8 +169,21 @@ fn carry_releases_to_product(
         return;
     }
     let branch = bump_branch(&component.name, &version);
-    if snap.product.pr_branches.contains_key(&branch) {
-        return;
+    if let Some(&number) = snap.product.pr_branches.get(&branch) {
+        // Opening a product PR ends with telling its sources where they went;
+        // until then (a crash after creating the PR) its labels may be missing.
+        let open = snap
+            .product
+            .pulls
+            .iter()
+            .any(|p| p.pr.number == number && p.pr.state == crate::forge::PrState::Open);
+        let told = released_comment(&component.name, &version, &snap.product.repo, number);
+        let finished = pulls
+            .iter()
+            .all(|(p, _)| p.sticky.get("product") == Some(&told));
+        if finished || !open {
+            return;
+        }
     }
     let merged: Vec<&Labelled> = pulls.iter().map(|(_, l)| l).collect();
     let labels = text::combined_labels(policy, &merged);

@@ -693,7 +693,18 @@ impl Engine {
             .into_iter()
             .find(|p| p.head_ref == branch);
         let number = match existing {
-            Some(p) => p.number,
+            // Opened before a crash: finish the job (labels first).
+            Some(p) => {
+                let missing: Vec<String> = labels
+                    .iter()
+                    .filter(|l| !p.labels.contains(l))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    self.forge.add_labels(&product, p.number, &missing).await?;
+                }
+                p.number
+            }
             None => {
                 let manifest_path = self.config.product.manifest.clone();
                 let base = self.config.product.branch.clone();
@@ -771,9 +782,11 @@ impl Engine {
                     &component_repo,
                     *n,
                     "product",
-                    &format!(
-                        "Released in {} {}: product PR {product}#{number}.",
-                        change.component, change.to
+                    &super::component::released_comment(
+                        &change.component,
+                        &change.to,
+                        &product,
+                        number,
                     ),
                 )
                 .await?;

@@ -30,6 +30,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -97,6 +98,9 @@ pub struct Engine {
     repo_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last pass's view of the world, for readers.
     last: RwLock<Option<Arc<Observed>>>,
+    /// How many more actions this engine may start (tests stop it mid-flow
+    /// to play a crash); `None` is no limit.
+    stop_after: Option<AtomicUsize>,
 }
 
 impl Engine {
@@ -120,7 +124,25 @@ impl Engine {
             metrics: None,
             repo_locks: Mutex::new(HashMap::new()),
             last: RwLock::new(None),
+            stop_after: None,
         }
+    }
+
+    /// Stop (with an error, like a crash) before the action after the
+    /// `actions`th: a test's way to kill the bot between two actions.
+    pub fn with_stop_after(mut self, actions: usize) -> Self {
+        self.stop_after = Some(AtomicUsize::new(actions));
+        self
+    }
+
+    /// Take one action from the budget, or say the engine is stopped.
+    fn spend_action(&self) -> Result<()> {
+        let Some(left) = &self.stop_after else {
+            return Ok(());
+        };
+        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| Error::world("stopped: the engine's action budget is spent"))
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -243,6 +265,7 @@ impl Engine {
             m.set_road(crate::status::road_metrics(&o));
         }
         for action in &actions {
+            self.spend_action()?;
             self.run_action(&policy, &snap, action).await?;
         }
         Ok(actions)

@@ -107,18 +107,10 @@ impl Engine {
         number: u64,
         me: &str,
     ) -> Result<BTreeMap<String, String>> {
-        let mut sticky = BTreeMap::new();
-        for c in self.forge.list_comments(repo, number).await? {
-            if c.author != me {
-                continue;
-            }
-            if let Some(rest) = c.body.strip_prefix("<!-- stagecoach:") {
-                if let Some((topic, body)) = rest.split_once(" -->\n") {
-                    sticky.insert(topic.to_string(), body.to_string());
-                }
-            }
-        }
-        Ok(sticky)
+        Ok(sticky_in(
+            &self.forge.list_comments(repo, number).await?,
+            me,
+        ))
     }
 
     async fn observe_product(&self, policy: &Policy, me: &str) -> Result<ProductView> {
@@ -208,9 +200,12 @@ impl Engine {
             } else {
                 BTreeMap::new()
             };
+            // One read of an open PR's comments serves approvals and sticky comments.
+            let mut open_sticky = None;
             let (reviews, approve_comments, approvers) = if pr.state == PrState::Open {
                 let reviews = self.forge.list_reviews(&repo, pr.number).await?;
                 let comments = self.forge.list_comments(&repo, pr.number).await?;
+                open_sticky = Some(sticky_in(&comments, me));
                 let approve_comments: Vec<(String, u64)> = comments
                     .iter()
                     .filter(|c| {
@@ -241,10 +236,10 @@ impl Engine {
             } else {
                 (Vec::new(), Vec::new(), BTreeMap::new())
             };
-            let sticky = if pr.state == PrState::Open || pr.merged {
-                self.sticky_of(&repo, pr.number, me).await?
-            } else {
-                BTreeMap::new()
+            let sticky = match open_sticky {
+                Some(sticky) => sticky,
+                None if pr.merged => self.sticky_of(&repo, pr.number, me).await?,
+                None => BTreeMap::new(),
             };
             let changes = changes.remove(&pr.number).unwrap_or(Ok(Vec::new()));
             views.push(ProductPull {
@@ -546,11 +541,24 @@ impl Engine {
                 override_reason,
                 as_promoter,
                 as_hotfixer,
-                sticky: self.sticky_of(repo, pr.number, &me).await?,
+                sticky: sticky_in(&comments, &me),
             });
         }
         Ok(asks)
     }
+}
+
+/// The bot's sticky comments among a PR's comments, by topic.
+fn sticky_in(comments: &[crate::forge::Comment], me: &str) -> BTreeMap<String, String> {
+    let mut sticky = BTreeMap::new();
+    for c in comments.iter().filter(|c| c.author == me) {
+        if let Some(rest) = c.body.strip_prefix("<!-- stagecoach:") {
+            if let Some((topic, body)) = rest.split_once(" -->\n") {
+                sticky.insert(topic.to_string(), body.to_string());
+            }
+        }
+    }
+    sticky
 }
 
 /// `Stagecoach-Product` value of a product PR: `acme/product#12`.

@@ -151,6 +151,18 @@ impl Sandbox {
         Person::new(&self.api_url, &user.login, &user.token, &self.world.dir)
     }
 
+    /// Requests served so far, per user (what `GET /_sandbox/stats` answers).
+    pub fn stats(&self) -> server::Stats {
+        self.app.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Start counting requests from zero (`DELETE /_sandbox/stats`).
+    pub fn reset_stats(&self) {
+        if let Ok(mut s) = self.app.stats.lock() {
+            *s = server::Stats::default();
+        }
+    }
+
     /// The sandbox directory (repos, forge state, scripts).
     pub fn dir(&self) -> &std::path::Path {
         &self.world.dir

@@ -56,6 +56,10 @@ pub struct UserStats {
     pub requests: u64,
     /// Conditional requests answered 304 (free on GitHub).
     pub not_modified: u64,
+    /// Requests that may change something (POST, PATCH, PUT, DELETE).
+    pub writes: u64,
+    /// Every request by HTTP method, 304s included.
+    pub by_method: BTreeMap<String, u64>,
 }
 
 pub const RATE_LIMIT: u64 = 5000;
@@ -186,6 +190,7 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
         return resp;
     };
     let is_get = req.method() == Method::GET;
+    let method = req.method().clone();
     let if_none_match = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -221,6 +226,13 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let used = match app.stats.lock() {
         Ok(mut s) => {
             let u = s.users.entry(login).or_default();
+            *u.by_method.entry(method.as_str().to_string()).or_default() += 1;
+            if matches!(
+                method,
+                Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+            ) {
+                u.writes += 1;
+            }
             if not_modified {
                 u.not_modified += 1;
             } else {

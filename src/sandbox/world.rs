@@ -168,6 +168,24 @@ pub fn create_world(dir: &Path) -> Result<World> {
 
 /// Like `create_world`, with the API URL the policy should name when known.
 pub fn create_world_at(dir: &Path, api: Option<&str>) -> Result<World> {
+    build_world(dir, api, COMPONENTS.len())
+}
+
+/// The demo world grown to `components` components: the demo's three plus
+/// `svc-0001`, `svc-0002`, … (copies of one small released repo, `v1.0.0`),
+/// pinned in `product.yaml` and deployed on every landscape. For measuring
+/// the bot at scale (`benches/resync.rs`); loads the world when already there.
+pub fn create_world_scaled(dir: &Path, components: usize) -> Result<World> {
+    build_world(dir, None, components.max(COMPONENTS.len()))
+}
+
+/// The history of every scaled component.
+const SCALED: History = &[
+    ("feat: the first service", Some("v0.1.0")),
+    ("feat: ready for production", Some("v1.0.0")),
+];
+
+fn build_world(dir: &Path, api: Option<&str>, components: usize) -> Result<World> {
     let marker = World::marker(dir);
     if marker.exists() {
         let text = std::fs::read_to_string(&marker)?;
@@ -195,11 +213,31 @@ pub fn create_world_at(dir: &Path, api: Option<&str>) -> Result<World> {
     }
 
     let mut repos = Vec::new();
-    let mut versions = BTreeMap::new();
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
     for (name, history) in COMPONENTS {
-        versions.insert(*name, build_component(&dir, name, history)?);
+        versions.insert(name.to_string(), build_component(&dir, name, history)?);
         repos.push(name.to_string());
     }
+    let mut template: Option<PathBuf> = None;
+    for i in 1..=components.saturating_sub(COMPONENTS.len()) {
+        let name = format!("svc-{i:04}");
+        let path = git::repo_path(&dir, OWNER, &name);
+        let version = match &template {
+            // A copy of the first one's bare repo: same commits, same tags.
+            Some(from) => {
+                copy_dir(from, &path)?;
+                "1.0.0".to_string()
+            }
+            None => {
+                let v = build_component(&dir, &name, SCALED)?;
+                template = Some(path);
+                v
+            }
+        };
+        versions.insert(name.clone(), version);
+        repos.push(name);
+    }
+    let component_names = repos.clone();
     build_product(&dir, &versions, api.unwrap_or(NO_API))?;
     repos.push(PRODUCT.to_string());
     for (env, name, clusters) in LANDSCAPES {
@@ -221,7 +259,7 @@ pub fn create_world_at(dir: &Path, api: Option<&str>) -> Result<World> {
         owner: OWNER.into(),
         users,
         repos,
-        components: COMPONENTS.iter().map(|(n, _)| n.to_string()).collect(),
+        components: component_names,
         landscapes: LANDSCAPES
             .iter()
             .map(|(env, repo, _)| (env.to_string(), format!("{OWNER}/{repo}")))
@@ -279,7 +317,7 @@ fn component_values(name: &str, version: &str) -> String {
     )
 }
 
-fn product_yaml(versions: &BTreeMap<&str, String>) -> String {
+fn product_yaml(versions: &BTreeMap<String, String>) -> String {
     let mut out = String::from(
         "# The acme product: every component and the version that belongs to it.\n\
          # Stagecoach bumps one component per product PR; a product tag pins a whole set.\n\
@@ -300,7 +338,7 @@ pub fn render_policy(dir: &Path, api: &str) -> String {
         .replace("{{api}}", api)
 }
 
-fn build_product(dir: &Path, versions: &BTreeMap<&str, String>, api: &str) -> Result<()> {
+fn build_product(dir: &Path, versions: &BTreeMap<String, String>, api: &str) -> Result<()> {
     let repo = git::init_bare(&git::repo_path(dir, OWNER, PRODUCT))?;
     let (author, email) = person("rita");
     let files = vec![
@@ -336,7 +374,7 @@ fn build_landscape(
     env: &str,
     name: &str,
     clusters: &[&str],
-    versions: &BTreeMap<&str, String>,
+    versions: &BTreeMap<String, String>,
 ) -> Result<()> {
     let repo = git::init_bare(&git::repo_path(dir, OWNER, name))?;
     let mut files = vec![(
@@ -359,6 +397,20 @@ fn build_landscape(
         &format!("feat: the {env} landscape at product v1.0.0"),
         (&author, &email),
     )?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
     Ok(())
 }
 
