@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use semver::Version;
 
 use crate::engine::stability;
@@ -24,6 +25,8 @@ use super::authority;
 use super::snapshot::*;
 use super::{Engine, HEALTH_CONTEXT, NOTES_SAMPLES, NOTES_STABILITY};
 
+/// How many components are observed at once.
+const OBSERVE_CONCURRENCY: usize = 8;
 /// How many closed PRs per repo the engine looks back at.
 const RECENT_PULLS: usize = 30;
 /// How many landscape commits are read for the record.
@@ -51,12 +54,20 @@ impl Engine {
         let now = self.clock.now();
         let me = self.forge.whoami().await?;
         let product = self.observe_product(policy, &me).await?;
-        let mut components = Vec::new();
+        // Components are independent: read several at once (each is a git
+        // fetch and a few forge calls), keeping the manifest's order.
+        let mut wanted = Vec::new();
         for (name, pin) in &product.manifest.components {
             let repo = RepoId::parse(&pin.repo)
                 .map_err(|e| e.context(format!("product.yaml components.{name}.repo")))?;
-            components.push(self.observe_component(policy, name, repo, &me).await?);
+            wanted.push((name.clone(), repo));
         }
+        let me = me.as_str();
+        let components: Vec<ComponentView> = stream::iter(wanted)
+            .map(|(name, repo)| self.observe_component(policy, name, repo, me))
+            .buffered(OBSERVE_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut envs = Vec::new();
         for env in &policy.environments {
             envs.push(self.observe_env(policy, env, &product.manifest).await?);
@@ -268,7 +279,7 @@ impl Engine {
     async fn observe_component(
         &self,
         policy: &Policy,
-        name: &str,
+        name: String,
         repo: RepoId,
         me: &str,
     ) -> Result<ComponentView> {
