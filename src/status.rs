@@ -468,8 +468,10 @@ fn pull_row(policy: &Policy, p: &ProductPull) -> PullRow {
             .statuses
             .get(context::APPROVAL)
             .is_some_and(|s| s.state == StatusState::Success);
+        // A failed PR waits for a fix, not for an approver.
         if policy.risk.approval.contains(&level)
             && !approved
+            && !failed
             && !p.statuses.contains_key(context::APPROVAL)
         {
             let who: Vec<String> = policy
@@ -1299,6 +1301,140 @@ pub async fn observe_now(engine: &Engine) -> Result<Observed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn product_pull(labels: &[&str], statuses: &[(&str, StatusState, &str)]) -> ProductPull {
+        use crate::engine::snapshot::ComponentChange;
+        use crate::forge::{CommitStatus, PullRequest};
+        ProductPull {
+            pr: PullRequest {
+                number: 7,
+                title: "payments: 1.4.2 → 2.0.0".into(),
+                body: String::new(),
+                state: PrState::Open,
+                merged: false,
+                merge_commit_sha: None,
+                head_ref: "stagecoach/payments-2.0.0".into(),
+                head_sha: "abc".into(),
+                base_ref: "main".into(),
+                author: "stagecoach-bot".into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                html_url: "http://x/acme/product/pull/7".into(),
+                created_at: chrono::Utc::now(),
+                merged_at: None,
+            },
+            changes: Ok(vec![ComponentChange {
+                component: "payments".into(),
+                from: Version::new(1, 4, 2),
+                to: Version::new(2, 0, 0),
+            }]),
+            statuses: statuses
+                .iter()
+                .map(|(c, st, d)| {
+                    (
+                        c.to_string(),
+                        CommitStatus {
+                            context: c.to_string(),
+                            state: *st,
+                            description: d.to_string(),
+                            target_url: None,
+                        },
+                    )
+                })
+                .collect(),
+            reviews: Vec::new(),
+            approve_comments: Vec::new(),
+            approvers: Default::default(),
+            ci_deploy: None,
+            pr_env_present: true,
+            sticky: Default::default(),
+        }
+    }
+
+    const HIGH: &[&str] = &[
+        "component: XL",
+        "change: XL",
+        "ft-coverage: 20",
+        "functional: true",
+        "risk: high",
+    ];
+
+    #[test]
+    fn a_high_risk_pr_with_green_gates_waits_for_an_approver() {
+        let policy = Policy::builtin();
+        let p = product_pull(
+            HIGH,
+            &[
+                ("stagecoach/ci", StatusState::Success, "healthy"),
+                ("stagecoach/smoke", StatusState::Success, "passed"),
+                (
+                    "stagecoach/approval",
+                    StatusState::Pending,
+                    "waiting for an authorised approval",
+                ),
+            ],
+        );
+        let row = pull_row(&policy, &p);
+        assert_eq!(row.risk.as_deref(), Some("high"));
+        assert_eq!(
+            row.waits_for,
+            vec!["approval: waiting for an authorised approval".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_pr_being_deployed_waits_for_health_and_a_failed_one_says_why() {
+        let policy = Policy::builtin();
+        let watching = product_pull(
+            HIGH,
+            &[(
+                "stagecoach/ci",
+                StatusState::Pending,
+                "deployed to ci, watching health",
+            )],
+        );
+        assert_eq!(
+            pull_row(&policy, &watching).waits_for,
+            vec![
+                "ci: deployed to ci, watching health".to_string(),
+                "an approval by @acme/release-managers".to_string()
+            ]
+        );
+        let failed = product_pull(
+            HIGH,
+            &[("stagecoach/ci", StatusState::Failure, "pods crash-looping")],
+        );
+        assert_eq!(
+            pull_row(&policy, &failed).waits_for,
+            vec!["ci failed: pods crash-looping".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_green_medium_pr_waits_for_a_person_to_merge_it() {
+        let policy = Policy::builtin();
+        let medium = [
+            "component: M",
+            "change: M",
+            "ft-coverage: 70",
+            "functional: true",
+            "risk: medium",
+        ];
+        let p = product_pull(
+            &medium,
+            &[
+                ("stagecoach/ci", StatusState::Success, "healthy"),
+                ("stagecoach/smoke", StatusState::Success, "passed"),
+            ],
+        );
+        let waits = pull_row(&policy, &p).waits_for;
+        assert_eq!(waits.len(), 1);
+        assert!(waits[0].starts_with("a person to merge it"), "{waits:?}");
+        let fresh = product_pull(&medium, &[]);
+        assert_eq!(
+            pull_row(&policy, &fresh).waits_for,
+            vec!["the bot's first look".to_string()]
+        );
+    }
 
     #[test]
     fn queries_are_read_as_people_type_them() {
