@@ -1,0 +1,154 @@
+//! Crash anywhere: the real `stagecoach serve` process is SIGKILLed at random
+//! points while two low-risk changes travel through product PR, CI, merge and
+//! product tag, and restarted each time. The road ends where it would have
+//! without the kills, with no duplicate PR, comment, CI deploy, tag or note.
+//!
+//! `RELIABILITY_KILLS=N` sets the number of kills (default 20, under a minute);
+//! `RELIABILITY_SEED=S` replays one run's kill times.
+
+mod reliability_support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use reliability_support::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn spawn_serve(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
+    Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn stagecoach serve")
+}
+
+fn kill9(child: &mut Child) {
+    // SIGKILL: no shutdown hook, no finishing the action in hand.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_converges_without_duplicates() {
+    let kills: usize = std::env::var("RELIABILITY_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("RELIABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("crash test: {kills} kills, RELIABILITY_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let rig = Rig::new().await;
+    let port = free_port();
+    let cfg_dir = tempfile::tempdir().expect("tmp");
+    let config = cfg_dir.path().join("stagecoach.yaml");
+    let log = cfg_dir.path().join("serve.log");
+    std::fs::write(
+        &config,
+        format!(
+            "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+             git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
+             product: {{repo: acme/product}}\n\
+             server: {{listen: \"127.0.0.1:{port}\", webhook_secret: \"{secret}\", resync: 300ms}}\n",
+            api = rig.sb.api_url,
+            token = rig.sb.world.bot_token(),
+            url = rig.sb.world.git_url_template(),
+            cache = cfg_dir.path().join("cache").display(),
+            secret = rig.secret,
+        ),
+    )
+    .expect("config");
+    rig.sb.set_webhook(
+        Some(format!("http://127.0.0.1:{port}/webhook")),
+        Some(rig.secret.clone()),
+    );
+    let alice = rig.person("alice");
+    let start_tags = rig.world().tags("product").len();
+
+    let started = Instant::now();
+    let changes = [("fix/crash-a", "1.4.3"), ("fix/crash-b", "1.4.4")];
+    for i in 0..kills {
+        if i == 0 || i == kills / 2 {
+            let (branch, version) = changes[usize::from(i != 0)];
+            low_risk_release(&alice, "payments", branch, &format!("v{version}")).await;
+        }
+        let mut child = spawn_serve(&config, &log);
+        // Anywhere from before the first pass to the middle of a few actions.
+        let life = Duration::from_millis(rng.random_range(50..1500));
+        tokio::time::sleep(life).await;
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "stagecoach serve exited by itself ({status}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        kill9(&mut child);
+    }
+    eprintln!("{kills} kills in {:.1}s", started.elapsed().as_secs_f64());
+
+    // The last life: no more kills; the road must end where it would have.
+    let mut child = spawn_serve(&config, &log);
+    let mut numbers = Vec::new();
+    for (_, version) in changes {
+        let head = format!("stagecoach/payments-{version}");
+        let pr = wait_for(&format!("product PR for {version}"), STEP, || {
+            pr_by_head(&alice, "product", &head)
+        })
+        .await;
+        let n = pr["number"].as_u64().expect("number");
+        wait_merged(&alice, n, STEP).await;
+        numbers.push(n);
+    }
+    wait_for("a product tag per change", STEP, || async {
+        (rig.world().tags("product").len() >= start_tags + changes.len()).then_some(())
+    })
+    .await;
+    // A few more passes: a late duplicate would show now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill9(&mut child);
+
+    let world = rig.world();
+    assert_eq!(
+        world.tags("product").len(),
+        start_tags + changes.len(),
+        "one product tag per merged change: {:?}",
+        world.tags("product")
+    );
+    for n in &numbers {
+        let key = format!("acme/product#{n}");
+        let deploys = world.commits_with(
+            "landscape-ci",
+            &[("Stagecoach-Action", "bump"), ("Stagecoach-Product", &key)],
+        );
+        assert_eq!(deploys, 1, "{deploys} CI deploys of product#{n}");
+    }
+    assert_nothing_doubled(&alice, &["product", "payments"]).await;
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !log_text.contains("panicked"),
+        "serve panicked:\n{log_text}"
+    );
+    rig.stop().await;
+}
