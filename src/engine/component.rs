@@ -141,11 +141,22 @@ fn carry_releases_to_product(
         return;
     }
     let branch = bump_branch(&component.name, &version);
-    if snap.product.pr_branches.contains_key(&branch) {
-        return;
-    }
     let merged: Vec<&Labelled> = pulls.iter().map(|(_, l)| l).collect();
     let labels = text::combined_labels(policy, &merged);
+    if let Some(n) = snap.product.pr_branches.get(&branch) {
+        // A run that opened the PR but stopped before labelling it (a crash,
+        // a refused request) left a PR without any of the copied labels:
+        // finish that, never open a second one.
+        let unlabelled = snap.product.pulls.iter().any(|p| {
+            p.pr.number == *n
+                && p.pr.state == crate::forge::PrState::Open
+                && !labels.is_empty()
+                && labels.iter().all(|l| !p.pr.labels.contains(l))
+        });
+        if !unlabelled {
+            return;
+        }
+    }
     actions.push(Action::OpenProductPr {
         change: ComponentChange {
             component: component.name.clone(),

@@ -693,7 +693,13 @@ impl Engine {
             .into_iter()
             .find(|p| p.head_ref == branch);
         let number = match existing {
-            Some(p) => p.number,
+            Some(p) => {
+                // Opened by a run that stopped before labelling it.
+                if !labels.is_empty() && labels.iter().all(|l| !p.labels.contains(l)) {
+                    self.forge.add_labels(&product, p.number, labels).await?;
+                }
+                p.number
+            }
             None => {
                 let manifest_path = self.config.product.manifest.clone();
                 let base = self.config.product.branch.clone();
