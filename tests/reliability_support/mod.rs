@@ -58,6 +58,12 @@ pub fn bot_config(sb: &Sandbox, cache: &Path, secret: &str) -> Config {
 impl Rig {
     /// A fresh world with calm staging signals; the bot is started with `start_bot`.
     pub async fn new() -> Rig {
+        if let Ok(filter) = std::env::var("RELIABILITY_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let tmp = tempfile::tempdir().expect("tmp");
         let sb = sandbox::start(SandboxOptions::new(tmp.path().join("sb")))
             .await
