@@ -54,8 +54,11 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            name: "502 on the component repo's PRs (labels, comments)",
-            faults: vec![json!({"path_prefix": "/repos/acme/payments", "status": 502, "count": 6})],
+            name: "502 on reading the component's PRs and setting its statuses",
+            faults: vec![
+                json!({"path_prefix": "/repos/acme/payments/pulls", "method": "GET", "status": 502, "count": 6}),
+                json!({"path_prefix": "/repos/acme/payments/statuses", "method": "POST", "status": 502, "count": 3}),
+            ],
         },
     ]
 }
