@@ -59,6 +59,21 @@ fn assert_all_on_main(bare: &Path, shas: &[String]) {
 }
 
 async fn play(rig: &Rig, branch: &str, version: &str) -> u64 {
+    let n = play_until_tagged(rig, branch, version).await;
+    assert_one_deploy(rig, n);
+    n
+}
+
+fn assert_one_deploy(rig: &Rig, n: u64) {
+    let key = format!("acme/product#{n}");
+    let deploys = rig.world().commits_with(
+        "landscape-ci",
+        &[("Stagecoach-Action", "bump"), ("Stagecoach-Product", &key)],
+    );
+    assert_eq!(deploys, 1, "{deploys} CI deploys of product#{n}");
+}
+
+async fn play_until_tagged(rig: &Rig, branch: &str, version: &str) -> u64 {
     let alice = rig.person("alice");
     let before = rig.world().tags("product").len();
     low_risk_release(&alice, "payments", branch, &format!("v{version}")).await;
@@ -73,12 +88,6 @@ async fn play(rig: &Rig, branch: &str, version: &str) -> u64 {
         (rig.world().tags("product").len() > before).then_some(())
     })
     .await;
-    let key = format!("acme/product#{n}");
-    let deploys = rig.world().commits_with(
-        "landscape-ci",
-        &[("Stagecoach-Action", "bump"), ("Stagecoach-Product", &key)],
-    );
-    assert_eq!(deploys, 1, "{deploys} CI deploys of product#{n}");
     n
 }
 
@@ -157,9 +166,10 @@ async fn a_remote_that_disappears_and_comes_back_is_caught_up_with() {
             gone
         })
     };
-    play(&rig, "fix/flicker", "1.4.3").await;
+    let n = play_until_tagged(&rig, "fix/flicker", "1.4.3").await;
     stop.store(true, Ordering::Relaxed);
     let gone = flicker.await.expect("flicker");
+    assert_one_deploy(&rig, n);
     assert!(bare.exists(), "the remote is back");
     assert!(gone > 0, "the remote never went away");
     assert_only_forward(&bare);
