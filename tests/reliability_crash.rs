@@ -1,5 +1,5 @@
 //! Crash anywhere: the real `stagecoach serve` process is SIGKILLed at random
-//! points while two low-risk changes travel through product PR, CI, merge and
+//! points while low-risk changes, one after another, travel through product PR, CI, merge and
 //! product tag, and restarted each time. The road ends where it would have
 //! without the kills, with no duplicate PR, comment, CI deploy, tag or note.
 //!
@@ -88,15 +88,24 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
     let start_tags = rig.world().tags("product").len();
 
     let started = Instant::now();
-    let changes = [("fix/crash-a", "1.4.3"), ("fix/crash-b", "1.4.4")];
-    for i in 0..kills {
-        if i == 0 || i == kills / 2 {
-            let (branch, version) = changes[usize::from(i != 0)];
-            low_risk_release(&alice, "payments", branch, &format!("v{version}")).await;
+    let mut mid_flow = 0;
+    // Changes are released one after another: a new one as soon as the one in
+    // flight is tagged, so most kills land while there is work in hand.
+    let mut changes: Vec<String> = Vec::new();
+    let release = |k: usize| {
+        let alice = alice.clone();
+        async move {
+            let version = format!("1.4.{}", 3 + k);
+            low_risk_release(&alice, "payments", &format!("fix/crash-{k}"), &format!("v{version}"))
+                .await;
+            version
         }
+    };
+    changes.push(release(0).await);
+    for _ in 0..kills {
         let mut child = spawn_serve(&config, &log);
         // Anywhere from before the first pass to the middle of a few actions.
-        let life = Duration::from_millis(rng.random_range(50..1500));
+        let life = Duration::from_millis(rng.random_range(100..1200));
         tokio::time::sleep(life).await;
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
@@ -105,13 +114,22 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
             );
         }
         kill9(&mut child);
+        if rig.world().tags("product").len() - start_tags >= changes.len() {
+            changes.push(release(changes.len()).await);
+        } else {
+            mid_flow += 1;
+        }
     }
-    eprintln!("{kills} kills in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{kills} kills in {:.1}s, {mid_flow} of them while a change was in flight; {} changes",
+        started.elapsed().as_secs_f64(),
+        changes.len()
+    );
 
     // The last life: no more kills; the road must end where it would have.
     let mut child = spawn_serve(&config, &log);
     let mut numbers = Vec::new();
-    for (_, version) in changes {
+    for version in &changes {
         let head = format!("stagecoach/payments-{version}");
         let pr = wait_for(&format!("product PR for {version}"), STEP, || {
             pr_by_head(&alice, "product", &head)
@@ -149,6 +167,10 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
     assert!(
         !log_text.contains("panicked"),
         "serve panicked:\n{log_text}"
+    );
+    assert!(
+        !log_text.contains(rig.sb.world.bot_token()),
+        "serve logged its token"
     );
     rig.stop().await;
 }
