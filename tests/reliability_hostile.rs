@@ -39,13 +39,7 @@ async fn post_webhook(
 async fn unsigned_wrongly_signed_and_replayed_webhooks_are_refused() {
     let mut rig = Rig::new().await;
     rig.start_bot(Duration::from_secs(60)).await;
-    let body = serde_json::to_vec(&json!({
-        "action": "labeled",
-        "number": 1,
-        "pull_request": {"number": 1, "state": "open", "head": {"ref": "x", "sha": "0000000000000000000000000000000000000000"}, "base": {"ref": "main"}, "labels": []},
-        "repository": {"full_name": "acme/payments", "name": "payments", "owner": {"login": "acme"}}
-    }))
-    .expect("json");
+    let body = include_bytes!("../fixtures/webhooks/pull_request.labeled.json").to_vec();
 
     let (status, text) = post_webhook(&rig, "d-unsigned", &body, None).await;
     assert_eq!(status, 401, "unsigned: {text}");
@@ -233,6 +227,9 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
     let bumped = stagecoach::manifest::yaml_edit::set_scalar(&manifest, "components.payments.version", "1.4.3")
         .expect("bump");
     assert_ne!(current, "1.4.3");
+    // payments 1.4.3 exists (its pipeline tagged main), so only the policy is odd.
+    let payments_main = rig.world().head("payments", "main");
+    alice.tag("payments", "v1.4.3", &payments_main).await.expect("tag");
     alice
         .commit_files(
             "product",
@@ -258,25 +255,41 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
         .as_str()
         .expect("sha")
         .to_string();
-    // The smoke gate runs (medium risk) — main's smoke, not the PR's.
-    let smoke = wait_for("the smoke gate's verdict on the PR", STEP, || async {
+    // The bump is refused as a whole: a product PR the bot deploys and
+    // merges may change only the manifest, so the new gates never ride along.
+    let ci = wait_for("the bot refuses the PR's CI", STEP, || async {
         alice
             .get(&format!("/repos/acme/product/commits/{head}/statuses"))
             .await
             .ok()?
             .as_array()?
             .iter()
-            .find(|s| {
-                s["context"] == "stagecoach/smoke"
-                    && (s["state"] == "success" || s["state"] == "failure")
-            })
+            .find(|s| s["context"] == "stagecoach/ci" && s["state"] == "failure")
             .cloned()
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let said = wait_for("the bot says why", STEP, || async {
+        alice
+            .comments("acme/product", n)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|(a, b)| a == "stagecoach-bot" && b.contains("policies/default.yaml"))
+            .map(|(_, b)| b)
+    })
+    .await;
+    assert!(said.contains("may change only"), "{said}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pull = alice.pull("product", n).await.expect("pull");
+    assert_eq!(pull["merged"], false, "the bot merged a PR that changes the gates");
+    assert_eq!(
+        rig.world().commits_with("landscape-ci", &[("Stagecoach-Product", &format!("acme/product#{n}"))]),
+        0,
+        "the bot deployed a PR that changes the gates"
+    );
     assert!(
         !pwned.exists(),
-        "a gate command from the PR branch ran (smoke said {smoke})"
+        "a gate command from the PR branch ran (ci said {ci})"
     );
     rig.stop().await;
 }
@@ -305,18 +318,35 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
         )
         .await
         .expect("labels");
-    // Labels a person could type to smuggle a trailer; some forges refuse them.
-    let _ = alice
-        .add_labels(
-            "payments",
-            n,
-            &[
-                "risk: low\nSigned-off-by: Mallory <m@evil.example>",
-                "Stagecoach-Risk: low\nSigned-off-by: x",
-                "{{config.forge.token}}",
-            ],
-        )
+    // Labels a person could type to smuggle a trailer or template code.
+    let hostile = [
+        "risk: low\nSigned-off-by: Mallory <m@evil.example>",
+        "functional: true\nStagecoach-Risk: low",
+        "ft-coverage: {{config.forge.token}}",
+    ];
+    let added = alice.add_labels("payments", n, &hostile).await.is_ok();
+    if added {
+        // They are refused with the labels comment, shown inert, and block the PR.
+        let said = wait_for("the bot names the hostile labels", STEP, || async {
+            alice
+                .comments("acme/payments", n)
+                .await
+                .ok()?
+                .into_iter()
+                .find(|(a, b)| a == "stagecoach-bot" && b.contains("config.forge.token"))
+                .map(|(_, b)| b)
+        })
         .await;
+        assert!(!said.contains(&token), "the comment holds the token:\n{said}");
+        assert!(
+            !said.lines().any(|l| l.trim_start().starts_with("Signed-off-by:")
+                || l.trim_start().starts_with("Stagecoach-Risk:")),
+            "a hostile label broke out onto its own line:\n{said}"
+        );
+        for label in hostile {
+            alice.remove_label("payments", n, label).await.expect("remove");
+        }
+    }
     let sha = alice.merge("payments", n).await.expect("merge");
     alice.tag("payments", "v1.4.3", &sha).await.expect("tag");
     let before = rig.world().tags("product").len();
