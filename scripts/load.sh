@@ -4,13 +4,19 @@
 # and print acknowledgements, p50/p99 ack time, the server's own counts and its
 # RSS before and after. Everything stops at the end.
 #   scripts/load.sh [COUNT=10000] [RATE=500]
+# PROFILE=debug uses the debug build (quicker to build, slower to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${1:-10000}"
 rate="${2:-500}"
 
-cargo build --release --quiet --bin stagecoach --example load
-bin=target/release/stagecoach
+profile="${PROFILE:-release}"
+if [ "$profile" = release ]; then
+  cargo build --release --quiet --bin stagecoach --example load
+else
+  cargo build --quiet --bin stagecoach --example load
+fi
+bin=target/$profile/stagecoach
 dir=$(mktemp -d /tmp/stagecoach-load.XXXXXX)
 port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 sb_port=$(port_of)
@@ -38,6 +44,6 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$bot_port/healthz" >/dev/null
 sleep 5
 
 secret=$(cat "$dir/sb/forge/webhook-secret")
-target/release/examples/load --url "http://127.0.0.1:$bot_port" --secret "$secret" \
+target/$profile/examples/load --url "http://127.0.0.1:$bot_port" --secret "$secret" \
   --count "$count" --rate "$rate" --dup-every 10 --pid "$bot"
 echo "serve still running: $(kill -0 "$bot" 2>/dev/null && echo yes || echo NO)"
