@@ -66,7 +66,27 @@ async fn unsigned_wrongly_signed_and_replayed_webhooks_are_refused() {
     let (first, _) = post_webhook(&rig, "d-replay", &body, Some(good.clone())).await;
     let (again, _) = post_webhook(&rig, "d-replay", &body, Some(good.clone())).await;
     assert_eq!((first, again), (202, 202));
+    // The same delivery 16 times at once: one is queued, the rest are
+    // duplicates, however the requests interleave.
     let addr = rig.bot.as_ref().expect("bot").addr;
+    let racing: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, body, good) = (rig.http.clone(), body.clone(), good.clone());
+            tokio::spawn(async move {
+                http.post(format!("http://{addr}/webhook"))
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", "d-race")
+                    .header("x-hub-signature-256", good)
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for r in racing {
+        assert_eq!(r.await.expect("task").expect("send"), 202);
+    }
     let metrics = rig
         .http
         .get(format!("http://{addr}/metrics"))
@@ -77,8 +97,8 @@ async fn unsigned_wrongly_signed_and_replayed_webhooks_are_refused() {
         .await
         .expect("text");
     assert!(
-        metrics.contains("stagecoach_webhooks_total{event=\"pull_request\",outcome=\"duplicate\"} 1\n"),
-        "{metrics}"
+        metrics.contains("stagecoach_webhooks_total{event=\"pull_request\",outcome=\"duplicate\"} 16\n"),
+        "one replay and 15 racing copies are duplicates: {metrics}"
     );
     assert!(
         metrics.contains("stagecoach_webhooks_total{event=\"unknown\",outcome=\"unauthorized\"} 4\n"),
