@@ -1,5 +1,6 @@
 //! Conventional commit messages: any text parses or is refused, never panics;
-//! a parsed commit's description and kind come from the message's first line.
+//! a parsed commit's kind comes from the message's subject (its first
+//! non-blank line: git strips leading blank lines from a message).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Some(commit) = parse(message) {
-        let first = message.lines().next().unwrap_or("");
+        let first = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         assert!(
             first.to_lowercase().contains(&commit.kind),
             "kind {:?} is not from the subject {first:?}",
