@@ -12,3 +12,26 @@ fn a_message_that_starts_with_blank_lines_is_read_from_its_first_text_line() {
     assert_eq!(commit.kind, "z");
     assert_eq!(commit.description, "z");
 }
+
+/// Found by the `trailers` fuzz target: a message whose only text line is a
+/// `#` line (a markdown heading, as in a changelog) lost the trailers written
+/// under it, so the bot would not know its own tag or commit again.
+#[test]
+fn trailers_under_a_heading_only_message_are_read_back() {
+    use stagecoach::git::trailers::Trailers;
+    for message in ["#\u{fffd}\t\u{10}", "# v1.2.0", "## Fixes"] {
+        let full = Trailers::new()
+            .with("Stagecoach-Action", "tag")
+            .append_to(message);
+        assert_eq!(
+            Trailers::parse(&full).get("Stagecoach-Action"),
+            Some("tag"),
+            "{full:?}"
+        );
+    }
+    // Comment lines after the block still do not hide it.
+    let t = Trailers::parse("subject\n\nKey: v\n\n# a comment\n");
+    assert_eq!(t.get("Key"), Some("v"));
+    // A message that is only trailers still has none (git reads a subject).
+    assert!(Trailers::parse("Key: v\n").is_empty());
+}
