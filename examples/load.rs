@@ -51,7 +51,9 @@ fn parse_args() -> Result<Args, String> {
                 a.dup_every = value()?.parse().map_err(|e| format!("--dup-every: {e}"))?
             }
             "--concurrency" => {
-                a.concurrency = value()?.parse().map_err(|e| format!("--concurrency: {e}"))?
+                a.concurrency = value()?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?
             }
             "--pid" => a.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
             other => return Err(format!("unknown argument {other}")),
@@ -118,8 +120,15 @@ async fn run() -> Result<bool, String> {
         .map_err(|e| format!("http client: {e}"))?;
     let url = args.url.trim_end_matches('/').to_string();
     let before_metrics = metrics(&http, &url).await?;
-    let base = ["queued", "duplicate", "dropped", "ignored", "malformed", "unauthorized"]
-        .map(|o| outcome(&before_metrics, o));
+    let base = [
+        "queued",
+        "duplicate",
+        "dropped",
+        "ignored",
+        "malformed",
+        "unauthorized",
+    ]
+    .map(|o| outcome(&before_metrics, o));
     let rss_before = args.pid.and_then(rss_kib);
 
     let body = Arc::new(PAYLOAD.as_bytes().to_vec());
@@ -183,8 +192,15 @@ async fn run() -> Result<bool, String> {
     // Let the server settle before reading its counts and memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_metrics = metrics(&http, &url).await?;
-    let counts = ["queued", "duplicate", "dropped", "ignored", "malformed", "unauthorized"]
-        .map(|o| outcome(&after_metrics, o));
+    let counts = [
+        "queued",
+        "duplicate",
+        "dropped",
+        "ignored",
+        "malformed",
+        "unauthorized",
+    ]
+    .map(|o| outcome(&after_metrics, o));
     let d: Vec<u64> = counts.iter().zip(base).map(|(a, b)| a - b).collect();
     let rss_after = args.pid.and_then(rss_kib);
 

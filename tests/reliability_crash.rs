@@ -96,8 +96,13 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
         let alice = alice.clone();
         async move {
             let version = format!("1.4.{}", 3 + k);
-            low_risk_release(&alice, "payments", &format!("fix/crash-{k}"), &format!("v{version}"))
-                .await;
+            low_risk_release(
+                &alice,
+                "payments",
+                &format!("fix/crash-{k}"),
+                &format!("v{version}"),
+            )
+            .await;
             version
         }
     };

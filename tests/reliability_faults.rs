@@ -24,15 +24,21 @@ fn cases() -> Vec<Case> {
     vec![
         Case {
             name: "500 on opening the product PR",
-            faults: vec![json!({"path_prefix": pulls, "method": "POST", "status": 500, "count": 3})],
+            faults: vec![
+                json!({"path_prefix": pulls, "method": "POST", "status": 500, "count": 3}),
+            ],
         },
         Case {
             name: "dropped connections on commit statuses",
-            faults: vec![json!({"path_prefix": "/repos/acme/product/statuses", "method": "POST", "drop": true, "count": 3})],
+            faults: vec![
+                json!({"path_prefix": "/repos/acme/product/statuses", "method": "POST", "drop": true, "count": 3}),
+            ],
         },
         Case {
             name: "slow answers (1.5 s) listing product PRs",
-            faults: vec![json!({"path_prefix": pulls, "method": "GET", "delay_ms": 1500, "count": 3})],
+            faults: vec![
+                json!({"path_prefix": pulls, "method": "GET", "delay_ms": 1500, "count": 3}),
+            ],
         },
         Case {
             name: "primary rate limit on the whole product repo",
@@ -40,7 +46,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "secondary rate limit (retry-after: 1) on merging",
-            faults: vec![json!({"path_prefix": pulls, "method": "PUT", "status": 429, "retry_after": 1, "count": 2})],
+            faults: vec![
+                json!({"path_prefix": pulls, "method": "PUT", "status": 429, "retry_after": 1, "count": 2}),
+            ],
         },
         Case {
             name: "409 on merging",
@@ -70,15 +78,19 @@ async fn play(rig: &Rig, version: &str) -> u64 {
     let branch = format!("fix/r{}", version.replace('.', "-"));
     low_risk_release(&alice, "payments", &branch, &format!("v{version}")).await;
     let head = format!("stagecoach/payments-{version}");
-    let pr = wait_for(&format!("a product PR for payments {version}"), STEP, || {
-        pr_by_head(&alice, "product", &head)
-    })
+    let pr = wait_for(
+        &format!("a product PR for payments {version}"),
+        STEP,
+        || pr_by_head(&alice, "product", &head),
+    )
     .await;
     let n = pr["number"].as_u64().expect("number");
     wait_merged(&alice, n, STEP).await;
-    wait_for(&format!("a product tag after product#{n}"), STEP, || async {
-        (rig.world().tags("product").len() > before).then_some(())
-    })
+    wait_for(
+        &format!("a product tag after product#{n}"),
+        STEP,
+        || async { (rig.world().tags("product").len() > before).then_some(()) },
+    )
     .await;
     n
 }
@@ -101,7 +113,9 @@ async fn a_low_risk_change_goes_through_every_forge_fault_once() {
     // Let the bot's first converge (staging takes the newest tag) settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let only: Option<usize> = std::env::var("RELIABILITY_CASE").ok().and_then(|s| s.parse().ok());
+    let only: Option<usize> = std::env::var("RELIABILITY_CASE")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let cases: Vec<Case> = cases()
         .into_iter()
         .enumerate()

@@ -108,7 +108,12 @@ async fn a_landscape_push_raced_by_another_writer_loses_nothing() {
                 let path = format!("ops/notes-{}.txt", i % 5);
                 let text = format!("note {i}\n");
                 if let Ok(sha) = carol
-                    .commit_files("landscape-ci", "main", &[(&path, &text)], &format!("ops: note {i}"))
+                    .commit_files(
+                        "landscape-ci",
+                        "main",
+                        &[(&path, &text)],
+                        &format!("ops: note {i}"),
+                    )
                     .await
                 {
                     shas.push(sha);
@@ -123,12 +128,20 @@ async fn a_landscape_push_raced_by_another_writer_loses_nothing() {
     play(&rig, "fix/raced-b", "1.4.4").await;
     stop.store(true, Ordering::Relaxed);
     let shas = writer.await.expect("writer");
-    assert!(shas.len() > 20, "the other writer barely wrote ({})", shas.len());
+    assert!(
+        shas.len() > 20,
+        "the other writer barely wrote ({})",
+        shas.len()
+    );
 
     let bare = landscape(&rig.dir());
     assert_all_on_main(&bare, &shas);
     let moves = assert_only_forward(&bare);
-    assert!(moves > shas.len(), "the reflog saw {moves} moves for {} writes", shas.len());
+    assert!(
+        moves > shas.len(),
+        "the reflog saw {moves} moves for {} writes",
+        shas.len()
+    );
     eprintln!(
         "raced: {} writes by another person, {moves} forward moves of main, none lost",
         shas.len()
@@ -254,7 +267,11 @@ async fn a_corrupted_cache_clone_is_rebuilt_and_nothing_is_lost() {
         bot.shutdown().await;
         let landscape_head = rig.world().head("landscape-ci", "main");
         let damaged = corrupt_caches(&cache);
-        assert!(damaged > 0, "no cache clone to damage in {}", cache.display());
+        assert!(
+            damaged > 0,
+            "no cache clone to damage in {}",
+            cache.display()
+        );
         rig.start_bot(Duration::from_millis(300)).await;
         let version = format!("1.4.{}", 4 + round);
         play(&rig, &format!("fix/cache-r{round}"), &version).await;

@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use reliability_support::*;
-use serde_json::json;
 use stagecoach::forge::signature::sign;
 use stagecoach::git::trailers::Trailers;
 
@@ -43,15 +42,17 @@ async fn unsigned_wrongly_signed_and_replayed_webhooks_are_refused() {
 
     let (status, text) = post_webhook(&rig, "d-unsigned", &body, None).await;
     assert_eq!(status, 401, "unsigned: {text}");
-    assert!(text.contains("X-Hub-Signature-256 header is missing"), "{text}");
+    assert!(
+        text.contains("X-Hub-Signature-256 header is missing"),
+        "{text}"
+    );
 
     let wrong = sign(b"not-the-secret", &body);
     let (status, text) = post_webhook(&rig, "d-wrong", &body, Some(wrong)).await;
     assert_eq!(status, 401, "wrong secret: {text}");
     assert!(text.contains("does not match"), "{text}");
 
-    let (status, text) =
-        post_webhook(&rig, "d-malformed", &body, Some("sha1=abc".into())).await;
+    let (status, text) = post_webhook(&rig, "d-malformed", &body, Some("sha1=abc".into())).await;
     assert_eq!(status, 401);
     assert!(text.contains("malformed"), "{text}");
 
@@ -97,11 +98,14 @@ async fn unsigned_wrongly_signed_and_replayed_webhooks_are_refused() {
         .await
         .expect("text");
     assert!(
-        metrics.contains("stagecoach_webhooks_total{event=\"pull_request\",outcome=\"duplicate\"} 16\n"),
+        metrics.contains(
+            "stagecoach_webhooks_total{event=\"pull_request\",outcome=\"duplicate\"} 16\n"
+        ),
         "one replay and 15 racing copies are duplicates: {metrics}"
     );
     assert!(
-        metrics.contains("stagecoach_webhooks_total{event=\"unknown\",outcome=\"unauthorized\"} 4\n"),
+        metrics
+            .contains("stagecoach_webhooks_total{event=\"unknown\",outcome=\"unauthorized\"} 4\n"),
         "{metrics}"
     );
     rig.stop().await;
@@ -116,7 +120,12 @@ async fn approve_and_hotfix_from_people_without_the_right_are_refused() {
 
     // A high-risk change waits for an approver.
     alice
-        .commit_files("payments", "feat/rewrite", &[("src/rewrite.txt", "x")], "feat(pay): rewrite")
+        .commit_files(
+            "payments",
+            "feat/rewrite",
+            &[("src/rewrite.txt", "x")],
+            "feat(pay): rewrite",
+        )
         .await
         .expect("commit");
     let n = alice
@@ -127,7 +136,12 @@ async fn approve_and_hotfix_from_people_without_the_right_are_refused() {
         .add_labels(
             "payments",
             n,
-            &["component: XL", "change: XL", "ft-coverage: 0", "functional: true"],
+            &[
+                "component: XL",
+                "change: XL",
+                "ft-coverage: 0",
+                "functional: true",
+            ],
         )
         .await
         .expect("labels");
@@ -141,33 +155,50 @@ async fn approve_and_hotfix_from_people_without_the_right_are_refused() {
 
     bob.comment("product", pn, "/approve").await.expect("bob");
     ron.comment("product", pn, "/approve").await.expect("ron");
-    let refusal = wait_for("the bot refuses bob's and ron's approvals", STEP, || async {
-        alice
-            .comments("acme/product", pn)
-            .await
-            .ok()?
-            .into_iter()
-            .find(|(a, b)| {
-                a == "stagecoach-bot"
-                    && b.contains("Approvals that do not count")
-                    && b.contains("bob")
-                    && b.contains("ron")
-            })
-            .map(|(_, b)| b)
-    })
+    let refusal = wait_for(
+        "the bot refuses bob's and ron's approvals",
+        STEP,
+        || async {
+            alice
+                .comments("acme/product", pn)
+                .await
+                .ok()?
+                .into_iter()
+                .find(|(a, b)| {
+                    a == "stagecoach-bot"
+                        && b.contains("Approvals that do not count")
+                        && b.contains("bob")
+                        && b.contains("ron")
+                })
+                .map(|(_, b)| b)
+        },
+    )
     .await;
-    assert!(refusal.contains("bob: not listed in people.approvers"), "{refusal}");
-    assert!(refusal.contains("ron: not listed in people.approvers"), "{refusal}");
+    assert!(
+        refusal.contains("bob: not listed in people.approvers"),
+        "{refusal}"
+    );
+    assert!(
+        refusal.contains("ron: not listed in people.approvers"),
+        "{refusal}"
+    );
 
     // A hotfix label added by a developer who is not on call.
-    bob.commit_files("search", "fix/hot", &[("src/hot.txt", "x")], "fix(search): hot")
-        .await
-        .expect("commit");
+    bob.commit_files(
+        "search",
+        "fix/hot",
+        &[("src/hot.txt", "x")],
+        "fix(search): hot",
+    )
+    .await
+    .expect("commit");
     let h = bob
         .open_pr("search", "fix/hot", "main", "fix(search): hot", "")
         .await
         .expect("pr");
-    bob.add_labels("search", h, &["hotfix-to/v1.0.0"]).await.expect("label");
+    bob.add_labels("search", h, &["hotfix-to/v1.0.0"])
+        .await
+        .expect("label");
     let said = wait_for("the bot refuses bob's hotfix label", STEP, || async {
         bob.comments("acme/search", h)
             .await
@@ -182,15 +213,20 @@ async fn approve_and_hotfix_from_people_without_the_right_are_refused() {
     // Neither refusal had an effect: not merged, not approved, no hotfix tag.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pull = alice.pull("product", pn).await.expect("pull");
-    assert_eq!(pull["merged"], false, "a high-risk PR merged without an approver");
+    assert_eq!(
+        pull["merged"], false,
+        "a high-risk PR merged without an approver"
+    );
     let head = pull["head"]["sha"].as_str().expect("sha");
     let statuses = alice
         .get(&format!("/repos/acme/product/commits/{head}/statuses"))
         .await
         .expect("statuses");
-    let approved = statuses.as_array().into_iter().flatten().any(|s| {
-        s["context"] == "stagecoach/approval" && s["state"] == "success"
-    });
+    let approved = statuses
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| s["context"] == "stagecoach/approval" && s["state"] == "success");
     assert!(!approved, "the approval check passed on a refused approval");
     assert_eq!(rig.world().tags("product"), start_tags, "a tag was made");
     assert_nothing_doubled(&alice, &["product", "payments", "search"]).await;
@@ -229,7 +265,10 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(policy.contains(&evil), "the policy has no gate commands to rewrite");
+    assert!(
+        policy.contains(&evil),
+        "the policy has no gate commands to rewrite"
+    );
     let manifest = String::from_utf8(
         rig.world()
             .bare("product")
@@ -241,20 +280,31 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
             .to_vec(),
     )
     .expect("utf8");
-    let current = stagecoach::manifest::yaml_edit::get_scalar(&manifest, "components.payments.version")
-        .expect("read")
-        .expect("payments");
-    let bumped = stagecoach::manifest::yaml_edit::set_scalar(&manifest, "components.payments.version", "1.4.3")
-        .expect("bump");
+    let current =
+        stagecoach::manifest::yaml_edit::get_scalar(&manifest, "components.payments.version")
+            .expect("read")
+            .expect("payments");
+    let bumped = stagecoach::manifest::yaml_edit::set_scalar(
+        &manifest,
+        "components.payments.version",
+        "1.4.3",
+    )
+    .expect("bump");
     assert_ne!(current, "1.4.3");
     // payments 1.4.3 exists (its pipeline tagged main), so only the policy is odd.
     let payments_main = rig.world().head("payments", "main");
-    alice.tag("payments", "v1.4.3", &payments_main).await.expect("tag");
+    alice
+        .tag("payments", "v1.4.3", &payments_main)
+        .await
+        .expect("tag");
     alice
         .commit_files(
             "product",
             "evil/gates",
-            &[("policies/default.yaml", &policy), ("product.yaml", &bumped)],
+            &[
+                ("policies/default.yaml", &policy),
+                ("product.yaml", &bumped),
+            ],
             "chore: bump payments (and quietly change the gates)",
         )
         .await
@@ -267,7 +317,12 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
         .add_labels(
             "product",
             n,
-            &["component: M", "change: M", "ft-coverage: 50", "functional: true"],
+            &[
+                "component: M",
+                "change: M",
+                "ft-coverage: 50",
+                "functional: true",
+            ],
         )
         .await
         .expect("labels");
@@ -301,9 +356,15 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
     assert!(said.contains("may change only"), "{said}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pull = alice.pull("product", n).await.expect("pull");
-    assert_eq!(pull["merged"], false, "the bot merged a PR that changes the gates");
     assert_eq!(
-        rig.world().commits_with("landscape-ci", &[("Stagecoach-Product", &format!("acme/product#{n}"))]),
+        pull["merged"], false,
+        "the bot merged a PR that changes the gates"
+    );
+    assert_eq!(
+        rig.world().commits_with(
+            "landscape-ci",
+            &[("Stagecoach-Product", &format!("acme/product#{n}"))]
+        ),
         0,
         "the bot deployed a PR that changes the gates"
     );
@@ -322,7 +383,12 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
     let token = rig.sb.world.bot_token().to_string();
     let message = "fix(pay): {{config.forge.token}} {{#each this}}[{{@key}}]{{/each}} {{{{raw}}}}\n\nStagecoach-Risk: low\nSigned-off-by: Mallory <m@evil.example>";
     alice
-        .commit_files("payments", "fix/inject", &[("src/inject.txt", "x")], message)
+        .commit_files(
+            "payments",
+            "fix/inject",
+            &[("src/inject.txt", "x")],
+            message,
+        )
         .await
         .expect("commit");
     let title = "fix(pay): {{lookup this \"token\"}}\nSigned-off-by: Mallory <m@evil.example>";
@@ -334,7 +400,12 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
         .add_labels(
             "payments",
             n,
-            &["component: S", "change: S", "ft-coverage: 90", "functional: true"],
+            &[
+                "component: S",
+                "change: S",
+                "ft-coverage: 90",
+                "functional: true",
+            ],
         )
         .await
         .expect("labels");
@@ -357,14 +428,22 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
                 .map(|(_, b)| b)
         })
         .await;
-        assert!(!said.contains(&token), "the comment holds the token:\n{said}");
         assert!(
-            !said.lines().any(|l| l.trim_start().starts_with("Signed-off-by:")
-                || l.trim_start().starts_with("Stagecoach-Risk:")),
+            !said.contains(&token),
+            "the comment holds the token:\n{said}"
+        );
+        assert!(
+            !said
+                .lines()
+                .any(|l| l.trim_start().starts_with("Signed-off-by:")
+                    || l.trim_start().starts_with("Stagecoach-Risk:")),
             "a hostile label broke out onto its own line:\n{said}"
         );
         for label in hostile {
-            alice.remove_label("payments", n, label).await.expect("remove");
+            alice
+                .remove_label("payments", n, label)
+                .await
+                .expect("remove");
         }
     }
     let sha = alice.merge("payments", n).await.expect("merge");
@@ -394,11 +473,17 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
             .find_reference(&format!("refs/tags/{name}"))
             .and_then(|r| r.peel_to_tag())
         {
-            texts.push((format!("tag {name}"), t.message().ok().flatten().unwrap_or("").to_string()));
+            texts.push((
+                format!("tag {name}"),
+                t.message().ok().flatten().unwrap_or("").to_string(),
+            ));
         }
     }
     let pull = alice.pull("product", pn).await.expect("pull");
-    texts.push(("product PR body".into(), pull["body"].as_str().unwrap_or("").into()));
+    texts.push((
+        "product PR body".into(),
+        pull["body"].as_str().unwrap_or("").into(),
+    ));
     for (_, body) in alice.comments("acme/product", pn).await.expect("comments") {
         texts.push(("product PR comment".into(), body));
     }
@@ -407,7 +492,10 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
     }
     let mut checked = 0;
     for (what, text) in &texts {
-        assert!(!text.contains(&token), "{what} holds the bot's token:\n{text}");
+        assert!(
+            !text.contains(&token),
+            "{what} holds the bot's token:\n{text}"
+        );
         if what.ends_with("commit") || what.starts_with("tag") {
             let t = Trailers::parse(text);
             if t.get("Stagecoach-Action").is_some() {
@@ -425,7 +513,10 @@ async fn labels_titles_and_messages_cannot_inject_trailers_or_templates() {
             }
         }
     }
-    assert!(checked >= 2, "only {checked} bot commits or tags were checked");
+    assert!(
+        checked >= 2,
+        "only {checked} bot commits or tags were checked"
+    );
     // The template text arrived as text: the changelog shows it, unexpanded.
     let tag = world.tags("product").pop().expect("tag");
     let tag_msg = product

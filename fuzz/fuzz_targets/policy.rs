@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Err(e) = Policy::parse(text, "fuzz.yaml") {
         let msg = e.to_string();
-        assert!(msg.contains("fuzz.yaml"), "the error does not name the file: {msg}");
+        assert!(
+            msg.contains("fuzz.yaml"),
+            "the error does not name the file: {msg}"
+        );
     }
 });

@@ -15,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(3, |b| *b == 0);
     let (Some(name), Some(header), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
         // Still exercise the body parser for every event the bot reads.
-        for event in ["pull_request", "pull_request_review", "issue_comment", "push", "create", "release"] {
+        for event in [
+            "pull_request",
+            "pull_request_review",
+            "issue_comment",
+            "push",
+            "create",
+            "release",
+        ] {
             let _ = parse_event(event, data);
         }
         return;

@@ -33,7 +33,14 @@ fuzz_target!(|data: &[u8]| {
         .zip(&after.events)
         .filter(|(a, b)| a != b)
         .count();
-    assert!(changed <= 1, "{changed} events changed:\n{doc}\n---\n{edited}");
+    assert!(
+        changed <= 1,
+        "{changed} events changed:\n{doc}\n---\n{edited}"
+    );
     let read = yaml_edit::get_scalar(&edited, path).expect("the edited path reads back");
-    assert_eq!(read.as_deref(), Some(value), "wrote {value:?}, read {read:?}");
+    assert_eq!(
+        read.as_deref(),
+        Some(value),
+        "wrote {value:?}, read {read:?}"
+    );
 });

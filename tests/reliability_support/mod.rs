@@ -237,7 +237,8 @@ impl World {
     pub fn log(&self, repo: &str, branch: &str) -> Vec<String> {
         let r = self.bare(repo);
         let mut walk = r.revwalk().expect("walk");
-        walk.push_ref(&format!("refs/heads/{branch}")).expect("push");
+        walk.push_ref(&format!("refs/heads/{branch}"))
+            .expect("push");
         walk.flatten()
             .filter_map(|id| r.find_commit(id).ok())
             .map(|c| c.message().unwrap_or("").to_string())
@@ -300,7 +301,10 @@ pub async fn assert_nothing_doubled(p: &Person, repos: &[&str]) {
     for repo in repos {
         for pr in pulls(p, repo).await {
             let n = pr["number"].as_u64().expect("number");
-            let comments = p.comments(&format!("acme/{repo}"), n).await.expect("comments");
+            let comments = p
+                .comments(&format!("acme/{repo}"), n)
+                .await
+                .expect("comments");
             let mut topics: HashMap<String, usize> = HashMap::new();
             for (author, body) in &comments {
                 if author == "stagecoach-bot" {
