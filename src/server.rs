@@ -115,8 +115,10 @@ async fn receive_webhook(
     }
 
     let delivery = header_str(&headers, "x-github-delivery").map(str::to_string);
+    // Claimed at the door (check and remember in one step), so a redelivery
+    // racing the original is still dropped; given back if this one is refused.
     if let Some(id) = &delivery {
-        if state.deliveries.contains(id) {
+        if !state.deliveries.claim(id) {
             state.metrics.webhook(event_name, WebhookOutcome::Duplicate);
             tracing::debug!(delivery = %id, "webhook redelivery dropped");
             return StatusCode::ACCEPTED.into_response();
@@ -131,10 +133,10 @@ async fn receive_webhook(
                 event = event_name,
                 "webhook ignored: not an event or action the bot reads"
             );
-            remember(&state, delivery);
             return StatusCode::ACCEPTED.into_response();
         }
         Err(e) => {
+            forget(&state, delivery);
             state.metrics.webhook(event_name, WebhookOutcome::Malformed);
             tracing::warn!("webhook refused: {e}");
             return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
@@ -149,7 +151,6 @@ async fn receive_webhook(
                 delivery = delivery.as_deref().unwrap_or("-"),
                 "webhook: {description}"
             );
-            remember(&state, delivery);
             StatusCode::ACCEPTED.into_response()
         }
         Err(TrySendError::Full(_)) => {
@@ -157,10 +158,10 @@ async fn receive_webhook(
             tracing::warn!(
                 "webhook dropped, the engine's queue is full (the resync will catch up): {description}"
             );
-            remember(&state, delivery);
             StatusCode::ACCEPTED.into_response()
         }
         Err(TrySendError::Closed(_)) => {
+            forget(&state, delivery);
             state.metrics.webhook(event_name, WebhookOutcome::Dropped);
             tracing::error!("webhook refused: the engine is not running");
             (
@@ -172,10 +173,10 @@ async fn receive_webhook(
     }
 }
 
-/// Remember a delivery only once it was handled, so a refused one may come again.
-fn remember(state: &ServerState, delivery: Option<String>) {
+/// Give back a claimed delivery that was refused, so it may come again.
+fn forget(state: &ServerState, delivery: Option<String>) {
     if let Some(id) = delivery {
-        state.deliveries.insert(id);
+        state.deliveries.remove(&id);
     }
 }
 
@@ -197,17 +198,20 @@ impl RecentDeliveries {
         }
     }
 
+    #[cfg(test)]
     fn contains(&self, id: &str) -> bool {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.0.contains(id)
     }
 
-    fn insert(&self, id: String) {
+    /// Remember `id`; `false` when it was already there.
+    fn claim(&self, id: &str) -> bool {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (set, order) = &mut *inner;
-        if set.insert(id.clone()) {
-            order.push_back(id);
+        if !set.insert(id.to_string()) {
+            return false;
         }
+        order.push_back(id.to_string());
         while set.len() > self.capacity {
             match order.pop_front() {
                 Some(oldest) => {
@@ -215,6 +219,15 @@ impl RecentDeliveries {
                 }
                 None => break,
             }
+        }
+        true
+    }
+
+    fn remove(&self, id: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (set, order) = &mut *inner;
+        if set.remove(id) {
+            order.retain(|o| o != id);
         }
     }
 }
@@ -226,11 +239,13 @@ mod tests {
     #[test]
     fn recent_deliveries_forget_the_oldest_when_full() {
         let r = RecentDeliveries::new(2);
-        r.insert("a".into());
-        r.insert("b".into());
-        r.insert("a".into());
-        r.insert("c".into());
+        assert!(r.claim("a"));
+        assert!(r.claim("b"));
+        assert!(!r.claim("a"), "a second claim of the same delivery");
+        assert!(r.claim("c"));
         assert!(!r.contains("a"));
         assert!(r.contains("b") && r.contains("c"));
+        r.remove("b");
+        assert!(r.claim("b"), "a forgotten delivery may come again");
     }
 }

@@ -615,5 +615,44 @@ fn pr_changes(
         read(&base.to_string())?
     };
     let head_manifest = read(head)?;
-    Ok(super::tag::manifest_changes(&base_manifest, &head_manifest))
+    let changes = super::tag::manifest_changes(&base_manifest, &head_manifest);
+    if !changes.is_empty() {
+        // The bot deploys and may merge a bump by itself: it must be only a
+        // bump, or a policy or gate change would ride along unreviewed.
+        let others = other_changed_files(r, base, head_oid, path)?;
+        if !others.is_empty() {
+            return Err(format!(
+                "it bumps a component and also changes {}; a product PR the bot deploys and merges may change only `{path}`. Put the other changes in their own PR, for people to review",
+                others.join(", ")
+            ));
+        }
+    }
+    Ok(changes)
+}
+
+/// Paths other than `path` that differ between two commits.
+fn other_changed_files(
+    r: &git2::Repository,
+    base: git2::Oid,
+    head: git2::Oid,
+    path: &str,
+) -> std::result::Result<Vec<String>, String> {
+    let tree = |oid| {
+        r.find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(|e| format!("cannot read commit {oid}: {e}"))
+    };
+    let (old, new) = (tree(base)?, tree(head)?);
+    let diff = r
+        .diff_tree_to_tree(Some(&old), Some(&new), None)
+        .map_err(|e| format!("cannot compare the PR with main: {e}"))?;
+    let mut others: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| p != path)
+        .collect();
+    others.sort();
+    others.dedup();
+    Ok(others)
 }

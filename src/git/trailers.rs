@@ -57,14 +57,13 @@ impl Trailers {
     /// a `Token: value` trailer or an indented continuation of the one before.
     /// A message without such a block has no trailers.
     pub fn parse(message: &str) -> Trailers {
-        let lines: Vec<&str> = message
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| l.trim_end())
-            .collect();
+        // Comment lines (`#`) are skipped inside the block, but still count as
+        // a subject, as in git: `# v1.2.0` above a blank line and trailers
+        // does not make the trailers a subject.
+        let lines: Vec<&str> = message.lines().map(|l| l.trim_end()).collect();
         let end = lines
             .iter()
-            .rposition(|l| !l.is_empty())
+            .rposition(|l| !l.is_empty() && !l.starts_with('#'))
             .map_or(0, |i| i + 1);
         let lines = &lines[..end];
         let Some(blank) = lines.iter().rposition(|l| l.is_empty()) else {
@@ -76,6 +75,9 @@ impl Trailers {
         let block = &lines[blank + 1..];
         let mut trailers: Vec<(String, String)> = Vec::new();
         for line in block {
+            if line.starts_with('#') {
+                continue;
+            }
             if line.starts_with([' ', '\t']) {
                 match trailers.last_mut() {
                     Some((_, value)) => {
