@@ -533,10 +533,7 @@ impl Engine {
                 tag,
                 change,
                 source,
-            } => {
-                self.hotfix(policy, snap, base, tag, change, source)
-                    .await
-            }
+            } => self.hotfix(policy, snap, base, tag, change, source).await,
         }
     }
 

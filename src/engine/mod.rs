@@ -24,9 +24,9 @@ pub mod snapshot;
 pub mod stability;
 pub mod staging;
 pub mod tag;
-pub mod text;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
