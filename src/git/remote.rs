@@ -98,6 +98,14 @@ impl Remote {
 
     /// A world error about this remote, with credentials redacted.
     pub fn error(&self, doing: &str, e: &git2::Error) -> Error {
+        // libgit2 calls a missing local repository "unsupported URL protocol".
+        if let Some(path) = self.local_path.as_ref().filter(|p| !p.exists()) {
+            return Error::world(format!(
+                "git: {doing} {}: no repository at {}",
+                self.clean_url(),
+                path.display()
+            ));
+        }
         Error::world(self.redact(&format!(
             "git: {doing} {}: {}",
             self.clean_url(),
@@ -376,6 +384,18 @@ fn copy_missing_objects(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_local_repository_is_named_as_missing() {
+        let remote = Remote::new("/nonexistent/acme/landscape-ci.git", &GitAuth::default());
+        let e = remote.error("fetch", &git2::Error::from_str("unsupported URL protocol"));
+        assert!(
+            e.message()
+                .contains("no repository at /nonexistent/acme/landscape-ci.git"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
 
     #[test]
     fn credentials_in_urls_are_redacted_everywhere() {
