@@ -1,8 +1,9 @@
 //! Reading a component's release history from git: its newest semver tag, the
 //! commits since, and the version those commits call for.
 //!
-//! One revwalk per question and no per-commit work beyond reading the message:
-//! this runs over histories of 100,000 commits on every product merge.
+//! One walk per question that reads each commit once (`walk.rs`), and no
+//! per-commit work beyond reading the message: this runs over histories of
+//! 100,000 commits on every product merge.
 
 use std::collections::{BTreeMap, HashMap};
 
