@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::changelog::{Changelog, render, section_from_commits};
 use crate::error::{Error, Result};
-use crate::git::history::{commits_between, open_repo};
+use crate::git::history::{commits_between, open_repo, settle_for_one_pass};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,6 +38,7 @@ pub fn run(args: Args) -> Result<()> {
         })?),
         None => None,
     };
+    settle_for_one_pass();
     let repo = open_repo(&args.repo)?;
     let commits = commits_between(&repo, args.from.as_deref(), &args.to)?;
     let section = section_from_commits(

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::git::history::{NextVersion, next_version, open_repo};
+use crate::git::history::{NextVersion, next_version, open_repo, settle_for_one_pass};
 use crate::version::default_bump_rules;
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +46,7 @@ pub enum Format {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Next(next) => {
+            settle_for_one_pass();
             let repo = open_repo(&next.repo)?;
             let found = next_version(
                 &repo,

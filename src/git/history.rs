@@ -1,8 +1,9 @@
 //! Reading a component's release history from git: its newest semver tag, the
 //! commits since, and the version those commits call for.
 //!
-//! One revwalk per question and no per-commit work beyond reading the message:
-//! this runs over histories of 100,000 commits on every product merge.
+//! One walk per question that reads each commit once (`walk.rs`), and no
+//! per-commit work beyond reading the message: this runs over histories of
+//! 100,000 commits on every product merge.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +13,9 @@ use semver::Version;
 use crate::conventional;
 use crate::error::{Error, Result};
 use crate::version::{Bump, bump_for, effective_bump, parse_tag};
+
+mod walk;
+use walk::walk;
 
 /// One commit as the changelog and version logic need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,19 @@ pub fn open_repo(path: &std::path::Path) -> Result<Repository> {
             e.message()
         ))
     })
+}
+
+/// Settle libgit2 for a process that reads one history once and exits (the
+/// `version` and `changelog` commands).
+///
+/// libgit2 keeps every object it reads in a cache and hashes it again to check
+/// its id; the walk reads each commit exactly once, so on a 100,000-commit
+/// history that is a fifth of the run for nothing. `git log` does not check
+/// ids on read either (zlib's own checksum still catches a damaged object).
+/// Process-wide, so the long-running bot does not call it.
+pub fn settle_for_one_pass() {
+    git2::opts::enable_caching(false);
+    git2::opts::strict_hash_verification(false);
 }
 
 /// The commit a revision names; an unknown revision is bad input.
@@ -132,38 +149,16 @@ pub fn commits_between(
 ) -> Result<Vec<HistoryCommit>> {
     let to = resolve_commit(repo, to)?;
     let from = from.map(|f| resolve_commit(repo, f)).transpose()?;
-    let mut commits = Vec::new();
     walk(repo, from, to, |commit| {
-        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let message = String::from_utf8_lossy(commit.message).into_owned();
         let summary = message.lines().next().unwrap_or("").to_owned();
-        commits.push(HistoryCommit {
-            sha: commit.id().to_string(),
+        HistoryCommit {
+            sha: commit.oid.to_string(),
             summary,
             message,
-            is_merge: commit.parent_count() > 1,
-        });
-    })?;
-    Ok(commits)
-}
-
-/// Run `visit` on every commit of `(from, to]`, newest first (libgit2's default
-/// order; asking for `Sort::TIME` made the walk three times slower).
-fn walk(
-    repo: &Repository,
-    from: Option<Oid>,
-    to: Oid,
-    mut visit: impl FnMut(&git2::Commit<'_>),
-) -> Result<()> {
-    let mut revwalk = repo.revwalk()?;
-    revwalk.push(to)?;
-    if let Some(from) = from {
-        revwalk.hide(from)?;
-    }
-    for oid in revwalk {
-        let commit = repo.find_commit(oid?)?;
-        visit(&commit);
-    }
-    Ok(())
+            is_merge: commit.parents.len() > 1,
+        }
+    })
 }
 
 /// What a range of commits asks for.
@@ -175,27 +170,38 @@ struct Tally {
     touches_from: bool,
 }
 
+/// One commit's share of a [`Tally`], worked out when the commit is read.
+struct Counted {
+    bump: Option<Bump>,
+    conventional: bool,
+    child_of_from: bool,
+}
+
 fn tally(
     repo: &Repository,
     from: Option<Oid>,
     to: Oid,
     rules: &BTreeMap<String, Bump>,
 ) -> Result<Tally> {
-    let mut tally = Tally::default();
-    walk(repo, from, to, |commit| {
-        if from.is_some_and(|f| commit.parent_ids().any(|p| p == f)) {
-            tally.touches_from = true;
-        }
-        if commit.parent_count() > 1 {
-            return;
-        }
-        let message = String::from_utf8_lossy(commit.message_bytes());
-        let Some(parsed) = conventional::parse(&message) else {
-            return;
+    let counted = walk(repo, from, to, |commit| {
+        let child_of_from = from.is_some_and(|f| commit.parents.contains(&f));
+        let parsed = if commit.parents.len() > 1 {
+            None
+        } else {
+            conventional::parse(&String::from_utf8_lossy(commit.message))
         };
-        tally.considered += 1;
-        tally.wanted = tally.wanted.max(bump_for(&parsed, rules));
+        Counted {
+            bump: parsed.as_ref().and_then(|p| bump_for(p, rules)),
+            conventional: parsed.is_some(),
+            child_of_from,
+        }
     })?;
+    let mut tally = Tally::default();
+    for c in counted {
+        tally.touches_from |= c.child_of_from;
+        tally.considered += usize::from(c.conventional);
+        tally.wanted = tally.wanted.max(c.bump);
+    }
     Ok(tally)
 }
 
