@@ -91,6 +91,26 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
         });
         return actions;
     }
+    // Record the staging health verdict of the tag that arrived; an unhealthy
+    // staging is not rolled back (it is what staging is for): the verdict shows
+    // on the road, and the stability samples score it.
+    if let (Some(cur), Some(_)) = (current, env.health.as_ref()) {
+        if let Some(commit) = view
+            .wave_commit(&cur.name, 1)
+            .filter(|c| c.health.is_none())
+        {
+            actions.push(Action::WatchPromotion {
+                env: env.name.clone(),
+                tag: cur.name.clone(),
+                commit: commit.sha.clone(),
+                clusters: env
+                    .waves
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| env.clusters.clone()),
+            });
+        }
+    }
     if let (Some(cur), Some(stab)) = (current, env.stability.as_ref()) {
         if cur.note.is_none()
             && stability::sample_due(&stab.sample, cur.samples.last().map(|s| s.at), snap.now)

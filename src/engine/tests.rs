@@ -185,15 +185,19 @@ fn snapshot() -> Snapshot {
             env("ci", Vec::new()),
             env(
                 "staging",
-                vec![landscape_commit(
-                    "s1",
-                    now() - Duration::seconds(30),
-                    &[
-                        ("Stagecoach-Action", "promote"),
-                        ("Stagecoach-Product", "v1.0.0"),
-                        ("Stagecoach-Wave", "1/1"),
-                    ],
-                )],
+                vec![LandscapeCommit {
+                    // Watched already: staging's health verdict is recorded.
+                    health: Some(StatusState::Success),
+                    ..landscape_commit(
+                        "s1",
+                        now() - Duration::seconds(30),
+                        &[
+                            ("Stagecoach-Action", "promote"),
+                            ("Stagecoach-Product", "v1.0.0"),
+                            ("Stagecoach-Wave", "1/1"),
+                        ],
+                    )
+                }],
             ),
             env("canary", Vec::new()),
             env("prod", Vec::new()),
@@ -464,4 +468,20 @@ fn prod_refuses_a_tag_canary_does_not_run_unless_overridden() {
         ..req
     };
     assert_eq!(release::refusal(&policy(), &snap, &req), None);
+}
+
+#[test]
+fn a_tag_that_arrived_on_staging_gets_its_health_watched_once() {
+    let mut snap = snapshot();
+    let staging = snap
+        .envs
+        .iter_mut()
+        .find(|e| e.name == "staging")
+        .expect("staging");
+    staging.history[0].health = None;
+    let actions = reconcile(&policy(), &snap);
+    assert!(
+        matches!(actions.as_slice(), [Action::WatchPromotion { env, tag, commit, .. }] if env == "staging" && tag == "v1.0.0" && commit == "s1"),
+        "{actions:#?}"
+    );
 }
