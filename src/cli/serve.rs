@@ -29,7 +29,9 @@ pub fn run(args: Args) -> Result<()> {
     let config = Config::load(&args.config)?;
     super::runtime()?.block_on(async move {
         let metrics = Arc::new(Metrics::new());
-        let forge = GitHub::from_config(&config)?.with_metrics(metrics.clone());
+        let forge = GitHub::from_config(&config)?
+            .with_metrics(metrics.clone())
+            .with_etag_store(config.git.cache_dir.join("etags.json"));
         let listen = args.listen.clone().unwrap_or_else(|| config.server.listen.clone());
         let secret = config.webhook_secret();
         if secret.is_none() {

@@ -274,6 +274,15 @@ impl Engine {
     /// Pass after pass until nothing is left to do (or the bound is hit, in
     /// which case the next tick goes on). Returns the number of actions taken.
     pub async fn converge(&self) -> Result<usize> {
+        let result = self.converge_passes().await;
+        // Keep the forge's conditional-request cache for the next start.
+        if let Err(e) = self.forge.checkpoint().await {
+            tracing::warn!("{e}");
+        }
+        result
+    }
+
+    async fn converge_passes(&self) -> Result<usize> {
         let mut total = 0;
         for _ in 0..MAX_PASSES {
             let done = self.pass().await?;

@@ -242,6 +242,13 @@ pub trait Forge: Send + Sync {
     async fn update_release(&self, repo: &RepoId, id: u64, body: &str, draft: bool) -> Result<()>;
     async fn list_tags(&self, repo: &RepoId) -> Result<Vec<Tag>>;
 
+    /// Save what is worth keeping across a restart (the GitHub client's
+    /// conditional-request cache). Called after each converge; a failure is
+    /// only worth a warning.
+    async fn checkpoint(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Create or edit in place the one comment of this topic on this PR.
     /// Does nothing when the body is already what it should be.
     async fn upsert_sticky_comment(

@@ -3,7 +3,10 @@
 //! against the rate limit, and a resync loop re-reads the same lists often.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
 
 /// A page as it was last served, with the headers we need to replay it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +58,88 @@ impl EtagCache {
         }
     }
 
+    /// The pages, oldest first, for saving (a copy: the lock is held briefly).
+    pub fn snapshot(&self) -> Vec<(String, CachedPage)> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .order
+            .iter()
+            .filter_map(|url| inner.pages.get(url).map(|p| (url.clone(), p.clone())))
+            .collect()
+    }
+
+    /// Fill the cache from a file `save` wrote for the same `owner` (a hash
+    /// of the API root and the credentials, so one account's answers are
+    /// never replayed to another). A missing, unreadable or foreign file
+    /// leaves the cache empty: the worst case is a cold start. Returns how
+    /// many pages were loaded.
+    pub fn load(&self, path: &Path, owner: &str) -> usize {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return 0;
+        };
+        let Ok(saved) = serde_json::from_str::<Saved>(&text) else {
+            tracing::warn!(file = %path.display(), "ETag cache file unreadable; starting cold");
+            return 0;
+        };
+        if saved.owner != owner {
+            return 0;
+        }
+        let n = saved.pages.len();
+        for p in saved.pages {
+            self.put(
+                &p.url,
+                CachedPage {
+                    etag: p.etag,
+                    body: Arc::from(p.body),
+                    link: p.link,
+                },
+            );
+        }
+        n
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.pages.len()
     }
+}
+
+/// The file form of the cache.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    owner: String,
+    pages: Vec<SavedPage>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedPage {
+    url: String,
+    etag: String,
+    link: Option<String>,
+    body: String,
+}
+
+/// Write pages for `owner` to `path` atomically (temp file, then rename).
+pub fn save(path: &Path, owner: &str, pages: Vec<(String, CachedPage)>) -> std::io::Result<()> {
+    let saved = Saved {
+        owner: owner.to_string(),
+        pages: pages
+            .into_iter()
+            .map(|(url, p)| SavedPage {
+                url,
+                etag: p.etag,
+                link: p.link,
+                body: p.body.to_string(),
+            })
+            .collect(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer(&mut tmp, &saved)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -72,6 +152,31 @@ mod tests {
             body: Arc::from("[]"),
             link: None,
         }
+    }
+
+    #[test]
+    fn saved_pages_come_back_only_for_the_same_owner() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("etags.json");
+        let c = EtagCache::new(10);
+        c.put("/a", page("\"1\""));
+        c.put("/b", page("\"2\""));
+        save(&file, "owner-1", c.snapshot()).expect("save");
+        let again = EtagCache::new(10);
+        assert_eq!(again.load(&file, "owner-1"), 2);
+        assert_eq!(again.get("/b").map(|p| p.etag), Some("\"2\"".into()));
+        let other = EtagCache::new(10);
+        assert_eq!(
+            other.load(&file, "owner-2"),
+            0,
+            "another account's answers are not replayed"
+        );
+        std::fs::write(&file, "not json").expect("write");
+        assert_eq!(
+            EtagCache::new(10).load(&file, "owner-1"),
+            0,
+            "a broken file means a cold start"
+        );
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct GitHub {
     /// App auth only: the JWT-authenticated client, to learn the app's slug.
     app_crab: Option<Octocrab>,
     login: OnceCell<String>,
+    /// Who the answers belong to (a hash of the API root and credentials).
+    owner: String,
+    /// Where the ETag cache is kept between runs, if anywhere.
+    etag_store: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -82,6 +86,20 @@ impl GitHub {
                         .set_write_timeout(Some(Duration::from_secs(30)))
                 })
         };
+        let owner = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(api_url.as_bytes());
+            match &auth {
+                GitHubAuth::Token(t) => h.update(format!("\0token\0{t}").as_bytes()),
+                GitHubAuth::App {
+                    app_id,
+                    installation_id,
+                    ..
+                } => h.update(format!("\0app\0{app_id}\0{installation_id}").as_bytes()),
+            }
+            hex::encode(h.finalize())
+        };
         let (crab, app_crab, secrets) = match auth {
             GitHubAuth::Token(token) => {
                 let crab = builder()?
@@ -113,7 +131,19 @@ impl GitHub {
             transport: Transport::new(crab, base, secrets),
             app_crab,
             login: OnceCell::new(),
+            owner,
+            etag_store: None,
         })
+    }
+
+    /// Keep the ETag cache in `file` between runs, so the first resync after
+    /// a restart is as cheap as any other (304s cost no rate limit). Loads it
+    /// now; `Forge::checkpoint` saves it.
+    pub fn with_etag_store(mut self, file: std::path::PathBuf) -> Self {
+        let loaded = self.transport.cache().load(&file, &self.owner);
+        tracing::debug!(pages = loaded, file = %file.display(), "ETag cache loaded");
+        self.etag_store = Some(file);
+        self
     }
 
     pub fn from_config(config: &Config) -> Result<Self> {
@@ -178,6 +208,18 @@ fn method_word(method: MergeMethod) -> &'static str {
 
 #[async_trait]
 impl Forge for GitHub {
+    async fn checkpoint(&self) -> Result<()> {
+        let Some(file) = self.etag_store.clone() else {
+            return Ok(());
+        };
+        let pages = self.transport.cache().snapshot();
+        let owner = self.owner.clone();
+        tokio::task::spawn_blocking(move || etag::save(&file, &owner, pages))
+            .await
+            .map_err(|e| Error::world(format!("saving the ETag cache: {e}")))?
+            .map_err(|e| Error::world(format!("saving the ETag cache: {e}")))
+    }
+
     async fn whoami(&self) -> Result<String> {
         self.login
             .get_or_try_init(|| self.discover_login())

@@ -73,6 +73,11 @@ impl Transport {
         }
     }
 
+    /// The conditional-GET cache, to save and load across restarts.
+    pub fn cache(&self) -> &EtagCache {
+        &self.cache
+    }
+
     pub fn set_policy(&mut self, policy: RetryPolicy) {
         self.policy = policy;
     }
