@@ -703,9 +703,6 @@ impl Engine {
                 p.number
             }
             None => {
-                let manifest_path = self.config.product.manifest.clone();
-                let base = self.config.product.branch.clone();
-                let (b2, c2) = (branch.to_string(), change.clone());
                 let trailers = Trailers::new()
                     .with("Stagecoach-Action", "bump")
                     .with(
@@ -727,20 +724,9 @@ impl Engine {
                     "feat({}): {} {} → {}",
                     change.component, change.component, change.from, change.to
                 );
-                self.with_repo(&product, move |ws| {
-                    ws.update_branch(&b2, Some(&base), &msg, &trailers, &mut |tree| {
-                        let text = tree
-                            .read_file(&manifest_path)?
-                            .ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
-                        let new =
-                            product_manifest::set_component_version(&text, &c2.component, &c2.to)?;
-                        Ok(vec![FileChange {
-                            path: manifest_path.clone(),
-                            content: Some(new),
-                        }])
-                    })
-                })
-                .await?;
+                let base = self.config.product.branch.clone();
+                self.commit_bump(&product, branch, &base, change, &msg, &trailers)
+                    .await?;
                 let log = self
                     .changelog(policy, snap, None, std::slice::from_ref(change))
                     .await?;
@@ -789,6 +775,36 @@ impl Engine {
                 .await?;
         }
         Ok(format!("product PR #{number}"))
+    }
+
+    /// Commit one component's new version into `product.yaml` on `branch`
+    /// (made from `base` when new): the product PR's and the hotfix's change.
+    async fn commit_bump(
+        &self,
+        product: &RepoId,
+        branch: &str,
+        base: &str,
+        change: &ComponentChange,
+        message: &str,
+        trailers: &Trailers,
+    ) -> Result<Outcome> {
+        let manifest_path = self.config.product.manifest.clone();
+        let (branch, base, change) = (branch.to_string(), base.to_string(), change.clone());
+        let (message, trailers) = (message.to_string(), trailers.clone());
+        self.with_repo(product, move |ws| {
+            ws.update_branch(&branch, Some(&base), &message, &trailers, &mut |tree| {
+                let text = tree
+                    .read_file(&manifest_path)?
+                    .ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
+                let new =
+                    product_manifest::set_component_version(&text, &change.component, &change.to)?;
+                Ok(vec![FileChange {
+                    path: manifest_path.clone(),
+                    content: Some(new),
+                }])
+            })
+        })
+        .await
     }
 
     /// One changelog: a section per component change, from its commits.
@@ -983,7 +999,6 @@ impl Engine {
         let product = snap.product.repo.clone();
         let key = source.to_string();
         let branch = format!("hotfix/{tag}");
-        let manifest_path = self.config.product.manifest.clone();
         let trailers = Trailers::new()
             .with("Stagecoach-Action", "hotfix")
             .with("Stagecoach-Product", tag.to_string())
@@ -993,30 +1008,12 @@ impl Engine {
                 format!("{}@{}", change.component, change.to),
             )
             .with(super::hotfix::HOTFIX_FOR, key.clone());
-        let (b2, base2, c2, t2) = (
-            branch.clone(),
-            base.to_string(),
-            change.clone(),
-            trailers.clone(),
-        );
         let msg = format!(
             "fix({}): hotfix {tag} from {base}: {} {} → {}",
             change.component, change.component, change.from, change.to
         );
         let out = self
-            .with_repo(&product, move |ws| {
-                ws.update_branch(&b2, Some(&base2), &msg, &t2, &mut |tree| {
-                    let text = tree
-                        .read_file(&manifest_path)?
-                        .ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
-                    let new =
-                        product_manifest::set_component_version(&text, &c2.component, &c2.to)?;
-                    Ok(vec![FileChange {
-                        path: manifest_path.clone(),
-                        content: Some(new),
-                    }])
-                })
-            })
+            .commit_bump(&product, &branch, base, change, &msg, &trailers)
             .await?;
         let sha = match out {
             Outcome::Committed { sha } | Outcome::Unchanged { head: sha } => sha,

@@ -112,6 +112,25 @@ impl Engine {
         Ok(pulls)
     }
 
+    /// The latest status per context on an open PR's head (a closed PR's
+    /// checks decide nothing).
+    async fn statuses_of(
+        &self,
+        repo: &RepoId,
+        pr: &PullRequest,
+    ) -> Result<BTreeMap<String, crate::forge::CommitStatus>> {
+        if pr.state != PrState::Open {
+            return Ok(BTreeMap::new());
+        }
+        Ok(self
+            .forge
+            .list_statuses(repo, &pr.head_sha)
+            .await?
+            .into_iter()
+            .map(|s| (s.context.clone(), s))
+            .collect())
+    }
+
     async fn sticky_of(
         &self,
         repo: &RepoId,
@@ -201,16 +220,7 @@ impl Engine {
         let mut pr_branches = BTreeMap::new();
         for pr in pulls {
             pr_branches.insert(pr.head_ref.clone(), pr.number);
-            let statuses = if pr.state == PrState::Open {
-                self.forge
-                    .list_statuses(&repo, &pr.head_sha)
-                    .await?
-                    .into_iter()
-                    .map(|s| (s.context.clone(), s))
-                    .collect()
-            } else {
-                BTreeMap::new()
-            };
+            let statuses = self.statuses_of(&repo, &pr).await?;
             // One read of an open PR's comments serves approvals and sticky comments.
             let mut open_sticky = None;
             let (reviews, approve_comments, approvers) = if pr.state == PrState::Open {
@@ -338,16 +348,7 @@ impl Engine {
             .await?;
         let mut views = Vec::new();
         for pr in pulls {
-            let statuses = if pr.state == PrState::Open {
-                self.forge
-                    .list_statuses(&repo, &pr.head_sha)
-                    .await?
-                    .into_iter()
-                    .map(|s| (s.context.clone(), s))
-                    .collect()
-            } else {
-                BTreeMap::new()
-            };
+            let statuses = self.statuses_of(&repo, &pr).await?;
             let parsed = labels::parse_labels(policy, &pr.labels);
             let hotfix_actor = match &parsed.hotfix_to {
                 Some(v) => {
