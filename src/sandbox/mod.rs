@@ -6,6 +6,7 @@
 //! the directory is empty); `Sandbox::person` drives it as a named human.
 
 mod access;
+mod apps;
 pub mod faults;
 pub mod git;
 pub mod hooks;

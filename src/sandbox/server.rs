@@ -141,6 +141,13 @@ pub fn router(app: Shared) -> Router {
         .route("/_sandbox/faults", post(faults::add).delete(faults::clear))
         .route("/_sandbox/prometheus", post(signals::set_metric))
         .route("/_sandbox/alerts", post(signals::set_alerts))
+        .route("/_sandbox/app", post(super::apps::register))
+        // App endpoints authenticate with the app's JWT, not a user token.
+        .route("/app", get(super::apps::get_app))
+        .route(
+            "/app/installations/{id}/access_tokens",
+            post(super::apps::access_token),
+        )
         .route(
             "/prometheus/api/v1/query",
             get(signals::query).post(signals::query),

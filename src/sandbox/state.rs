@@ -21,6 +21,18 @@ pub struct ForgeState {
     pub orgs: BTreeMap<String, OrgRecord>,
     /// Keyed by `owner/name`.
     pub repos: BTreeMap<String, RepoRecord>,
+    /// GitHub Apps registered with the sandbox, by app id.
+    #[serde(default)]
+    pub apps: BTreeMap<u64, AppRecord>,
+}
+
+/// A GitHub App: its public key checks the JWTs it signs; its installation
+/// tokens act as the user `<slug>[bot]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub slug: String,
+    pub installation_id: u64,
+    pub public_key_pem: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,165 @@
+//! GitHub App authentication, as GitHub does it: the app signs a JWT with its
+//! private key (RS256, `iss` = app id); `GET /app` and
+//! `POST /app/installations/{id}/access_tokens` check it against the app's
+//! public key and mint an installation token that acts as `<slug>[bot]`.
+//! `POST /_sandbox/app` registers an app (tests bring their own key pair).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::server::{ApiError, Shared};
+use super::state::AppRecord;
+use crate::forge::Permission;
+
+#[derive(Deserialize)]
+struct NewApp {
+    app_id: u64,
+    slug: String,
+    installation_id: u64,
+    public_key_pem: String,
+}
+
+/// Register an app; its bot user gets admin on every repo, like an
+/// installation on all of the org's repositories.
+pub async fn register(State(app): State<Shared>, body: Bytes) -> Response {
+    let new: NewApp = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("expected {{app_id, slug, installation_id, public_key_pem}}: {e}"),
+            )
+                .into_response();
+        }
+    };
+    if jsonwebtoken::DecodingKey::from_rsa_pem(new.public_key_pem.as_bytes()).is_err() {
+        return (
+            StatusCode::BAD_REQUEST,
+            "public_key_pem: not an RSA public key in PEM form",
+        )
+            .into_response();
+    }
+    let mut state = app.state.lock().await;
+    let login = format!("{}[bot]", new.slug);
+    state.ensure_user(&login, "GitHub App", || {
+        format!("ghs_unminted_{}", new.app_id)
+    });
+    for repo in state.repos.values_mut() {
+        repo.permissions.insert(login.clone(), Permission::Admin);
+    }
+    state.apps.insert(
+        new.app_id,
+        AppRecord {
+            slug: new.slug,
+            installation_id: new.installation_id,
+            public_key_pem: new.public_key_pem,
+        },
+    );
+    if let Err(e) = state.save(&app.dir) {
+        tracing::warn!("sandbox state not saved: {e}");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The app a request's JWT proves to be, or GitHub's 401.
+fn authenticate(
+    headers: &HeaderMap,
+    apps: &std::collections::BTreeMap<u64, AppRecord>,
+) -> Result<(u64, AppRecord), ApiError> {
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "A JSON web token could not be decoded",
+        )
+    };
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(refused)?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| refused())?;
+    if header.alg != jsonwebtoken::Algorithm::RS256 {
+        return Err(refused());
+    }
+    // GitHub reads `iss` first to find the key, then checks the signature.
+    #[derive(Deserialize)]
+    struct Claims {
+        iss: serde_json::Value,
+    }
+    for (id, record) in apps {
+        let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(record.public_key_pem.as_bytes())
+        else {
+            continue;
+        };
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        // `iss` is checked below against the app id (jsonwebtoken's own `iss`
+        // check needs the expected issuer up front).
+        validation.set_required_spec_claims(&["exp"]);
+        if let Ok(data) = jsonwebtoken::decode::<Claims>(token, &key, &validation) {
+            let iss = match &data.claims.iss {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if iss == id.to_string() {
+                return Ok((*id, record.clone()));
+            }
+        }
+    }
+    Err(refused())
+}
+
+pub async fn get_app(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let state = app.state.lock().await;
+    match authenticate(&headers, &state.apps) {
+        Ok((id, record)) => Json(json!({
+            "id": id,
+            "slug": record.slug,
+            "name": record.slug,
+            "owner": {"login": super::world::OWNER},
+            "permissions": {"contents": "write", "pull_requests": "write", "issues": "write", "statuses": "write", "members": "read"},
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn access_token(
+    State(app): State<Shared>,
+    Path(installation): Path<u64>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = app.state.lock().await;
+    let (_, record) = match authenticate(&headers, &state.apps) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    if record.installation_id != installation {
+        return ApiError::not_found().into_response();
+    }
+    let token = format!("ghs_{}", hex::encode(rand::random::<[u8; 18]>()));
+    let login = format!("{}[bot]", record.slug);
+    if let Some(user) = state.users.get_mut(&login) {
+        // A new installation token replaces the last one, as if it expired.
+        user.token = token.clone();
+    }
+    if let Err(e) = state.save(&app.dir) {
+        tracing::warn!("sandbox state not saved: {e}");
+    }
+    let expires_at = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token,
+            "expires_at": expires_at,
+            "permissions": {"contents": "write", "pull_requests": "write", "issues": "write", "statuses": "write"},
+            "repository_selection": "all",
+        })),
+    )
+        .into_response()
+}
