@@ -1,8 +1,30 @@
 //! Injected faults answer the next N matching requests, then the sandbox
-//! behaves again; stability signals answer in Prometheus and Alertmanager shapes.
+//! behaves again; an `after` fault lets the handler do its work and then loses
+//! the answer; every rule reports how often it was met, and each test here
+//! fails if one of its rules never was; stability signals answer in
+//! Prometheus and Alertmanager shapes.
 
 use serde_json::{Value, json};
 use stagecoach::sandbox::{self, SandboxOptions};
+
+/// Fail unless every fault rule set on the sandbox at `api` was met.
+async fn assert_every_rule_hit(http: &reqwest::Client, api: &str) {
+    let report: Vec<Value> = http
+        .get(format!("{api}/_sandbox/faults"))
+        .send()
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert!(!report.is_empty(), "no fault rules were set");
+    for rule in &report {
+        assert!(
+            rule["hits"].as_u64().unwrap_or(0) >= 1,
+            "a fault rule was never met: {rule}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn faults_answer_n_matching_requests_then_clear() {
@@ -65,6 +87,7 @@ async fn faults_answer_n_matching_requests_then_clear() {
         Ok(r) => r.bytes().await.is_err(),
     };
     assert!(dropped, "a dropped connection is not an answer");
+    assert_every_rule_hit(&http, api).await;
     let r = http
         .delete(format!("{api}/_sandbox/faults"))
         .send()
@@ -96,7 +119,135 @@ async fn a_delay_fault_makes_a_request_slow_but_answers_it() {
         .expect("user");
     assert_eq!(r.status(), 200);
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert_every_rule_hit(&http, &sb.api_url).await;
     sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_report_counts_hits_per_rule_and_shows_a_rule_never_met() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sb = sandbox::start(SandboxOptions::new(tmp.path()))
+        .await
+        .expect("start");
+    let http = stagecoach::engine::http::client_builder().build().unwrap();
+    let api = &sb.api_url;
+    let rules = json!([
+        {"path_prefix": "/repos/acme/*/tags", "method": "GET", "status": 500, "count": 3},
+        {"path_prefix": "/repos/acme/product/releases", "method": "POST", "status": 500},
+    ]);
+    http.post(format!("{api}/_sandbox/faults"))
+        .json(&rules)
+        .send()
+        .await
+        .expect("add");
+    let auth = format!("Bearer {}", sb.world.bot_token());
+    for repo in ["product", "payments"] {
+        let r = http
+            .get(format!("{api}/repos/acme/{repo}/tags"))
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .expect("tags");
+        assert_eq!(r.status(), 500, "{repo}: `*` stands for one segment");
+    }
+    let report: Value = http
+        .get(format!("{api}/_sandbox/faults"))
+        .send()
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report[0]["hits"], 2, "{report}");
+    assert_eq!(report[0]["count"], 3, "{report}");
+    assert_eq!(report[1]["hits"], 0, "a rule nobody met: {report}");
+    http.delete(format!("{api}/_sandbox/faults"))
+        .send()
+        .await
+        .expect("clear");
+    let report: Value = http
+        .get(format!("{api}/_sandbox/faults"))
+        .send()
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report, json!([]), "cleared");
+    sb.shutdown().await;
+}
+
+/// A comment posted through an `after` fault of kind `how`: the handler ran
+/// (the comment exists) though the client saw no good answer.
+async fn comment_through(how: Value, read_timeout: std::time::Duration) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sb = sandbox::start(SandboxOptions::new(tmp.path()))
+        .await
+        .expect("start");
+    let http = stagecoach::engine::http::client_builder()
+        .timeout(read_timeout)
+        .build()
+        .unwrap();
+    let api = &sb.api_url;
+    let alice = sb.person("alice").expect("alice");
+    alice
+        .commit_files("payments", "fix/x", &[("x.txt", "x")], "fix: x")
+        .await
+        .expect("commit");
+    let n = alice
+        .open_pr("payments", "fix/x", "main", "fix: x", "")
+        .await
+        .expect("pr");
+    let mut rule = how.clone();
+    rule["after"] = json!(true);
+    rule["method"] = json!("POST");
+    rule["path_prefix"] = json!("/repos/acme/payments/issues/*/comments");
+    http.post(format!("{api}/_sandbox/faults"))
+        .json(&rule)
+        .send()
+        .await
+        .expect("add");
+    let answer = http
+        .post(format!("{api}/repos/acme/payments/issues/{n}/comments"))
+        .header("Authorization", format!("Bearer {}", sb.world.bot_token()))
+        .json(&json!({"body": "made, but you will not know"}))
+        .send()
+        .await;
+    let good = match answer {
+        Ok(r) if r.status() == 201 => r.bytes().await.is_ok(),
+        _ => false,
+    };
+    assert!(!good, "{how}: the client got its answer");
+    let comments = alice.comments("acme/payments", n).await.expect("comments");
+    assert_eq!(
+        comments
+            .iter()
+            .filter(|(_, b)| b == "made, but you will not know")
+            .count(),
+        1,
+        "{how}: the handler ran once: {comments:?}"
+    );
+    assert_every_rule_hit(&http, api).await;
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_after_fault_does_the_write_and_then_answers_502() {
+    comment_through(json!({"status": 502}), std::time::Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn an_after_fault_does_the_write_and_then_cuts_the_connection() {
+    comment_through(json!({"drop": true}), std::time::Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn an_after_fault_does_the_write_and_then_holds_the_answer_past_the_timeout() {
+    comment_through(
+        json!({"delay_ms": 3000}),
+        std::time::Duration::from_millis(500),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Injected failures for reliability tests: the next N requests matching a path
 //! prefix (and method) answer with an error status, a rate-limit refusal, a
-//! delay, or a dropped connection, as GitHub sometimes does.
+//! delay, or a dropped connection, as GitHub sometimes does — either instead
+//! of the handler, or (`after: true`) once the handler has done its work, so
+//! the write happened but its answer is lost. Each rule counts its hits, so a
+//! test can prove the bot met every fault it set (`GET /_sandbox/faults`).
 
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -13,9 +16,13 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::server::{ApiError, App, Shared};
+use serde::Serialize;
 
-/// One rule, as posted to `POST /_sandbox/faults`.
+use super::server::{ApiError, Shared};
+
+/// One rule, as posted to `POST /_sandbox/faults`: requests whose path starts
+/// with `path_prefix` (`*` = any one segment) and whose method is `method`
+/// (any, if absent), `count` of them.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fault {
     pub path_prefix: String,
@@ -31,6 +38,31 @@ pub struct Fault {
     pub delay_ms: Option<u64>,
     #[serde(default)]
     pub drop: bool,
+    /// Run the handler first, then lose its answer (the dangerous case: the
+    /// write is done, the client cannot know).
+    #[serde(default)]
+    pub after: bool,
+}
+
+/// A rule as set, with how often it was met; exhausted rules stay listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultReport {
+    pub path_prefix: String,
+    pub method: Option<String>,
+    pub status: Option<u16>,
+    pub delay_ms: Option<u64>,
+    pub drop: bool,
+    pub after: bool,
+    /// Uses set (`count` as posted).
+    pub count: u32,
+    /// Requests that met the rule.
+    pub hits: u32,
+}
+
+struct Rule {
+    fault: Fault,
+    remaining: u32,
+    hits: u32,
 }
 
 fn one() -> u32 {
@@ -39,26 +71,44 @@ fn one() -> u32 {
 
 #[derive(Default)]
 pub struct Faults {
-    rules: Mutex<Vec<Fault>>,
+    rules: Mutex<Vec<Rule>>,
 }
 
 impl Faults {
-    /// Take one use of the first rule matching this request.
-    fn take(&self, method: &Method, path: &str) -> Option<Fault> {
+    /// Take one use of the first live rule matching this request.
+    pub fn take(&self, method: &Method, path: &str) -> Option<Fault> {
         let mut rules = self.rules.lock().ok()?;
-        let i = rules.iter().position(|f| {
-            path.starts_with(&f.path_prefix)
-                && f.method
+        let rule = rules.iter_mut().find(|r| {
+            r.remaining > 0
+                && prefix_matches(&r.fault.path_prefix, path)
+                && r.fault
+                    .method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
         })?;
-        let fault = rules[i].clone();
-        if rules[i].count <= 1 {
-            rules.remove(i);
-        } else {
-            rules[i].count -= 1;
-        }
-        Some(fault)
+        rule.remaining -= 1;
+        rule.hits += 1;
+        Some(rule.fault.clone())
+    }
+
+    /// Every rule set since the last clear, with its hits.
+    pub fn report(&self) -> Vec<FaultReport> {
+        let Ok(rules) = self.rules.lock() else {
+            return Vec::new();
+        };
+        rules
+            .iter()
+            .map(|r| FaultReport {
+                path_prefix: r.fault.path_prefix.clone(),
+                method: r.fault.method.clone(),
+                status: r.fault.status,
+                delay_ms: r.fault.delay_ms,
+                drop: r.fault.drop,
+                after: r.fault.after,
+                count: r.fault.count,
+                hits: r.hits,
+            })
+            .collect()
     }
 }
 
@@ -74,9 +124,40 @@ pub async fn add(State(app): State<Shared>, body: Bytes) -> Response {
         },
     };
     if let Ok(mut rules) = app.faults.rules.lock() {
-        rules.extend(faults.into_iter().filter(|f| f.count > 0));
+        rules.extend(faults.into_iter().filter(|f| f.count > 0).map(|f| Rule {
+            remaining: f.count,
+            hits: 0,
+            fault: f,
+        }));
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Whether `path` starts with `prefix`, where a `*` in the prefix stands for
+/// one whole path segment (`/repos/acme/product/issues/*/comments`), since a
+/// test sets its faults before it knows the PR's number.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    let mut rest = path;
+    let mut parts = prefix.split('*').peekable();
+    while let Some(part) = parts.next() {
+        let Some(after) = rest.strip_prefix(part) else {
+            return false;
+        };
+        rest = after;
+        if parts.peek().is_some() {
+            let segment = rest.find('/').unwrap_or(rest.len());
+            if segment == 0 {
+                return false;
+            }
+            rest = &rest[segment..];
+        }
+    }
+    true
+}
+
+/// `GET /_sandbox/faults`: the rules set since the last clear and their hits.
+pub async fn list(State(app): State<Shared>) -> Response {
+    axum::Json(app.faults.report()).into_response()
 }
 
 pub async fn clear(State(app): State<Shared>) -> StatusCode {
@@ -86,10 +167,9 @@ pub async fn clear(State(app): State<Shared>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// The faulty answer for this request, if a rule matches; `None` lets it through
-/// (after the rule's delay, when it only delays).
-pub async fn intercept(app: &App, method: &Method, path: &str) -> Option<Response> {
-    let fault = app.faults.take(method, path)?;
+/// The faulty answer for this request: `None` lets the handler's answer
+/// through (after the rule's delay, when it only delays).
+pub async fn apply(fault: &Fault) -> Option<Response> {
     if let Some(ms) = fault.delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -134,6 +214,33 @@ pub async fn intercept(app: &App, method: &Method, path: &str) -> Option<Respons
         set("retry-after", secs.to_string());
     }
     Some(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_matches;
+
+    #[test]
+    fn a_prefix_matches_paths_below_it_and_a_star_one_segment() {
+        assert!(prefix_matches(
+            "/repos/acme/product/pulls",
+            "/repos/acme/product/pulls"
+        ));
+        assert!(prefix_matches(
+            "/repos/acme/product/pulls",
+            "/repos/acme/product/pulls/3/merge"
+        ));
+        assert!(!prefix_matches(
+            "/repos/acme/product/pulls",
+            "/repos/acme/payments/pulls"
+        ));
+        let p = "/repos/acme/product/issues/*/comments";
+        assert!(prefix_matches(p, "/repos/acme/product/issues/12/comments"));
+        assert!(!prefix_matches(p, "/repos/acme/product/issues/12/labels"));
+        assert!(!prefix_matches(p, "/repos/acme/product/issues//comments"));
+        assert!(!prefix_matches(p, "/repos/acme/product/issues/comments/5"));
+        assert!(prefix_matches("/repos/acme/*", "/repos/acme/x/tags"));
+    }
 }
 
 /// A body that fails at once, so the server closes the connection mid-answer:

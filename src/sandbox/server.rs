@@ -138,7 +138,10 @@ pub fn router(app: Shared) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), gate));
     let tools = Router::new()
         .route("/_sandbox/stats", get(get_stats).delete(reset_stats))
-        .route("/_sandbox/faults", post(faults::add).delete(faults::clear))
+        .route(
+            "/_sandbox/faults",
+            get(faults::list).post(faults::add).delete(faults::clear),
+        )
         .route("/_sandbox/prometheus", post(signals::set_metric))
         .route("/_sandbox/alerts", post(signals::set_alerts))
         .route("/_sandbox/app", post(super::apps::register))
@@ -174,11 +177,16 @@ async fn reset_stats(State(app): State<Shared>) -> StatusCode {
 
 /// Faults, auth, rate-limit headers, ETags and counting, around every API route.
 async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    if let Some(resp) = faults::intercept(&app, req.method(), req.uri().path()).await {
+    let fault = app.faults.take(req.method(), req.uri().path());
+    if let Some(fault) = &fault {
         if let Ok(mut s) = app.stats.lock() {
             s.faulted += 1;
         }
-        return resp;
+        if !fault.after
+            && let Some(resp) = faults::apply(fault).await
+        {
+            return resp;
+        }
     }
     let token = bearer(req.headers());
     let caller = {
@@ -206,6 +214,12 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let mut req = req;
     req.extensions_mut().insert(Caller(login.clone()));
     let resp = next.run(req).await;
+    // The write is done; now lose (or delay) its answer.
+    if let Some(fault) = fault.as_ref().filter(|f| f.after)
+        && let Some(lost) = faults::apply(fault).await
+    {
+        return lost;
+    }
 
     let (mut resp, not_modified) = if is_get && resp.status() == StatusCode::OK {
         let (mut parts, body) = resp.into_parts();
