@@ -5,6 +5,13 @@
 //! App's installation tokens, re-minted 30 s before they expire); the
 //! [`transport`] adds retries, rate limits, conditional GETs and pagination.
 //! Answers are read into our own small structs ([`models`]).
+//!
+//! A write that is not safe to send twice (a new comment, PR or release, a
+//! merge) is never resent blind: when its answer is lost (a 5xx, a cut
+//! connection, a timeout — GitHub may have done the work) the write method
+//! first looks for its effect (the sticky comment by its marker, the PR by its
+//! head branch, the release by its tag, the merge by the PR's state) and sends
+//! it again only if the effect is not there ([`GitHub::write_looking`]).
 
 mod auth;
 mod etag;
@@ -42,6 +49,16 @@ use crate::metrics::Metrics;
 /// GitHub's cap on a commit status description.
 const STATUS_DESCRIPTION_MAX: usize = 140;
 
+/// How long to wait for the next bytes of an answer before calling it lost.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a write came to: GitHub's answer, or (its answer lost) the effect
+/// found by looking.
+enum Written<T> {
+    Answer(transport::Answer),
+    Found(T),
+}
+
 /// A GitHub client. Cheap to share behind an `Arc`; `Debug` shows no secret.
 pub struct GitHub {
     api_url: String,
@@ -53,6 +70,8 @@ pub struct GitHub {
     owner: String,
     /// Where the ETag cache is kept between runs, if anywhere.
     etag_store: Option<std::path::PathBuf>,
+    /// Bounds for the writes that look before they are sent again.
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -66,6 +85,16 @@ impl std::fmt::Debug for GitHub {
 impl GitHub {
     /// A client for the API rooted at `api_url`. Must be called inside a Tokio runtime.
     pub fn new(api_url: &str, auth: GitHubAuth) -> Result<Self> {
+        Self::with_read_timeout(api_url, auth, READ_TIMEOUT)
+    }
+
+    /// Like [`GitHub::new`], with another wait for an answer's next bytes
+    /// (tests use a short one to lose answers by delaying them).
+    pub fn with_read_timeout(
+        api_url: &str,
+        auth: GitHubAuth,
+        read_timeout: Duration,
+    ) -> Result<Self> {
         let base: http::Uri = api_url
             .trim_end_matches('/')
             .parse()
@@ -82,7 +111,7 @@ impl GitHub {
                 .map(|b| {
                     b.add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
                         .set_connect_timeout(Some(Duration::from_secs(10)))
-                        .set_read_timeout(Some(Duration::from_secs(30)))
+                        .set_read_timeout(Some(read_timeout))
                         .set_write_timeout(Some(Duration::from_secs(30)))
                 })
         };
@@ -133,6 +162,7 @@ impl GitHub {
             login: OnceCell::new(),
             owner,
             etag_store: None,
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -159,7 +189,76 @@ impl GitHub {
     /// Override the retry bounds (tests use short waits).
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.transport.set_policy(policy);
+        self.retry = policy;
         self
+    }
+
+    /// Send a write that must not be done twice. GitHub's answer (success or a
+    /// refusal) is returned as it is; when the answer is lost (a 5xx, no
+    /// answer, a cut one, a timeout) `look` is asked whether the write took
+    /// effect anyway, and only if it did not is the write sent again (with
+    /// backoff, up to the retry policy's attempts). A look that fails ends the
+    /// write with the lost answer's error: sending again blind could double it,
+    /// and the next pass observes the world afresh.
+    async fn write_looking<T, F, Fut>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+        mut look: F,
+    ) -> Result<Written<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let lost = match self.transport.send(method.clone(), path, Some(body)).await {
+                Ok(answer) if !answer.status.is_server_error() => {
+                    return Ok(Written::Answer(answer));
+                }
+                Ok(answer) => self.transport.failed(&method, path, &answer),
+                Err(e) => e,
+            };
+            match look().await {
+                Ok(Some(found)) => {
+                    tracing::info!(%method, path, attempt, "answer lost, but the write was done; not sending it again");
+                    return Ok(Written::Found(found));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%method, path, error = %e, "answer lost and the look failed; not sending it again now");
+                    return Err(lost);
+                }
+            }
+            let wait = match retry::decide(
+                &self.retry,
+                attempt,
+                None,
+                &http::HeaderMap::new(),
+                0,
+                rand::random(),
+            ) {
+                retry::Decision::RetryAfter(wait) => wait,
+                _ => return Err(lost),
+            };
+            tracing::debug!(%method, path, attempt, ?wait, "answer lost and the write not done; sending it again");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// An idempotent POST (labels, statuses): doing it twice is doing it once,
+    /// so a lost answer is simply sent again.
+    async fn post_idempotent(&self, path: &str, body: &serde_json::Value) -> Result<()> {
+        let written = self
+            .write_looking(Method::POST, path, body, || async { Ok(None::<()>) })
+            .await?;
+        match written {
+            Written::Answer(a) if a.status.is_success() => Ok(()),
+            Written::Answer(a) => Err(self.transport.failed(&Method::POST, path, &a)),
+            Written::Found(()) => Ok(()),
+        }
     }
 
     pub fn api_url(&self) -> &str {
@@ -251,11 +350,21 @@ impl Forge for GitHub {
         let path = format!("{}/pulls", repo_path(repo));
         let body =
             json!({"title": pull.title, "body": pull.body, "head": pull.head, "base": pull.base});
-        let answer = self
-            .transport
-            .expect_ok(Method::POST, &path, Some(&body))
+        // Looked for by its head branch: one open PR per head and base.
+        let written = self
+            .write_looking(Method::POST, &path, &body, || async {
+                Ok(self
+                    .list_open_pulls(repo)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.head_ref == pull.head && p.base_ref == pull.base))
+            })
             .await?;
-        Ok(answer.json::<WirePull>(&path)?.into())
+        match written {
+            Written::Found(pr) => Ok(pr),
+            Written::Answer(a) if a.status.is_success() => Ok(a.json::<WirePull>(&path)?.into()),
+            Written::Answer(a) => Err(self.transport.failed(&Method::POST, &path, &a)),
+        }
     }
 
     async fn update_pull_body(&self, repo: &RepoId, number: u64, body: &str) -> Result<()> {
@@ -271,10 +380,9 @@ impl Forge for GitHub {
             return Ok(());
         }
         let path = format!("{}/issues/{number}/labels", repo_path(repo));
-        self.transport
-            .expect_ok(Method::POST, &path, Some(&json!({"labels": labels})))
+        // Adding a label it already has changes nothing.
+        self.post_idempotent(&path, &json!({"labels": labels}))
             .await
-            .map(drop)
     }
 
     async fn remove_label(&self, repo: &RepoId, number: u64, label: &str) -> Result<()> {
@@ -296,11 +404,33 @@ impl Forge for GitHub {
 
     async fn create_comment(&self, repo: &RepoId, number: u64, body: &str) -> Result<Comment> {
         let path = format!("{}/issues/{number}/comments", repo_path(repo));
-        let answer = self
-            .transport
-            .expect_ok(Method::POST, &path, Some(&json!({"body": body})))
+        let me = self.whoami().await?;
+        // A sticky comment is looked for by its marker (its first line);
+        // any other comment by its whole text.
+        let marker = body
+            .lines()
+            .next()
+            .filter(|l| l.starts_with("<!-- stagecoach:"));
+        let written = self
+            .write_looking(Method::POST, &path, &json!({"body": body}), || async {
+                Ok(self
+                    .list_comments(repo, number)
+                    .await?
+                    .into_iter()
+                    .find(|c| {
+                        c.author == me
+                            && match marker {
+                                Some(m) => c.body.lines().next() == Some(m),
+                                None => c.body == body,
+                            }
+                    }))
+            })
             .await?;
-        Ok(answer.json::<WireComment>(&path)?.into())
+        match written {
+            Written::Found(c) => Ok(c),
+            Written::Answer(a) if a.status.is_success() => Ok(a.json::<WireComment>(&path)?.into()),
+            Written::Answer(a) => Err(self.transport.failed(&Method::POST, &path, &a)),
+        }
     }
 
     async fn update_comment(&self, repo: &RepoId, comment_id: u64, body: &str) -> Result<()> {
@@ -343,10 +473,8 @@ impl Forge for GitHub {
         if let Some(url) = &status.target_url {
             body["target_url"] = json!(url);
         }
-        self.transport
-            .expect_ok(Method::POST, &path, Some(&body))
-            .await
-            .map(drop)
+        // The latest status per context counts: the same status twice is one.
+        self.post_idempotent(&path, &body).await
     }
 
     async fn list_statuses(&self, repo: &RepoId, sha: &str) -> Result<Vec<CommitStatus>> {
@@ -373,7 +501,20 @@ impl Forge for GitHub {
     ) -> Result<MergeOutcome> {
         let path = format!("{}/pulls/{number}/merge", repo_path(repo));
         let body = json!({"merge_method": method_word(method), "sha": expected_head_sha});
-        let answer = self.transport.send(Method::PUT, &path, Some(&body)).await?;
+        // Looked for by the PR's state: merged (at the head we asked for) is done.
+        let written = self
+            .write_looking(Method::PUT, &path, &body, || async {
+                let pr = self.get_pull(repo, number).await?;
+                Ok(match (pr.merged, pr.merge_commit_sha) {
+                    (true, Some(sha)) if pr.head_sha == expected_head_sha => Some(sha),
+                    _ => None,
+                })
+            })
+            .await?;
+        let answer = match written {
+            Written::Found(sha) => return Ok(MergeOutcome::Merged { sha }),
+            Written::Answer(answer) => answer,
+        };
         match answer.status {
             s if s.is_success() => {
                 let merge: WireMerge = answer.json(&path)?;
@@ -442,11 +583,22 @@ impl Forge for GitHub {
             "body": release.body,
             "draft": release.draft,
         });
-        let answer = self
-            .transport
-            .expect_ok(Method::POST, &path, Some(&body))
+        // Looked for by its tag, drafts included (which GitHub's
+        // `releases/tags/{tag}` does not show).
+        let written = self
+            .write_looking(Method::POST, &path, &body, || async {
+                Ok(self
+                    .list_releases(repo)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.tag_name == release.tag_name))
+            })
             .await?;
-        Ok(answer.json::<WireRelease>(&path)?.into())
+        match written {
+            Written::Found(r) => Ok(r),
+            Written::Answer(a) if a.status.is_success() => Ok(a.json::<WireRelease>(&path)?.into()),
+            Written::Answer(a) => Err(self.transport.failed(&Method::POST, &path, &a)),
+        }
     }
 
     async fn update_release(&self, repo: &RepoId, id: u64, body: &str, draft: bool) -> Result<()> {

@@ -8,12 +8,15 @@
 //!   give up and say until when;
 //! - secondary rate limit (`retry-after`): wait that many seconds (same cap);
 //! - 429 without either header: wait a minute (GitHub's advice), same cap;
-//! - 5xx or no answer at all: exponential backoff with full jitter;
+//! - 5xx or no answer at all: exponential backoff with full jitter — but only
+//!   for a request that is safe to send twice ([`resend_when_answer_lost`]);
+//!   a POST or PUT whose answer was lost may have been done, so the transport
+//!   hands it back and the caller looks for its effect before sending it again;
 //! - anything else (a plain 403 is a permission problem): never retried.
 
 use std::time::Duration;
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 
 /// Bounds on retrying; the defaults suit a bot that would rather report an
 /// error than stall a reconcile for long.
@@ -97,6 +100,34 @@ pub fn decide(
         )),
         Wait::RateLimit(d) => Decision::RetryAfter(d),
     }
+}
+
+/// Whether a request whose answer was lost (no answer, a cut answer or a 5xx,
+/// any of which GitHub may send after doing the work) may simply be sent
+/// again. GETs, HEADs and DELETEs may; so may the bot's PATCHes, which set
+/// fields to absolute values. A POST (a new comment, PR or release) or a PUT
+/// (a merge) may not: doing it twice is a second comment, PR or merge attempt.
+pub fn resend_when_answer_lost(method: &Method) -> bool {
+    !matches!(*method, Method::POST | Method::PUT)
+}
+
+/// [`decide`] for a request sent with `method`: an answer lost on a request
+/// that must not be sent twice is final here ([`resend_when_answer_lost`]).
+#[allow(clippy::too_many_arguments)]
+pub fn decide_for(
+    method: &Method,
+    policy: &RetryPolicy,
+    attempt: u32,
+    status: Option<StatusCode>,
+    headers: &HeaderMap,
+    now_epoch: u64,
+    jitter: f64,
+) -> Decision {
+    let lost = status.is_none_or(|s| s.is_server_error());
+    if lost && !resend_when_answer_lost(method) {
+        return Decision::Done;
+    }
+    decide(policy, attempt, status, headers, now_epoch, jitter)
 }
 
 enum Wait {
@@ -239,6 +270,45 @@ mod tests {
             decide(&p, 4, Some(StatusCode::FORBIDDEN), &h, NOW, 0.9),
             Decision::GiveUp(_)
         ));
+    }
+
+    #[test]
+    fn a_lost_answer_to_a_post_or_put_is_not_resent() {
+        let p = RetryPolicy::default();
+        let h = HeaderMap::new();
+        for method in [Method::POST, Method::PUT] {
+            for status in [None, Some(StatusCode::BAD_GATEWAY)] {
+                assert_eq!(
+                    decide_for(&method, &p, 1, status, &h, NOW, 0.5),
+                    Decision::Done,
+                    "{method} {status:?}"
+                );
+            }
+        }
+        for method in [Method::GET, Method::PATCH, Method::DELETE] {
+            assert!(matches!(
+                decide_for(&method, &p, 1, None, &h, NOW, 0.5),
+                Decision::RetryAfter(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_rate_limited_post_is_still_retried_since_nothing_was_done() {
+        let p = RetryPolicy::default();
+        let h = headers(&[("retry-after", "2")]);
+        assert_eq!(
+            decide_for(
+                &Method::POST,
+                &p,
+                1,
+                Some(StatusCode::FORBIDDEN),
+                &h,
+                NOW,
+                0.5
+            ),
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Transport {
                 Err(e) => {
                     self.count(&family, "error");
                     if let Decision::RetryAfter(wait) =
-                        self.decide(attempt, None, &HeaderMap::new())
+                        self.decide(&method, attempt, None, &HeaderMap::new())
                     {
                         tracing::debug!(%method, path, attempt, ?wait, "GitHub unreachable, retrying");
                         tokio::time::sleep(wait).await;
@@ -140,7 +140,7 @@ impl Transport {
                 Err(e) => {
                     self.count(&family, "error");
                     if let Decision::RetryAfter(wait) =
-                        self.decide(attempt, None, &HeaderMap::new())
+                        self.decide(&method, attempt, None, &HeaderMap::new())
                     {
                         tracing::debug!(%method, path, attempt, ?wait, "GitHub answer cut off, retrying");
                         tokio::time::sleep(wait).await;
@@ -150,7 +150,7 @@ impl Transport {
                 }
             };
             self.count(&family, status.as_str());
-            match self.decide(attempt, Some(status), &headers) {
+            match self.decide(&method, attempt, Some(status), &headers) {
                 Decision::RetryAfter(wait) => {
                     tracing::warn!(%method, path, %status, attempt, ?wait, "GitHub asked us to wait, retrying");
                     tokio::time::sleep(wait).await;
@@ -271,13 +271,19 @@ impl Transport {
         Error::world(text)
     }
 
-    fn decide(&self, attempt: u32, status: Option<StatusCode>, headers: &HeaderMap) -> Decision {
+    fn decide(
+        &self,
+        method: &Method,
+        attempt: u32,
+        status: Option<StatusCode>,
+        headers: &HeaderMap,
+    ) -> Decision {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
         let jitter: f64 = rand::random();
-        retry::decide(&self.policy, attempt, status, headers, now, jitter)
+        retry::decide_for(method, &self.policy, attempt, status, headers, now, jitter)
     }
 
     fn count(&self, family: &str, status: &str) {
