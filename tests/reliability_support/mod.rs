@@ -58,6 +58,12 @@ pub fn bot_config(sb: &Sandbox, cache: &Path, secret: &str) -> Config {
 impl Rig {
     /// A fresh world with calm staging signals; the bot is started with `start_bot`.
     pub async fn new() -> Rig {
+        Rig::with_read_timeout(stagecoach::forge::github::READ_TIMEOUT).await
+    }
+
+    /// Like [`Rig::new`], the bot's GitHub client calling an answer lost when
+    /// no byte of it came for `read_timeout` (so a delay can lose an answer).
+    pub async fn with_read_timeout(read_timeout: Duration) -> Rig {
         if let Ok(filter) = std::env::var("RELIABILITY_LOG") {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -71,7 +77,8 @@ impl Rig {
         let secret = hex::encode(rand::random::<[u8; 16]>());
         let config = bot_config(&sb, &tmp.path().join("cache"), &secret);
         let metrics = Arc::new(Metrics::new());
-        let forge = GitHub::from_config(&config)
+        let auth = stagecoach::forge::github::GitHubAuth::from_config(&config).expect("auth");
+        let forge = GitHub::with_read_timeout(&config.forge.api_url, auth, read_timeout)
             .expect("forge")
             .with_retry_policy(quick_retries())
             .with_metrics(metrics.clone());
@@ -143,12 +150,42 @@ impl Rig {
         assert_eq!(r.status(), 204, "the sandbox refused the fault {fault}");
     }
 
-    pub async fn clear_faults(&self) {
+    /// The rules set since the last clear, each with how often it was met.
+    pub async fn fault_report(&self) -> Vec<Value> {
         self.http
+            .get(format!("{}/_sandbox/faults", self.sb.api_url))
+            .send()
+            .await
+            .expect("faults")
+            .json::<Vec<Value>>()
+            .await
+            .expect("fault report")
+    }
+
+    /// Fail unless the bot met every fault rule set since the last clear (a
+    /// rule on an endpoint the bot never calls proves nothing), then clear.
+    pub async fn clear_faults(&self) {
+        let report = self.fault_report().await;
+        let missed: Vec<&Value> = report
+            .iter()
+            .filter(|r| r["hits"].as_u64().unwrap_or(0) == 0)
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "fault rules the bot never met (the test proves nothing about them): {missed:?}"
+        );
+        self.clear_faults_unchecked().await;
+    }
+
+    /// Clear the faults without asking whether they were met.
+    pub async fn clear_faults_unchecked(&self) {
+        let r = self
+            .http
             .delete(format!("{}/_sandbox/faults", self.sb.api_url))
             .send()
             .await
             .expect("clear");
+        assert_eq!(r.status(), 204, "the sandbox did not clear its faults");
     }
 
     pub fn world(&self) -> World {
@@ -332,4 +369,55 @@ pub async fn wait_merged(p: &Person, n: u64, limit: Duration) {
             .filter(|m| *m)
     })
     .await;
+}
+
+impl World {
+    /// The text of `path` on `branch` of `repo`, if it is there.
+    pub fn file_at(&self, repo: &str, branch: &str, path: &str) -> Option<String> {
+        let r = self.bare(repo);
+        let tree = r
+            .revparse_single(&format!("refs/heads/{branch}^{{tree}}"))
+            .ok()?
+            .peel_to_tree()
+            .ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = entry.to_object(&r).ok()?.peel_to_blob().ok()?;
+        String::from_utf8(blob.content().to_vec()).ok()
+    }
+
+    /// The tag staging runs now (its promotion marker on the landscape).
+    pub fn staging_tag(&self) -> Option<String> {
+        self.file_at("landscape-staging", "main", ".stagecoach/promotion.yaml")?
+            .lines()
+            .find_map(|l| l.strip_prefix("tag: "))
+            .map(str::to_string)
+    }
+
+    /// The product tag's note in `notes_ref` (stability score or samples).
+    pub fn note(&self, notes_ref: &str, tag: &str) -> Option<String> {
+        let r = self.bare("product");
+        let commit = r.revparse_single(&format!("{tag}^{{commit}}")).ok()?;
+        let note = r.find_note(Some(notes_ref), commit.id()).ok()?;
+        note.message().ok().map(str::to_string)
+    }
+}
+
+/// Every release of the product (drafts included), every page.
+pub async fn releases(p: &Person) -> Vec<Value> {
+    let mut all = Vec::new();
+    for page in 1.. {
+        let list = p
+            .get(&format!(
+                "/repos/acme/product/releases?per_page=100&page={page}"
+            ))
+            .await
+            .expect("releases");
+        let items = list.as_array().cloned().unwrap_or_default();
+        let last = items.len() < 100;
+        all.extend(items);
+        if last {
+            break;
+        }
+    }
+    all
 }
