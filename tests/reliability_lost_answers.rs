@@ -154,6 +154,18 @@ async fn assert_each_write_once(rig: &Rig, p: &Person, n: u64, head: &str, what:
     for (tag, count) in &per_tag {
         assert_eq!(*count, 1, "{what}: {count} releases of {tag}");
     }
+    // A write sent twice is refused by GitHub's own checks (422: a PR for the
+    // same head, a release for the same tag; 405: a merged PR merged again):
+    // none may have been.
+    for family in ["pulls", "releases", "issues/comments", "issues/labels", "statuses"] {
+        for status in ["422", "405"] {
+            assert_eq!(
+                rig.metrics.github_request_count(family, status),
+                0,
+                "{what}: the bot sent a {family} write twice and GitHub answered {status} to the copy"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

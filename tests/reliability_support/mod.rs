@@ -26,6 +26,8 @@ pub struct Rig {
     pub sb: Sandbox,
     pub bot: Option<Bot>,
     pub engine: Arc<Engine>,
+    /// What the bot's GitHub client counted (answers by family and status).
+    pub metrics: Arc<Metrics>,
     pub secret: String,
     pub http: reqwest::Client,
     _tmp: tempfile::TempDir,
@@ -82,7 +84,7 @@ impl Rig {
             .expect("forge")
             .with_retry_policy(quick_retries())
             .with_metrics(metrics.clone());
-        let engine = Arc::new(Engine::new(config, Arc::new(forge)).with_metrics(metrics));
+        let engine = Arc::new(Engine::new(config, Arc::new(forge)).with_metrics(metrics.clone()));
         let http = stagecoach::engine::http::client_builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -91,6 +93,7 @@ impl Rig {
             sb,
             bot: None,
             engine,
+            metrics,
             secret,
             http,
             _tmp: tmp,
