@@ -157,7 +157,13 @@ async fn assert_each_write_once(rig: &Rig, p: &Person, n: u64, head: &str, what:
     // A write sent twice is refused by GitHub's own checks (422: a PR for the
     // same head, a release for the same tag; 405: a merged PR merged again):
     // none may have been.
-    for family in ["pulls", "releases", "issues/comments", "issues/labels", "statuses"] {
+    for family in [
+        "pulls",
+        "releases",
+        "issues/comments",
+        "issues/labels",
+        "statuses",
+    ] {
         for status in ["422", "405"] {
             assert_eq!(
                 rig.metrics.github_request_count(family, status),

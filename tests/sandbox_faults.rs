@@ -132,6 +132,7 @@ async fn the_report_counts_hits_per_rule_and_shows_a_rule_never_met() {
     let http = stagecoach::engine::http::client_builder().build().unwrap();
     let api = &sb.api_url;
     let rules = json!([
+        {"path_prefix": "/repos/acme/product/tags", "user": "alice", "status": 503},
         {"path_prefix": "/repos/acme/*/tags", "method": "GET", "status": 500, "count": 3},
         {"path_prefix": "/repos/acme/product/releases", "method": "POST", "status": 500},
     ]);
@@ -158,9 +159,18 @@ async fn the_report_counts_hits_per_rule_and_shows_a_rule_never_met() {
         .json()
         .await
         .expect("json");
-    assert_eq!(report[0]["hits"], 2, "{report}");
-    assert_eq!(report[0]["count"], 3, "{report}");
-    assert_eq!(report[1]["hits"], 0, "a rule nobody met: {report}");
+    assert_eq!(
+        report[0]["hits"], 0,
+        "a rule for alice is not met by the bot: {report}"
+    );
+    assert_eq!(report[1]["hits"], 2, "{report}");
+    assert_eq!(report[1]["count"], 3, "{report}");
+    assert_eq!(report[2]["hits"], 0, "a rule nobody met: {report}");
+    let alice = sb.person("alice").expect("alice");
+    assert!(
+        alice.get("/repos/acme/product/tags").await.is_err(),
+        "alice meets her rule"
+    );
     http.delete(format!("{api}/_sandbox/faults"))
         .send()
         .await

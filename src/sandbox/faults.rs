@@ -22,12 +22,16 @@ use super::server::{ApiError, Shared};
 
 /// One rule, as posted to `POST /_sandbox/faults`: requests whose path starts
 /// with `path_prefix` (`*` = any one segment) and whose method is `method`
-/// (any, if absent), `count` of them.
+/// (any, if absent), made by `user` (anyone, if absent), `count` of them.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fault {
     pub path_prefix: String,
     #[serde(default)]
     pub method: Option<String>,
+    /// Only this user's requests (so a test's own reads do not use up a
+    /// fault meant for the bot).
+    #[serde(default)]
+    pub user: Option<String>,
     #[serde(default)]
     pub status: Option<u16>,
     #[serde(default = "one")]
@@ -49,6 +53,7 @@ pub struct Fault {
 pub struct FaultReport {
     pub path_prefix: String,
     pub method: Option<String>,
+    pub user: Option<String>,
     pub status: Option<u16>,
     pub delay_ms: Option<u64>,
     pub drop: bool,
@@ -75,8 +80,9 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Take one use of the first live rule matching this request.
-    pub fn take(&self, method: &Method, path: &str) -> Option<Fault> {
+    /// Take one use of the first live rule matching this request by `user`
+    /// (`None`: not authenticated).
+    pub fn take(&self, method: &Method, path: &str, user: Option<&str>) -> Option<Fault> {
         let mut rules = self.rules.lock().ok()?;
         let rule = rules.iter_mut().find(|r| {
             r.remaining > 0
@@ -85,6 +91,7 @@ impl Faults {
                     .method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+                && r.fault.user.as_deref().is_none_or(|u| Some(u) == user)
         })?;
         rule.remaining -= 1;
         rule.hits += 1;
@@ -101,6 +108,7 @@ impl Faults {
             .map(|r| FaultReport {
                 path_prefix: r.fault.path_prefix.clone(),
                 method: r.fault.method.clone(),
+                user: r.fault.user.clone(),
                 status: r.fault.status,
                 delay_ms: r.fault.delay_ms,
                 drop: r.fault.drop,

@@ -177,7 +177,17 @@ async fn reset_stats(State(app): State<Shared>) -> StatusCode {
 
 /// Faults, auth, rate-limit headers, ETags and counting, around every API route.
 async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    let fault = app.faults.take(req.method(), req.uri().path());
+    let token = bearer(req.headers());
+    let caller = {
+        let state = app.state.lock().await;
+        token
+            .as_deref()
+            .and_then(|t| state.user_by_token(t))
+            .map(|u| u.login.clone())
+    };
+    let fault = app
+        .faults
+        .take(req.method(), req.uri().path(), caller.as_deref());
     if let Some(fault) = &fault {
         if let Ok(mut s) = app.stats.lock() {
             s.faulted += 1;
@@ -188,14 +198,6 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
             return resp;
         }
     }
-    let token = bearer(req.headers());
-    let caller = {
-        let state = app.state.lock().await;
-        token
-            .as_deref()
-            .and_then(|t| state.user_by_token(t))
-            .map(|u| u.login.clone())
-    };
     let Some(login) = caller else {
         if let Ok(mut s) = app.stats.lock() {
             s.unauthenticated += 1;

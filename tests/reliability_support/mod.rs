@@ -142,7 +142,12 @@ impl Rig {
         self.sb.person(login).expect("person")
     }
 
-    pub async fn fault(&self, fault: Value) {
+    /// Set a fault rule; it applies to the bot's requests only unless it
+    /// names another `user`.
+    pub async fn fault(&self, mut fault: Value) {
+        if fault.get("user").is_none() {
+            fault["user"] = json!("stagecoach-bot");
+        }
         let r = self
             .http
             .post(format!("{}/_sandbox/faults", self.sb.api_url))
@@ -240,6 +245,26 @@ pub async fn low_risk_release(p: &Person, repo: &str, branch: &str, tag: &str) -
     )
     .await
     .expect("labels");
+    // The bot has checked the labels (its status is on the head) before the
+    // PR merges, as a branch protection rule would have it.
+    let head = p
+        .pull(repo, n)
+        .await
+        .ok()
+        .and_then(|pr| pr["head"]["sha"].as_str().map(str::to_string))
+        .expect("head sha");
+    wait_for(&format!("the labels check on {repo}#{n}"), STEP, || async {
+        let combined = p
+            .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
+            .await
+            .ok()?;
+        combined["statuses"]
+            .as_array()?
+            .iter()
+            .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
+            .then_some(())
+    })
+    .await;
     let sha = p.merge(repo, n).await.expect("merge");
     p.tag(repo, tag, &sha).await.expect("tag");
     n
