@@ -1,15 +1,37 @@
 //! Webhook deliveries: any event name and body parse into an event, are
 //! ignored, or are refused with an error; any signature header is checked
-//! without a panic, and only the right signature passes.
+//! without a panic, and only the right signature passes. A parsed event is
+//! about the repository the body names (`repository.full_name`) and
+//! describes itself starting with that repository.
 //!
 //! Input: `event-name \0 signature-header \0 body`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use stagecoach::forge::signature::{sign, verify};
-use stagecoach::forge::webhook::parse_event;
+use stagecoach::forge::webhook::{Event, parse_event};
 
 const SECRET: &[u8] = b"fuzz-secret";
+
+/// What a parsed event must say about the body it came from.
+fn check_event(event: &Event, body: &[u8]) {
+    let repo = event.repo().to_string();
+    let named = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["repository"]["full_name"].as_str().map(str::to_owned));
+    assert_eq!(
+        named.as_deref(),
+        Some(repo.as_str()),
+        "the event's repository is not the body's repository.full_name"
+    );
+    let (owner, name) = repo.split_once('/').expect("owner/name");
+    assert!(!owner.is_empty() && !name.is_empty() && !name.contains('/'));
+    assert!(
+        event.describe().starts_with(&repo),
+        "the description does not start with the repository: {}",
+        event.describe()
+    );
+}
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(3, |b| *b == 0);
@@ -22,8 +44,12 @@ fuzz_target!(|data: &[u8]| {
             "push",
             "create",
             "release",
+            "status",
+            "check_run",
         ] {
-            let _ = parse_event(event, data);
+            if let Ok(Some(e)) = parse_event(event, data) {
+                check_event(&e, data);
+            }
         }
         return;
     };
@@ -39,7 +65,6 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(verify(SECRET, body, Some(&good)).is_ok());
     if let Ok(Some(event)) = parse_event(&name, body) {
-        let _ = event.describe();
-        let _ = event.repo();
+        check_event(&event, body);
     }
 });
