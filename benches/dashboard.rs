@@ -1,0 +1,134 @@
+//! How long a person waits for the dashboard: the page for a road of 1,000
+//! components, rendered from the last pass's snapshot (first view, then a
+//! view from the page cache), over HTTP on loopback as a browser asks.
+//!
+//! `cargo bench --bench dashboard` (`DASHBOARD_COMPONENTS=1000 DASHBOARD_ROUNDS=10`).
+//! Figures and the machine: docs/benchmarks.md. Tests check what is on the
+//! page, never how fast it comes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use semver::Version;
+use stagecoach::config::Config;
+use stagecoach::engine::Engine;
+use stagecoach::forge::github::GitHub;
+use stagecoach::sandbox::{self, Sandbox, SandboxOptions};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn engine(sb: &Sandbox, dir: &std::path::Path) -> Engine {
+    let text = format!(
+        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
+         product: {{repo: acme/product}}\n",
+        api = sb.api_url,
+        token = sb.world.bot_token(),
+        url = sb.world.git_url_template(),
+        cache = dir.join("cache").display(),
+    );
+    let config = Config::parse(&text, "bench config").expect("config");
+    let forge = GitHub::from_config(&config).expect("forge");
+    Engine::new(config, Arc::new(forge))
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(what: &str, mut runs: Vec<Duration>) {
+    runs.sort();
+    let median = runs[runs.len() / 2];
+    let max = runs[runs.len() - 1];
+    println!(
+        "{what}: median {:.1} ms, min {:.1} ms, max {:.1} ms ({} rounds)",
+        millis(median),
+        millis(runs[0]),
+        millis(max),
+        runs.len()
+    );
+}
+
+fn main() {
+    let components = env_usize("DASHBOARD_COMPONENTS", 1000);
+    let rounds = env_usize("DASHBOARD_ROUNDS", 10).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let sb = sandbox::start(SandboxOptions::new(tmp.path().join("sandbox")))
+            .await
+            .expect("sandbox");
+        // One pass over the demo world gives a real snapshot to inflate.
+        let first = engine(&sb, tmp.path());
+        first.pass().await.expect("pass");
+        let observed = first.last_observed().expect("observed");
+        let mut snap = observed.snapshot.clone();
+        let pin = snap
+            .product
+            .manifest
+            .components
+            .values()
+            .next()
+            .cloned()
+            .expect("a component");
+        for i in 0..components {
+            let name = format!("svc-{i:04}");
+            snap.product
+                .manifest
+                .components
+                .insert(name.clone(), pin.clone());
+            for env in &mut snap.envs {
+                for versions in env.versions.values_mut() {
+                    versions.insert(name.clone(), Version::new(1, (i % 7) as u64, 0));
+                }
+            }
+        }
+        let http = stagecoach::engine::http::client_builder()
+            .build()
+            .expect("http");
+        let mut cold = Vec::new();
+        let mut cached = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            // A new engine and router each round: the page cache starts empty.
+            let e = Arc::new(engine(&sb, tmp.path()));
+            e.remember(observed.policy.clone(), snap.clone());
+            let app = stagecoach::dashboard::router_on(e, "127.0.0.1:0");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let url = format!("http://{}/", listener.local_addr().expect("addr"));
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            for runs in [&mut cold, &mut cached] {
+                let started = Instant::now();
+                let page = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .expect("get")
+                    .text()
+                    .await
+                    .expect("page");
+                runs.push(started.elapsed());
+                assert!(page.contains(&format!("svc-{:04}", components - 1)));
+                bytes = page.len();
+            }
+            task.abort();
+        }
+        println!("dashboard page: {components} extra components, {bytes} bytes");
+        summary("first view (rendered)", cold);
+        summary("second view (page cache)", cached);
+        sb.shutdown().await;
+    });
+}
