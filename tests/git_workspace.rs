@@ -859,8 +859,14 @@ impl GitDaemon {
                     .stderr(std::process::Stdio::null())
                     .spawn()
                     .expect("spawn git daemon --inetd");
-                if let Ok(mut list) = spawned.lock() {
-                    list.push(child);
+                match spawned.lock() {
+                    Ok(mut list) => list.push(child),
+                    // Poisoned: nobody will reap it later, so reap it now.
+                    Err(_) => {
+                        let mut child = child;
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
                 }
             }
         });

@@ -224,6 +224,25 @@ pub async fn apply(fault: &Fault) -> Option<Response> {
     Some(resp)
 }
 
+/// A body that fails at once, so the server closes the connection mid-answer:
+/// the client sees a dropped connection, not an HTTP status.
+struct Broken;
+
+impl HttpBody for Broken {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "sandbox fault: connection dropped",
+        ))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::prefix_matches;
@@ -248,24 +267,5 @@ mod tests {
         assert!(!prefix_matches(p, "/repos/acme/product/issues//comments"));
         assert!(!prefix_matches(p, "/repos/acme/product/issues/comments/5"));
         assert!(prefix_matches("/repos/acme/*", "/repos/acme/x/tags"));
-    }
-}
-
-/// A body that fails at once, so the server closes the connection mid-answer:
-/// the client sees a dropped connection, not an HTTP status.
-struct Broken;
-
-impl HttpBody for Broken {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Poll::Ready(Some(Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "sandbox fault: connection dropped",
-        ))))
     }
 }
