@@ -76,7 +76,7 @@ async fn play(rig: &Rig, version: &str) -> u64 {
     let alice = rig.person("alice");
     let before = rig.world().tags("product").len();
     let branch = format!("fix/r{}", version.replace('.', "-"));
-    low_risk_release(&alice, "payments", &branch, &format!("v{version}")).await;
+    low_risk_release_after_check(&alice, "payments", &branch, &format!("v{version}")).await;
     let head = format!("stagecoach/payments-{version}");
     let pr = wait_for(
         &format!("a product PR for payments {version}"),

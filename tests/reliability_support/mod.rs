@@ -224,6 +224,45 @@ where
 /// A developer's fully labelled, functional, low-risk change to a component,
 /// merged and tagged by the component's own pipeline.
 pub async fn low_risk_release(p: &Person, repo: &str, branch: &str, tag: &str) -> u64 {
+    let n = open_low_risk_pr(p, repo, branch).await;
+    let sha = p.merge(repo, n).await.expect("merge");
+    p.tag(repo, tag, &sha).await.expect("tag");
+    n
+}
+
+/// Like [`low_risk_release`], but the PR merges only once the running bot
+/// has checked its labels (its `stagecoach/labels` status is green on the
+/// head), as a branch protection rule would have it — so the bot surely
+/// reads and writes the component PR before it merges.
+pub async fn low_risk_release_after_check(p: &Person, repo: &str, branch: &str, tag: &str) -> u64 {
+    let n = open_low_risk_pr(p, repo, branch).await;
+    let head = wait_for(&format!("the head of {repo}#{n}"), STEP, || async {
+        p.pull(repo, n)
+            .await
+            .ok()
+            .and_then(|pr| pr["head"]["sha"].as_str().map(str::to_string))
+    })
+    .await;
+    wait_for(&format!("the labels check on {repo}#{n}"), STEP, || async {
+        let combined = p
+            .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
+            .await
+            .ok()?;
+        combined["statuses"]
+            .as_array()?
+            .iter()
+            .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
+            .then_some(())
+    })
+    .await;
+    let sha = p.merge(repo, n).await.expect("merge");
+    p.tag(repo, tag, &sha).await.expect("tag");
+    n
+}
+
+/// A component PR with a change on `branch` and every label a low-risk
+/// change needs.
+async fn open_low_risk_pr(p: &Person, repo: &str, branch: &str) -> u64 {
     let file = format!("src/{}.txt", branch.replace('/', "-"));
     let message = format!("fix({repo}): {branch}");
     p.commit_files(repo, branch, &[(&file, &message)], &message)
@@ -245,28 +284,6 @@ pub async fn low_risk_release(p: &Person, repo: &str, branch: &str, tag: &str) -
     )
     .await
     .expect("labels");
-    // The bot has checked the labels (its status is on the head) before the
-    // PR merges, as a branch protection rule would have it.
-    let head = p
-        .pull(repo, n)
-        .await
-        .ok()
-        .and_then(|pr| pr["head"]["sha"].as_str().map(str::to_string))
-        .expect("head sha");
-    wait_for(&format!("the labels check on {repo}#{n}"), STEP, || async {
-        let combined = p
-            .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
-            .await
-            .ok()?;
-        combined["statuses"]
-            .as_array()?
-            .iter()
-            .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
-            .then_some(())
-    })
-    .await;
-    let sha = p.merge(repo, n).await.expect("merge");
-    p.tag(repo, tag, &sha).await.expect("tag");
     n
 }
 
