@@ -37,10 +37,19 @@ for t in $targets; do
   # Seed the corpus with the project's own examples where there are some.
   case "$t" in
     policy) cp -n ../policies/*.yaml ../src/sandbox/world/policy.yaml "corpus/$t/" 2>/dev/null || true ;;
+    # GitHub's own payloads (`event.action.json`) as `event \0 \0 body`.
+    webhook)
+      for f in ../fixtures/webhooks/*.json; do
+        name=$(basename "$f"); event=${name%%.*}
+        { printf '%s\0\0' "$event"; cat "$f"; } >"corpus/$t/seed-$name"
+      done ;;
+    labels) printf 'component: S\nchange: M\nft-coverage: 90\nfunctional: true\nfeature-toggle\n' >"corpus/$t/seed-complete" ;;
   esac
   echo "fuzz-smoke: $t for ${seconds}s"
   log=$(mktemp "/tmp/fuzz-$t.XXXXXX.log")
-  if ! "${fuzz[@]}" run -O -s none "$t" "corpus/$t" -- -max_total_time="$seconds" -max_len=4096 2>"$log"; then
+  max_len=4096
+  [ "$t" = webhook ] && max_len=65536   # whole GitHub payloads
+  if ! "${fuzz[@]}" run -O -s none "$t" "corpus/$t" -- -max_total_time="$seconds" -max_len="$max_len" 2>"$log"; then
     failed+=("$t")
     tail -n 30 "$log"
     continue

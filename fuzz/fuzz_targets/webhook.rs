@@ -16,14 +16,16 @@ const SECRET: &[u8] = b"fuzz-secret";
 /// What a parsed event must say about the body it came from.
 fn check_event(event: &Event, body: &[u8]) {
     let repo = event.repo().to_string();
-    let named = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["repository"]["full_name"].as_str().map(str::to_owned));
-    assert_eq!(
-        named.as_deref(),
-        Some(repo.as_str()),
-        "the event's repository is not the body's repository.full_name"
-    );
+    // Read as plain JSON too. (That can fail where the event parsed: serde
+    // skips fields the bot ignores without checking their UTF-8, and GitHub
+    // only sends UTF-8; then there is nothing to compare with.)
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        assert_eq!(
+            json["repository"]["full_name"].as_str(),
+            Some(repo.as_str()),
+            "the event's repository is not the body's repository.full_name"
+        );
+    }
     let (owner, name) = repo.split_once('/').expect("owner/name");
     assert!(!owner.is_empty() && !name.is_empty() && !name.contains('/'));
     assert!(
