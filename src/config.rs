@@ -89,6 +89,11 @@ pub struct ServerConfig {
     /// How often to reconcile without a webhook, e.g. `30s`, `5m`.
     #[serde(default = "default_resync")]
     pub resync: String,
+    /// Within how long the running bot reads every component again, a slice
+    /// per pass, whatever the webhooks said (it heals lost deliveries), e.g.
+    /// `10m`. Webhooks make it read what they name at once.
+    #[serde(default = "default_sweep")]
+    pub sweep: String,
     /// Token that unlocks the dashboard for non-loopback clients.
     #[serde(default)]
     pub read_token: Option<String>,
@@ -100,6 +105,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             webhook_secret: None,
             resync: default_resync(),
+            sweep: default_sweep(),
             read_token: None,
         }
     }
@@ -129,6 +135,9 @@ fn default_listen() -> String {
 fn default_resync() -> String {
     "60s".into()
 }
+fn default_sweep() -> String {
+    "10m".into()
+}
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
@@ -142,6 +151,7 @@ impl Config {
             serde_saphyr::from_str(text).map_err(|e| Error::input(format!("{source}: {e}")))?;
         RepoId::parse(&config.product.repo).map_err(|e| e.context(source))?;
         config.resync_interval().map_err(|e| e.context(source))?;
+        config.sweep_interval().map_err(|e| e.context(source))?;
         Ok(config)
     }
 
@@ -156,6 +166,20 @@ impl Config {
             .url
             .replace("{owner}", &repo.owner)
             .replace("{name}", &repo.name)
+    }
+
+    /// The sweep period (`server.sweep`), checked at load.
+    pub fn sweep_period(&self) -> Duration {
+        self.sweep_interval().unwrap_or(Duration::from_secs(600))
+    }
+
+    pub fn sweep_interval(&self) -> Result<Duration> {
+        humantime::parse_duration(&self.server.sweep).map_err(|e| {
+            Error::input(format!(
+                "server.sweep: `{}` is not a duration ({e}); expected e.g. `10m`",
+                self.server.sweep
+            ))
+        })
     }
 
     pub fn resync_interval(&self) -> Result<Duration> {

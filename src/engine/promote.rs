@@ -67,7 +67,9 @@ impl Engine {
             }
         }
         let mut steps = Vec::new();
+        let mut finished = self.gate_finished();
         loop {
+            finished.borrow_and_update();
             let snap = self.observe(&policy).await?;
             match release::next_step(&policy, &snap, &req) {
                 Step::Done => {
@@ -78,6 +80,11 @@ impl Engine {
                     });
                 }
                 Step::Failed(why) => return Err(Error::world(why)),
+                Step::Watching(why) => {
+                    steps.push(why.clone());
+                    tracing::info!("{why}");
+                    let _ = finished.changed().await;
+                }
                 Step::Wait { until, why } => {
                     steps.push(why.clone());
                     tracing::info!(%until, "{why}");

@@ -29,6 +29,8 @@ pub enum Step {
     Act(Vec<Action>),
     /// Nothing to do before `until` (soaking).
     Wait { until: DateTime<Utc>, why: String },
+    /// A wave's health watch runs; its verdict is the next step.
+    Watching(String),
     /// Every wave is out and healthy.
     Done,
     /// A wave failed its health watch and was rolled back; the promotion stops.
@@ -118,16 +120,29 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
                     waves: waves.len(),
                     clusters: clusters.clone(),
                     override_reason: req.override_reason.clone(),
+                    requested_by: Some(req.by.clone()),
                 }]);
             }
             Some(commit) => match commit.health {
                 None | Some(StatusState::Pending) => {
-                    return Step::Act(vec![Action::WatchPromotion {
+                    let watch = Action::WatchPromotion {
                         env: req.env.clone(),
                         tag: req.tag.clone(),
                         commit: commit.sha.clone(),
                         clusters: clusters.clone(),
-                    }]);
+                    };
+                    if watch
+                        .gate_key()
+                        .is_some_and(|k| snap.gates_running.contains(&k))
+                    {
+                        return Step::Watching(format!(
+                            "watching the health of wave {wave}/{} of {} on {}",
+                            waves.len(),
+                            req.tag,
+                            req.env
+                        ));
+                    }
+                    return Step::Act(vec![watch]);
                 }
                 Some(StatusState::Failure) | Some(StatusState::Error) => {
                     return Step::Act(vec![Action::Rollback {
@@ -209,6 +224,10 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
                         "⏳ Promoting {tag} to {} for {who}: {why}; the next wave goes after {}.",
                         view.name,
                         until.format("%H:%M:%S UTC")
+                    )),
+                    Step::Watching(why) => Some(format!(
+                        "⏳ Promoting {tag} to {} for {who}: {why}.",
+                        view.name
                     )),
                     Step::Done => Some(format!(
                         "✅ {tag} runs on {} (every wave healthy), as {who} asked.",

@@ -4,7 +4,7 @@
 //! only this. Anything a decision needs (a permission, a file at a tag, the
 //! clock) is a field here, so every rule can be tested with a literal value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use semver::Version;
@@ -20,6 +20,10 @@ pub struct Snapshot {
     pub product: ProductView,
     pub components: Vec<ComponentView>,
     pub envs: Vec<EnvView>,
+    /// Keys of the gates running in the background now (`Action::gate_key`):
+    /// an input like the clock, so a gate is started once and, after a
+    /// restart (when nothing runs), started again.
+    pub gates_running: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +93,23 @@ pub struct ProductPull {
     pub pr_env_present: bool,
     /// The bot's sticky comments on the PR: topic → body (without marker).
     pub sticky: BTreeMap<String, String>,
+    /// Where the PR's branch stands against main.
+    pub branch: BranchState,
+    /// `Stagecoach-From` of the bump commit on the branch (its sources).
+    pub bump_from: Option<String>,
+}
+
+/// Where a product PR's branch stands against main, read from git.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BranchState {
+    /// Every commit on the branch since it left main is a bump commit the
+    /// bot wrote: the bot may rebuild it. A person's push makes it theirs.
+    pub bot_owned: bool,
+    /// Main has commits the branch does not have.
+    pub behind: bool,
+    /// Everything main gained since the branch left it is other bump PRs
+    /// merged by their road (each verified on CI before it merged).
+    pub main_gained_only_bumps: bool,
 }
 
 /// Whether a person may do a guarded thing (approve, hotfix, promote), with

@@ -73,6 +73,9 @@ pub struct PullRequest {
     pub labels: Vec<String>,
     pub html_url: String,
     pub created_at: DateTime<Utc>,
+    /// Moves with every comment, review, label and push (GitHub's rule),
+    /// so an unchanged value lets a reader keep what it read before.
+    pub updated_at: Option<DateTime<Utc>>,
     pub merged_at: Option<DateTime<Utc>>,
 }
 

@@ -203,6 +203,29 @@ pub struct Environment {
     pub manual: bool,
     #[serde(default, deserialize_with = "de::duration")]
     pub soak: Duration,
+    /// How many product PRs this environment tests at once (CI), and which
+    /// component sizes are core and run alone.
+    #[serde(default)]
+    pub concurrency: Concurrency,
+}
+
+/// Parallel roads on one environment: everything runs side by side up to
+/// `max`; a change to a core component (its `component:` size is in
+/// `alone`) runs alone, as seed 004 asks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Concurrency {
+    pub max: usize,
+    pub alone: Vec<String>,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self {
+            max: 4,
+            alone: vec!["XL".into()],
+        }
+    }
 }
 
 /// What feeds an environment.

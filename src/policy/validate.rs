@@ -33,8 +33,34 @@ pub(super) fn problems(policy: &Policy) -> Vec<Problem> {
     let envs = root.key("environments");
     for (i, env) in policy.environments.iter().enumerate() {
         environment(env, &policy.environments[..i], &envs.index(i), &mut out);
+        concurrency(
+            env,
+            &policy.sizes,
+            &envs.index(i).key("concurrency"),
+            &mut out,
+        );
     }
     out
+}
+
+fn concurrency(env: &Environment, sizes: &[String], path: &KeyPath, out: &mut Vec<Problem>) {
+    if env.concurrency.max == 0 {
+        out.push(problem(
+            &path.key("max"),
+            "must be at least 1: how many product PRs this environment tests at once",
+        ));
+    }
+    for size in &env.concurrency.alone {
+        if !sizes.contains(size) {
+            out.push(problem(
+                &path.key("alone"),
+                format!(
+                    "`{size}` is not one of the policy's sizes ({}); expected component sizes that run alone, e.g. [XL]",
+                    sizes.join(", ")
+                ),
+            ));
+        }
+    }
 }
 
 fn problem(path: &KeyPath, message: impl Into<String>) -> Problem {

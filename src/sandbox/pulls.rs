@@ -539,6 +539,10 @@ pub async fn create_review(
     let commit_id = req.commit_id.unwrap_or_else(|| live_head(&app, r, p));
     let id = state.new_id();
     let r = access::repo_mut(&mut state, &o, &n)?;
+    // A review moves the PR's `updated_at`, as on GitHub.
+    if let Some(p) = r.pull_mut(num) {
+        p.updated_at = Utc::now();
+    }
     r.reviews.push(ReviewRecord {
         id,
         pull_number: num,

@@ -873,6 +873,7 @@ mod tests {
                 labels: labels.iter().map(|l| l.to_string()).collect(),
                 html_url: "http://x/acme/product/pull/7".into(),
                 created_at: chrono::Utc::now(),
+                updated_at: None,
                 merged_at: None,
             },
             changes: Ok(vec![ComponentChange {
@@ -900,6 +901,8 @@ mod tests {
             ci_deploy: None,
             pr_env_present: true,
             sticky: Default::default(),
+            branch: Default::default(),
+            bump_from: None,
         }
     }
 
