@@ -41,6 +41,8 @@ enum Command {
     Releases(cli::releases::Args),
     /// Promote a product tag to an environment (canary, prod).
     Promote(cli::promote::Args),
+    /// Roll an environment back to an earlier release, in waves.
+    Rollback(cli::rollback::Args),
     /// Start a hotfix of a product tag with one component's new version.
     Hotfix(cli::hotfix::Args),
 }
@@ -59,6 +61,7 @@ fn main() {
         Command::Status(a) => cli::status::run(a),
         Command::Releases(a) => cli::releases::run(a),
         Command::Promote(a) => cli::promote::run(a),
+        Command::Rollback(a) => cli::rollback::run(a),
         Command::Hotfix(a) => cli::hotfix::run(a),
     };
     if let Err(e) = result {

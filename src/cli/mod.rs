@@ -8,6 +8,7 @@ pub mod plan;
 pub mod promote;
 pub mod releases;
 pub mod risk;
+pub mod rollback;
 pub mod sandbox;
 pub mod serve;
 pub mod status;

@@ -93,10 +93,21 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
     } else {
         env.waves.clone()
     };
+    let manifest = snap
+        .product
+        .tags
+        .iter()
+        .find(|t| t.name == req.tag)
+        .and_then(|t| t.manifest.as_ref());
     let mut previous_done: Option<DateTime<Utc>> = None;
     for (i, clusters) in waves.iter().enumerate() {
         let wave = i + 1;
-        match view.wave_commit(&req.tag, wave) {
+        // The record says the wave has the tag, and its files agree (a
+        // person's edit since then makes the wave go again).
+        let standing = view
+            .wave_commit(&req.tag, wave)
+            .filter(|_| manifest.is_none_or(|m| view.runs(m, clusters)));
+        match standing {
             None => {
                 if let Some(done) = previous_done {
                     let until = done + chrono::Duration::from_std(env.soak).unwrap_or_default();
@@ -156,6 +167,26 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
         }
     }
     Step::Done
+}
+
+/// The tags that ran on an environment with every wave healthy, newest
+/// first (each once): where a rollback may go.
+pub fn tags_that_ran(view: &super::snapshot::EnvView) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for c in &view.history {
+        let (Some(tag), Some(wave)) = (
+            c.trailers.get(super::trailer::PRODUCT),
+            c.trailers.get(super::trailer::WAVE),
+        ) else {
+            continue;
+        };
+        let last_wave = wave.split_once('/').is_some_and(|(i, n)| i == n);
+        let healthy = c.health == Some(StatusState::Success) && !c.reverted;
+        if last_wave && healthy && !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_string());
+        }
+    }
+    tags
 }
 
 /// Whether an earlier attempt of this promotion failed (a wave was rolled

@@ -14,6 +14,8 @@ use crate::forge::{CommitStatus, PullRequest, Release, RepoId, Review};
 use crate::git::trailers::Trailers;
 use crate::manifest::product::ProductManifest;
 
+use super::trailer;
+
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub now: DateTime<Utc>,
@@ -216,23 +218,46 @@ impl EnvView {
             .filter(|c| !c.reverted)
             .find(|c| {
                 matches!(
-                    c.trailers.get("Stagecoach-Action"),
-                    Some("promote") | Some("hotfix")
+                    c.trailers.get(trailer::ACTION),
+                    Some(trailer::action::PROMOTE) | Some(trailer::action::HOTFIX)
                 )
             })
-            .and_then(|c| c.trailers.get("Stagecoach-Product"))
+            .and_then(|c| c.trailers.get(trailer::PRODUCT))
     }
 
-    /// The newest live promote commit for `tag` and wave `wave` (1-based).
+    /// The promote commit that put `tag` on wave `wave` (1-based) and still
+    /// stands: the newest live promotion of that wave is for `tag`. An older
+    /// commit for the tag, overtaken by another tag's since, does not count:
+    /// a promotion is done when the environment runs the tag now, so an
+    /// earlier release can be promoted again (a rollback).
     pub fn wave_commit(&self, tag: &str, wave: usize) -> Option<&LandscapeCommit> {
         let wave = wave.to_string();
-        self.history.iter().find(|c| {
-            !c.reverted
-                && c.trailers.get("Stagecoach-Product") == Some(tag)
-                && c.trailers
-                    .get("Stagecoach-Wave")
-                    .map(|w| w.split('/').next())
-                    == Some(Some(&wave))
+        self.history
+            .iter()
+            .filter(|c| !c.reverted)
+            .filter(|c| {
+                matches!(
+                    c.trailers.get(trailer::ACTION),
+                    Some(trailer::action::PROMOTE) | Some(trailer::action::HOTFIX)
+                )
+            })
+            .find(|c| {
+                c.trailers.get(trailer::WAVE).map(|w| w.split('/').next()) == Some(Some(&wave))
+            })
+            .filter(|c| c.trailers.get(trailer::PRODUCT) == Some(tag))
+    }
+
+    /// Whether the landscape's files pin every component of `manifest` on
+    /// each of `clusters` (the clusters that run the component).
+    pub fn runs(&self, manifest: &ProductManifest, clusters: &[String]) -> bool {
+        clusters.iter().all(|cluster| {
+            let Some(running) = self.versions.get(cluster) else {
+                return true;
+            };
+            manifest
+                .components
+                .iter()
+                .all(|(name, pin)| running.get(name).is_none_or(|v| *v == pin.version))
         })
     }
 }

@@ -173,6 +173,45 @@ impl Road {
         append(&self.dir.join("world/unhealthy"), what);
     }
 
+    /// The health check of `what` (`component@version`) holds until
+    /// [`Road::release_slow`]: a slow rollout.
+    pub fn make_slow(&self, what: &str) {
+        append(&self.dir.join("world/slow"), what);
+    }
+
+    pub fn release_slow(&self, what: &str) {
+        let path = self.dir.join("world/slow");
+        let kept: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l != what)
+            .map(str::to_string)
+            .collect();
+        std::fs::write(&path, kept.join("\n") + "\n").expect("world/slow");
+    }
+
+    /// Give CI's health watch `timeout` (a policy change on the product's main).
+    pub async fn ci_health_timeout(&self, timeout: &str) {
+        let policy = self
+            .file_at("product", "main", "policies/default.yaml")
+            .expect("policy");
+        let at = policy.find("timeout: 10s}").expect("the CI health timeout");
+        let new = format!(
+            "{}timeout: {timeout}}}{}",
+            &policy[..at],
+            &policy[at + "timeout: 10s}".len()..]
+        );
+        self.person("rita")
+            .commit_files(
+                "product",
+                "main",
+                &[("policies/default.yaml", &new)],
+                "chore(policy): a longer CI health watch",
+            )
+            .await
+            .expect("policy change");
+    }
+
     /// The smoke gate fails for `what` (`component@version`, optionally
     /// followed by ` toggle=on|off`).
     pub fn make_smoke_fail(&self, what: &str) {

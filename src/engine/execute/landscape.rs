@@ -75,7 +75,7 @@ impl Engine {
     }
 
     /// Revert one landscape commit (`Stagecoach-Action: rollback`).
-    pub(super) async fn rollback(
+    pub(super) async fn revert_landscape_commit(
         &self,
         policy: &Policy,
         env: &str,

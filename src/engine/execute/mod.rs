@@ -110,7 +110,10 @@ impl Engine {
                 env,
                 commit,
                 reason,
-            } => self.rollback(policy, env, commit, reason).await,
+            } => {
+                self.revert_landscape_commit(policy, env, commit, reason)
+                    .await
+            }
             Action::CreatePrEnv { pr, change, toggle } => {
                 self.create_pr_env(policy, snap, *pr, change, *toggle).await
             }
