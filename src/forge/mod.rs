@@ -173,6 +173,9 @@ pub enum MergeOutcome {
     /// GitHub said 405 (not mergeable) or 409 (head moved): say why, try later.
     Refused {
         reason: String,
+        /// A 409: the head moved under the merge, a race worth trying again
+        /// at once; a 405 waits for the PR or main to change.
+        head_moved: bool,
     },
 }
 

@@ -218,7 +218,13 @@ impl Engine {
             .await?
         {
             MergeOutcome::Merged { sha } => Ok(format!("merged as {}", short(&sha))),
-            MergeOutcome::Refused { reason } => {
+            MergeOutcome::Refused {
+                reason,
+                head_moved: true,
+            } => Ok(format!(
+                "merge refused, the head moved: {reason}; next pass tries again"
+            )),
+            MergeOutcome::Refused { reason, .. } => {
                 // A state, not a retry: the decision waits for main or the
                 // head to move (or rebuilds the bot's own branch).
                 set_status(

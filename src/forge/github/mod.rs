@@ -380,6 +380,7 @@ impl Forge for GitHub {
                 match (merge.merged, merge.sha) {
                     (Some(false), _) => Ok(MergeOutcome::Refused {
                         reason: merge.message.unwrap_or_else(|| "not merged".into()),
+                        head_moved: false,
                     }),
                     (_, Some(sha)) => Ok(MergeOutcome::Merged { sha }),
                     (_, None) => Err(Error::world(format!(
@@ -390,6 +391,7 @@ impl Forge for GitHub {
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::CONFLICT => {
                 let message = answer.message();
                 Ok(MergeOutcome::Refused {
+                    head_moved: answer.status == StatusCode::CONFLICT,
                     reason: if message.is_empty() {
                         answer.status.to_string()
                     } else {
