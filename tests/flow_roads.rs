@@ -75,23 +75,30 @@ async fn a_slow_health_watch_holds_back_only_its_own_road_and_both_reach_main() 
         road.engine.gates_running()
     );
 
-    // The slow rollout ends: payments is healthy, rebuilt on the main that
-    // gained checkout, and merged with its verdict carried to the new head.
+    // The slow rollout ends: payments is healthy; its bump line neighbours
+    // checkout's in product.yaml, so git cannot merge it into the main that
+    // gained checkout (GitHub answers 405): the bot rebuilds its branch on
+    // main and carries the verdict to the new head.
     road.release_slow("payments@1.4.3");
     road.wait_merged("product", p).await;
     let merged = road.pull("product", p).await;
     let head = merged["head"]["sha"].as_str().expect("sha").to_string();
-    assert_ne!(
-        head,
-        payments["head"]["sha"].as_str().expect("sha"),
-        "the bump was rebuilt on the new main"
-    );
     let ci = road
         .status_of("product", &head, "stagecoach/ci")
         .await
         .expect("a CI verdict on the final head");
     assert_eq!(ci.0, "success", "{ci:?}");
+    assert_ne!(
+        head,
+        payments["head"]["sha"].as_str().expect("sha"),
+        "the bump was rebuilt on the new main"
+    );
     assert!(ci.1.contains("carried from"), "{ci:?}");
+    let merge = road.comments("product", p).await;
+    assert!(
+        merge.iter().any(|(_, b)| b.contains("rebuilt this bump")),
+        "the PR says it was rebuilt: {merge:?}"
+    );
     assert_eq!(deploys_of(&road, p), 1, "one deploy of payments, not two");
     assert_eq!(deploys_of(&road, c), 1);
     let manifest = road

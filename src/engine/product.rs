@@ -468,13 +468,17 @@ fn decide_open(
 /// What a rebuilt head says of the verdicts it carries (see `pulls.rs`).
 pub const CARRIED: &str = "(carried from ";
 
-/// The last step of a green product PR. On a main that moved, the bot's own
-/// branch is rebuilt first, so what merges is what was verified plus what
-/// main has: when main only gained other verified bumps, the verdicts carry
-/// over (ten bumps landing together cost ten rebuilds, not ten CI rounds);
-/// otherwise CI runs again on the new head. A branch a person pushed to is
-/// theirs: the bot says so and tries the merge as it is. A refused merge is
-/// recorded (`stagecoach/merge`) and tried again only once main moves.
+/// The last step of a green product PR. What merges must be what was
+/// verified plus what main has. A bump behind a main that gained only other
+/// bumps (each verified on its own road) merges as it is, and only if git
+/// cannot merge it (the bump lines are neighbours, GitHub answers 405) is
+/// the bot's branch rebuilt on main, its verdicts carried to the new head:
+/// ten bumps landing together cost a rebuild per conflict, never a CI round
+/// each. Behind a main that gained anything else (a policy change, a
+/// person's commit) the branch is rebuilt and CI runs again. A branch a
+/// person pushed to is theirs: the bot says so and only tries the merge. A
+/// refused merge is recorded (`stagecoach/merge`) and tried again only once
+/// main moves.
 fn merge_or_rebuild(
     snap: &Snapshot,
     repo: &RepoId,
@@ -483,41 +487,48 @@ fn merge_or_rebuild(
     actions: &mut Vec<Action>,
 ) {
     let n = pull.pr.number;
-    if pull.branch.behind && pull.branch.bot_owned {
-        let carry = if pull.branch.main_gained_only_bumps {
-            [
-                context::LABELS,
-                context::CI,
-                context::SMOKE,
-                context::APPROVAL,
-            ]
-            .iter()
-            .filter_map(|c| pull.statuses.get(*c))
-            .filter(|s| s.state == StatusState::Success)
-            .map(|s| crate::forge::CommitStatus {
-                description: s
-                    .description
-                    .split(CARRIED)
-                    .next()
-                    .unwrap_or("")
-                    .trim_end()
-                    .to_string(),
-                ..s.clone()
-            })
-            .collect()
-        } else {
-            Vec::new()
-        };
-        actions.push(Action::RebuildProductPr {
-            pr: n,
-            branch: pull.pr.head_ref.clone(),
-            old_head: pull.pr.head_sha.clone(),
-            change: change.clone(),
-            carry,
-        });
+    let refused_here = pull.statuses.get(context::MERGE).is_some_and(|s| {
+        s.state == StatusState::Failure
+            && s.description
+                .contains(&format!("at main {}", short(&snap.product.main_sha)))
+    });
+    let branch = &pull.branch;
+    let rebuild = |carry: Vec<crate::forge::CommitStatus>| Action::RebuildProductPr {
+        pr: n,
+        branch: pull.pr.head_ref.clone(),
+        old_head: pull.pr.head_sha.clone(),
+        change: change.clone(),
+        carry,
+    };
+    if branch.behind && branch.bot_owned && !branch.main_gained_only_bumps {
+        actions.push(rebuild(Vec::new()));
         return;
     }
-    if pull.branch.behind && !pull.branch.bot_owned {
+    if branch.behind && branch.bot_owned && refused_here {
+        let carry = [
+            context::LABELS,
+            context::CI,
+            context::SMOKE,
+            context::APPROVAL,
+        ]
+        .iter()
+        .filter_map(|c| pull.statuses.get(*c))
+        .filter(|s| s.state == StatusState::Success)
+        .map(|s| crate::forge::CommitStatus {
+            description: s
+                .description
+                .split(CARRIED)
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .to_string(),
+            ..s.clone()
+        })
+        .collect();
+        actions.push(rebuild(carry));
+        return;
+    }
+    if branch.behind && !branch.bot_owned {
         comment(
             repo,
             pull,
@@ -526,11 +537,6 @@ fn merge_or_rebuild(
             actions,
         );
     }
-    let refused_here = pull.statuses.get(context::MERGE).is_some_and(|s| {
-        s.state == StatusState::Failure
-            && s.description
-                .contains(&format!("at main {}", short(&snap.product.main_sha)))
-    });
     if !refused_here {
         actions.push(Action::Merge {
             pr: n,

@@ -361,6 +361,19 @@ fn a_green_bump_behind_main_is_rebuilt_and_keeps_its_verdicts_when_main_gained_o
         behind: true,
         main_gained_only_bumps: true,
     };
+    // Behind a main of verified bumps, it merges as it is ...
+    snap.product.pulls = vec![p.clone()];
+    assert!(matches!(
+        moves(&policy(), &snap).as_slice(),
+        [Action::Merge { pr: 7, .. }]
+    ));
+    // ... and is rebuilt only when git cannot merge it.
+    status(
+        &mut p,
+        context::MERGE,
+        StatusState::Failure,
+        "merge refused at main main0: Pull Request is not mergeable",
+    );
     snap.product.pulls = vec![p.clone()];
     match moves(&policy(), &snap).as_slice() {
         [
