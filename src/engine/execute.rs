@@ -66,7 +66,7 @@ impl Engine {
                 sha,
             } => {
                 let repo = self.component_repo(snap, component)?;
-                let name = format!("{}{version}", policy.versioning.tag_prefix);
+                let name = format!("{}{version}", policy.component_tag_prefix(component));
                 let msg = Trailers::new()
                     .with("Stagecoach-Action", "tag")
                     .with("Stagecoach-Component", format!("{component}@{version}"))
