@@ -378,7 +378,10 @@ pub fn set_scalar_in(text: &str, source: &str, path: &str, value: &str) -> Resul
             show(&segments)
         )));
     }
-    if current == value && !bytes.is_empty() {
+    // Unchanged only when readers already get the string: a plain `~` is
+    // null, not "~".
+    let reads_as_written = style != ScalarStyle::Plain || quoting::plain_keeps(current, value);
+    if current == value && !bytes.is_empty() && reads_as_written {
         return Ok(text.to_owned());
     }
     let before_values = values_by_path(&stream.documents).map_err(|why| {
@@ -409,8 +412,14 @@ pub fn set_scalar_in(text: &str, source: &str, path: &str, value: &str) -> Resul
             )));
         };
         let edited = [before, lead, &candidate, after].concat();
+        // A plain integer kept plain reads back as that integer.
+        let expected = if candidate == value {
+            reader_value(value, ScalarStyle::Plain)
+        } else {
+            value.to_owned()
+        };
         let check = only_target_changed(&stream.events, &edited, node.event_index, value)
-            .and_then(|()| only_path_changed(&before_values, &edited, &target_path, value));
+            .and_then(|()| only_path_changed(&before_values, &edited, &target_path, &expected));
         match check {
             Ok(()) => return Ok(edited),
             Err(problem) => last_problem = problem,
@@ -503,8 +512,10 @@ fn only_path_changed(
 }
 
 /// Every scalar of `text` as a reader that follows aliases and `<<:` merges
-/// gets it, by `<document index>:<path>` (`0:.image.tag`); for checks such
-/// as the fuzz target's that an edit changed one value only.
+/// gets it, by `<document index>:<path>` (`0:.image.tag`): its text, or
+/// `!!<type> <text>` for a plain scalar some reader takes for a null, bool,
+/// number or timestamp. For checks such as the fuzz target's that an edit
+/// changed one value only.
 pub fn reader_view(text: &str) -> Result<BTreeMap<String, String>> {
     let stream = yaml_tree::parse(text, UNNAMED)?;
     values_by_path(&stream.documents).map_err(|why| Error::input(format!("{UNNAMED}: {why}")))
@@ -563,8 +574,8 @@ fn expand(
         .checked_sub(1)
         .ok_or_else(|| format!("expands to more than {MAX_EXPANDED_VALUES} values"))?;
     match &node.kind {
-        NodeKind::Scalar { value, .. } => {
-            out.insert(path.clone(), value.clone());
+        NodeKind::Scalar { value, style, .. } => {
+            out.insert(path.clone(), reader_value(value, *style));
         }
         NodeKind::Alias { id, name } => {
             let target = anchors
@@ -603,6 +614,16 @@ fn expand(
         }
     }
     Ok(())
+}
+
+/// A scalar as [`values_by_path`] records it: its text when every reader
+/// gets a string, else `!!<type> <text>` (a plain `~` is `!!null ~`), so a
+/// change of type shows as a change.
+fn reader_value(text: &str, style: ScalarStyle) -> String {
+    match quoting::non_string_reading(text).filter(|_| style == ScalarStyle::Plain) {
+        Some(kind) => format!("!!{kind} {text}"),
+        None => text.to_owned(),
+    }
 }
 
 fn is_merge_key(key: &Node) -> bool {
@@ -866,15 +887,15 @@ other: *l
     fn the_reparse_check_sees_every_path_an_alias_or_merge_changes() {
         let before = yaml_tree::parse("a: &x {t: 1}\nb: *x\nc:\n  <<: *x\n", "t").unwrap();
         let before = values_by_path(&before.documents).unwrap();
-        assert_eq!(before.get("0:.b.t").map(String::as_str), Some("1"));
-        assert_eq!(before.get("0:.c.t").map(String::as_str), Some("1"));
+        assert_eq!(before.get("0:.b.t").map(String::as_str), Some("!!int 1"));
+        assert_eq!(before.get("0:.c.t").map(String::as_str), Some("!!int 1"));
         let edited = "a: &x {t: 2}\nb: *x\nc:\n  <<: *x\n";
         let e = only_path_changed(&before, edited, "0:.a.t", "2").unwrap_err();
         assert_eq!(e, "paths that would change: a.t, b.t, c.t");
         // A merged key the mapping sets itself is not changed by the anchor.
         let before = yaml_tree::parse("a: &x {t: 1}\nc:\n  <<: *x\n  t: 5\n", "t").unwrap();
         let before = values_by_path(&before.documents).unwrap();
-        assert_eq!(before.get("0:.c.t").map(String::as_str), Some("5"));
+        assert_eq!(before.get("0:.c.t").map(String::as_str), Some("!!int 5"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: 1\n";
         let e = set_scalar(bomb, "g", "2").unwrap_err();
         assert!(e.message().contains("expands to more than"), "{e}");

@@ -79,6 +79,18 @@ fn resolve(plain: &str) -> Resolved {
     }
 }
 
+/// What some reader takes the plain scalar `plain` for when it is not a
+/// string: `null`, `bool`, `int`, or `other` (floats, timestamps, merge keys).
+pub fn non_string_reading(plain: &str) -> Option<&'static str> {
+    match resolve(plain) {
+        Resolved::Str => None,
+        Resolved::Null => Some("null"),
+        Resolved::Bool => Some("bool"),
+        Resolved::Int => Some("int"),
+        Resolved::Other => Some("other"),
+    }
+}
+
 /// The integer and boolean spellings every reader agrees on.
 fn canonical(plain: &str, kind: Resolved) -> bool {
     match kind {
@@ -104,7 +116,8 @@ fn needs_escape(c: char) -> bool {
 /// still re-parses the result, which catches what plain text cannot hold
 /// (`: `, ` #`, a leading indicator, a `,` in a flow collection).
 pub fn plain_keeps(old: &str, new: &str) -> bool {
-    if new.is_empty() || new.trim() != new || new.chars().any(needs_escape) {
+    if new.is_empty() || new.trim() != new || new.chars().any(needs_escape) || !plain_syntax(new)
+    {
         return false;
     }
     match resolve(new) {
@@ -114,6 +127,25 @@ pub fn plain_keeps(old: &str, new: &str) -> bool {
         }
         Resolved::Null | Resolved::Other => false,
     }
+}
+
+/// Plain text every reader parses the same way in block and flow context:
+/// no leading indicator (a `-` only before a non-space, as in `-3`), no
+/// flow indicator anywhere, no `: ` and no ` #`. Stricter than YAML 1.2
+/// (`:x` is plain there, but go-yaml v2 refuses it in a flow mapping).
+fn plain_syntax(text: &str) -> bool {
+    let mut chars = text.chars();
+    let first = chars.next();
+    let leading_ok = match first {
+        Some('-') => chars.next().is_some_and(|c| !c.is_whitespace()),
+        Some(c) => !"?:,[]{}#&*!|>'\"%@`".contains(c),
+        None => false,
+    };
+    leading_ok
+        && !text.contains([',', '[', ']', '{', '}'])
+        && !text.contains(": ")
+        && !text.ends_with(':')
+        && !text.contains(" #")
 }
 
 /// Whether `value` can be written between single quotes (which escape nothing but `'`).
@@ -205,7 +237,11 @@ mod tests {
             double_quoted("a\tb\u{2028}c\u{85}d\u{2029}\u{feff}\u{1b}\"\\"),
             "\"a\\tb\\u2028c\\u0085d\\u2029\\uFEFF\\u001B\\\"\\\\\""
         );
-        for value in ["a\tb", "a\u{2028}b", "a\u{85}b", " lead", "trail "] {
+        for value in [
+            "a\tb", "a\u{2028}b", "a\u{85}b", " lead", "trail ", ":#x", "x: y", "x #y", "x:",
+            "- x", "-", "[x]", "x,y", "{x", "&a", "*a", "!t", "%x", "@x", "`x", "'x", "\"x", "?x",
+            "|x", ">x", "#x",
+        ] {
             assert!(!plain_keeps("x", value), "{value:?}");
         }
         assert!(!single_quote_safe("a\tb"));
