@@ -589,7 +589,10 @@ mod tests {
         }
         let fine = "{{#*inline \"item\"}}- {{description}}\n{{/inline}}{{#*inline \"group\"}}{{title}}\n{{#each entries}}{{> item}}{{/each}}{{/inline}}{{#each sections}}{{#each groups}}{{> group}}{{/each}}{{/each}}";
         let text = render(&empty_log(), Some(fine)).unwrap();
-        assert!(text.starts_with("Features\n- add releases endpoint (#123)\n"), "{text}");
+        assert!(
+            text.starts_with("Features\n- add releases endpoint (#123)\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -601,8 +604,16 @@ mod tests {
             "{{/if}}".repeat(MAX_BLOCK_DEPTH + 1)
         );
         let chain: String = (0..=MAX_PARTIAL_DEPTH)
-            .map(|i| format!("{{{{#*inline \"p{i}\"}}}}{{{{> p{}}}}}{{{{/inline}}}}", i + 1))
-            .chain([format!("{{{{#*inline \"p{}\"}}}}end{{{{/inline}}}}{{{{> p0}}}}", MAX_PARTIAL_DEPTH + 1)])
+            .map(|i| {
+                format!(
+                    "{{{{#*inline \"p{i}\"}}}}{{{{> p{}}}}}{{{{/inline}}}}",
+                    i + 1
+                )
+            })
+            .chain([format!(
+                "{{{{#*inline \"p{}\"}}}}end{{{{/inline}}}}{{{{> p0}}}}",
+                MAX_PARTIAL_DEPTH + 1
+            )])
             .collect();
         // 2^12 copies of a 300-byte line: past the output cap without any recursion.
         let mut wide = "{{#*inline \"l0\"}}{{#each sections}}{{#each groups}}{{title}}{{/each}}{{/each}}......................................................................................................................................................................................................................................................................................\n{{/inline}}".to_owned();

@@ -190,9 +190,8 @@ fn footer_start(line: &str) -> Option<(&str, &str)> {
 /// note, in the same paragraph or another, end the note without hiding it.
 fn split_body_and_footers(rest: &str) -> (Option<String>, Vec<(String, String)>) {
     let lines: Vec<&str> = rest.lines().collect();
-    let footer_section = (0..lines.len()).find(|&i| {
-        (i == 0 || lines[i - 1].trim().is_empty()) && footer_start(lines[i]).is_some()
-    });
+    let footer_section = (0..lines.len())
+        .find(|&i| (i == 0 || lines[i - 1].trim().is_empty()) && footer_start(lines[i]).is_some());
     let body_end = footer_section.unwrap_or(lines.len());
 
     let mut footers: Vec<(String, String)> = Vec::new();
@@ -325,10 +324,7 @@ mod tests {
                 "one\n\ntwo\n\nthree",
             ),
             // Trailers before the note.
-            (
-                "feat: z\n\nCloses #3\n\nBREAKING CHANGE: late",
-                "late",
-            ),
+            ("feat: z\n\nCloses #3\n\nBREAKING CHANGE: late", "late"),
         ];
         for (message, note) in cases {
             let c = parse(message).unwrap();
@@ -374,6 +370,11 @@ mod tests {
         assert_eq!((c.kind.as_str(), c.breaking), ("revert", false));
         assert_eq!(c.description, "feat!: drop v1 (#13)");
         assert_eq!(c.reverts, None);
+        // The revert's own breaking footer still counts.
+        let c = parse("Revert \"feat: x\"\n\nThis reverts commit abcdef0.\n\nBREAKING CHANGE: y")
+            .unwrap();
+        assert_eq!((c.breaking, c.breaking_note.as_deref()), (true, Some("y")));
+        assert_eq!(c.reverts.as_deref(), Some("abcdef0"));
         assert!(parse("Revert \"\"").is_none());
         assert!(parse("Revert the last change").is_none());
     }

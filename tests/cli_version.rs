@@ -126,7 +126,10 @@ fn shallow_clone_is_refused_with_how_to_fetch_enough() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("shallow clone"), "{err}");
-    assert!(err.contains("git fetch --unshallow") && err.contains("fetch-depth: 0"), "{err}");
+    assert!(
+        err.contains("git fetch --unshallow") && err.contains("fetch-depth: 0"),
+        "{err}"
+    );
     assert!(stdout(&out).is_empty());
 }
 
@@ -179,7 +182,11 @@ fn pre_release_only_history_counts_from_zero_and_says_why() {
     repo.commit("fix: a");
     let out = next(&repo, &[]);
     assert_eq!(stdout(&out), "0.1.0\n");
-    assert!(stderr(&out).contains("v1.0.0-rc.1 (a pre-release"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("v1.0.0-rc.1 (a pre-release"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Issue 10, point 5: a `--from` that is not a release tag is bad input.

@@ -112,11 +112,20 @@ fn a_symlink_is_followed_and_stays_a_link() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("values.yaml"));
     let expected = fixture("values.yaml").replace("tag: \"1.4.2\"", "tag: \"1.5.0\"");
     assert_eq!(std::fs::read_to_string(&real).unwrap(), expected);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temp file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temp file left"
+    );
 
     let dangling = dir.path().join("dangling.yaml");
     std::os::unix::fs::symlink("gone.yaml", &dangling).unwrap();
@@ -139,7 +148,10 @@ fn a_read_only_file_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("read-only"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), fixture("values.yaml"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        fixture("values.yaml")
+    );
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o444);
 }
@@ -156,7 +168,10 @@ fn a_fifo_is_refused_without_blocking() {
     let out = yaml_set(&fifo, "image.tag", "1.5.0");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("a FIFO; only regular files are edited"), "{err}");
+    assert!(
+        err.contains("a FIFO; only regular files are edited"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let dir_out = yaml_set(dir.path(), "image.tag", "1.5.0");
     assert_eq!(dir_out.status.code(), Some(2));

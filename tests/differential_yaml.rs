@@ -124,14 +124,77 @@ impl Rng {
 /// Values people set, values every YAML reader types differently, and
 /// characters some readers refuse.
 const VALUES: &[&str] = &[
-    "1.4.2", "1.20", "1.2", "1.10", "v1.20", "1.5.0-rc.1", "1.2.3+build.5", "latest",
-    "sha-0a1b2c3", "yes", "no", "on", "off", "y", "n", "Y", "NO", "True", "false", "~", "null",
-    "1_000", "0x1F", "0o17", "0b11", "0755", "08", "1:20", "1:20.5", "190:20:30", ".inf",
-    "-.Inf", ".NaN", "1e3", "6.8523015e+5", "2024-05-01", "2024-05-01T10:00:00Z",
-    "2001-12-14 21:59:43.10 -5", "<<", "=", "", " ", "a b", "a: b", "a #b", "#c", "- x", "[x]",
-    "{x}", "*x", "&x", "!x", "%x", "@x", "`x", "'x'", "\"x\"", "x,y", "a\tb", "a\u{2028}b",
-    "a\u{85}b", "a\u{2029}b", "\u{feff}x", "tab\t", "ünïcode ✓", "back\\slash", "new\nline",
-    "12", "-3", "0", "3.0",
+    "1.4.2",
+    "1.20",
+    "1.2",
+    "1.10",
+    "v1.20",
+    "1.5.0-rc.1",
+    "1.2.3+build.5",
+    "latest",
+    "sha-0a1b2c3",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "Y",
+    "NO",
+    "True",
+    "false",
+    "~",
+    "null",
+    "1_000",
+    "0x1F",
+    "0o17",
+    "0b11",
+    "0755",
+    "08",
+    "1:20",
+    "1:20.5",
+    "190:20:30",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "1e3",
+    "6.8523015e+5",
+    "2024-05-01",
+    "2024-05-01T10:00:00Z",
+    "2001-12-14 21:59:43.10 -5",
+    "<<",
+    "=",
+    "",
+    " ",
+    "a b",
+    "a: b",
+    "a #b",
+    "#c",
+    "- x",
+    "[x]",
+    "{x}",
+    "*x",
+    "&x",
+    "!x",
+    "%x",
+    "@x",
+    "`x",
+    "'x'",
+    "\"x\"",
+    "x,y",
+    "a\tb",
+    "a\u{2028}b",
+    "a\u{85}b",
+    "a\u{2029}b",
+    "\u{feff}x",
+    "tab\t",
+    "ünïcode ✓",
+    "back\\slash",
+    "new\nline",
+    "12",
+    "-3",
+    "0",
+    "3.0",
 ];
 
 /// Characters random values are made of: the ones that change a scalar's type.
@@ -170,13 +233,18 @@ fn every_edit_reads_back_in_go_yaml_v2_as_the_string_set_and_nothing_else_change
     let mut refused = 0usize;
     for document in DOCUMENTS {
         for target in TARGETS {
-            let before = document.replace("{}", target).replace("{{", "{").replace("}}", "}");
+            let before = document
+                .replace("{}", target)
+                .replace("{{", "{")
+                .replace("}}", "}");
             for value in &values {
                 match yaml_edit::set_scalar(&before, "image.tag", value) {
                     Ok(after) => {
                         // Re-read by the Rust parser too.
                         assert_eq!(
-                            yaml_edit::get_scalar(&after, "image.tag").unwrap().as_deref(),
+                            yaml_edit::get_scalar(&after, "image.tag")
+                                .unwrap()
+                                .as_deref(),
                             Some(value.as_str()),
                             "{after}"
                         );
@@ -211,7 +279,11 @@ fn every_edit_reads_back_in_go_yaml_v2_as_the_string_set_and_nothing_else_change
         let after = pair[1].as_ref().unwrap_or_else(|e| {
             panic!("go-yaml cannot read the edit of {value:?}: {e}\n{after_text}")
         });
-        assert_eq!(before.len(), after.len(), "documents changed:\n{after_text}");
+        assert_eq!(
+            before.len(),
+            after.len(),
+            "documents changed:\n{after_text}"
+        );
         let target_doc = before
             .iter()
             .position(|doc| doc.contains_key(".image.tag"))
@@ -227,7 +299,11 @@ fn every_edit_reads_back_in_go_yaml_v2_as_the_string_set_and_nothing_else_change
                     "setting {value:?} changed {path} for go-yaml:\n{after_text}"
                 );
             }
-            assert_eq!(old.len(), new.len(), "paths appeared or vanished:\n{after_text}");
+            assert_eq!(
+                old.len(),
+                new.len(),
+                "paths appeared or vanished:\n{after_text}"
+            );
         }
         let (kind, text) = &after[target_doc][".image.tag"];
         let expected_kind = if *stays_number { "int" } else { "string" };

@@ -116,7 +116,9 @@ pub fn why_ignored(tag: &str, prefix: &str) -> Option<String> {
             None => Some(format!("not semver after the prefix {prefix:?}")),
         };
     }
-    let head = tag.get(..prefix.len()).filter(|h| h.eq_ignore_ascii_case(prefix));
+    let head = tag
+        .get(..prefix.len())
+        .filter(|h| h.eq_ignore_ascii_case(prefix));
     if let Some(rest) = head.and_then(|_| tag.get(prefix.len()..)) {
         if semver(rest).is_some() {
             return Some(format!("prefix in another case than {prefix:?}"));
@@ -522,8 +524,8 @@ mod tests {
         r.tag("v1.0.0", first);
         r.commit("fix: c");
         for from in [first.to_string(), "main".to_owned(), "1.0.0".to_owned()] {
-            let e = next_version(&r.repo, Some(&from), "HEAD", "v", &default_bump_rules())
-                .unwrap_err();
+            let e =
+                next_version(&r.repo, Some(&from), "HEAD", "v", &default_bump_rules()).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{from}");
             assert!(e.message().contains("not a release tag"), "{e}");
         }
@@ -535,7 +537,10 @@ mod tests {
             ("v1.2.3", None),
             ("1.2.3", Some("no prefix \"v\"")),
             ("V1.2.3", Some("prefix in another case than \"v\"")),
-            ("v1.3.0-rc.1", Some("a pre-release, not a release to count from")),
+            (
+                "v1.3.0-rc.1",
+                Some("a pre-release, not a release to count from"),
+            ),
             ("v1.2", Some("not semver after the prefix \"v\"")),
             ("latest", None),
             ("deploy-42", None),

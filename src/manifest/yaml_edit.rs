@@ -240,7 +240,11 @@ struct AliasSite {
 
 impl std::fmt::Display for AliasSite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.merge { "the merge <<:" } else { "the alias" };
+        let what = if self.merge {
+            "the merge <<:"
+        } else {
+            "the alias"
+        };
         write!(f, "{what} *{} at line {}", self.name, self.line)
     }
 }
@@ -384,9 +388,8 @@ pub fn set_scalar_in(text: &str, source: &str, path: &str, value: &str) -> Resul
     if current == value && !bytes.is_empty() && reads_as_written {
         return Ok(text.to_owned());
     }
-    let before_values = values_by_path(&stream.documents).map_err(|why| {
-        Error::input(format!("{}: {why}; refusing to edit it", at(source, node)))
-    })?;
+    let before_values = values_by_path(&stream.documents)
+        .map_err(|why| Error::input(format!("{}: {why}; refusing to edit it", at(source, node))))?;
     let target_path = format!("{document}:{}", raw_path(&segments));
 
     // An implicit null (`key:`) has no bytes: write after its colon.
@@ -523,9 +526,7 @@ pub fn reader_view(text: &str) -> Result<BTreeMap<String, String>> {
 
 /// Scalars a reader gets from every path (`<document>:<path>`), with aliases
 /// and `<<:` merges expanded the way go-yaml v2 and PyYAML expand them.
-fn values_by_path(
-    documents: &[Node],
-) -> std::result::Result<BTreeMap<String, String>, String> {
+fn values_by_path(documents: &[Node]) -> std::result::Result<BTreeMap<String, String>, String> {
     let mut anchors = HashMap::new();
     for document in documents {
         collect_anchors(document, &mut anchors);
@@ -533,7 +534,14 @@ fn values_by_path(
     let mut out = BTreeMap::new();
     let mut budget = MAX_EXPANDED_VALUES;
     for (index, document) in documents.iter().enumerate() {
-        expand(document, &mut format!("{index}:"), &anchors, 0, &mut budget, &mut out)?;
+        expand(
+            document,
+            &mut format!("{index}:"),
+            &anchors,
+            0,
+            &mut budget,
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -602,7 +610,11 @@ fn expand(
                     expand(source, path, anchors, depth + 1, budget, out)?;
                 }
             }
-            for (i, (k, v)) in pairs.iter().enumerate().filter(|(_, (k, _))| !is_merge_key(k)) {
+            for (i, (k, v)) in pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, _))| !is_merge_key(k))
+            {
                 let len = path.len();
                 match k.as_scalar() {
                     Some(key) => path.push_str(&Segment::Key(key.to_owned()).to_string()),
@@ -683,9 +695,9 @@ fn editable_target(file: &Path, source: &str) -> Result<std::path::PathBuf> {
     let link = std::fs::symlink_metadata(file).map_err(missing)?;
     let target = if link.file_type().is_symlink() {
         std::fs::canonicalize(file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::input(format!(
-                "{source}: a symlink to a file that does not exist"
-            )),
+            std::io::ErrorKind::NotFound => {
+                Error::input(format!("{source}: a symlink to a file that does not exist"))
+            }
             _ => Error::world(format!("{source}: cannot follow the symlink: {e}")),
         })?
     } else {
@@ -821,13 +833,29 @@ env:
     /// reader would read as anything but the string is quoted.
     #[test]
     fn values_any_reader_would_not_read_as_strings_are_quoted() {
-        for empty in ["image:\n  tag:\n", "image:\n  tag: ~\n", "image:\n  tag: null\n"] {
+        for empty in [
+            "image:\n  tag:\n",
+            "image:\n  tag: ~\n",
+            "image:\n  tag: null\n",
+        ] {
             let out = set_scalar(empty, "image.tag", "1.20").unwrap();
             assert_eq!(out, "image:\n  tag: \"1.20\"\n", "{empty:?}");
         }
         for value in [
-            "yes", "no", "on", "off", "y", "n", "1_000", "0x1F", "1:20", ".inf", "2024-05-01",
-            "1e3", "0755", "<<",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "n",
+            "1_000",
+            "0x1F",
+            "1:20",
+            ".inf",
+            "2024-05-01",
+            "1e3",
+            "0755",
+            "<<",
         ] {
             let out = set_scalar("tag: v1 # c\n", "tag", value).unwrap();
             assert_eq!(out, format!("tag: \"{value}\" # c\n"));
@@ -841,7 +869,10 @@ env:
             "tag: \"a\\u2028b\"\n"
         );
         // Versions stay plain; a number stays a number.
-        assert_eq!(set_scalar("tag:\n", "tag", "1.4.2").unwrap(), "tag: 1.4.2\n");
+        assert_eq!(
+            set_scalar("tag:\n", "tag", "1.4.2").unwrap(),
+            "tag: 1.4.2\n"
+        );
         assert_eq!(set_scalar("n: 2\n", "n", "3").unwrap(), "n: 3\n");
         assert_eq!(set_scalar("n: 2\n", "n", "3.0").unwrap(), "n: \"3.0\"\n");
     }
@@ -906,11 +937,24 @@ other: *l
     fn documents_without_the_path_do_not_refuse_the_edit() {
         for (text, expected) in [
             ("image:\n  tag: 1\n---\n", "image:\n  tag: 2\n---\n"),
-            ("image:\n  tag: 1\n---\n...\n", "image:\n  tag: 2\n---\n...\n"),
-            ("- a\n---\nimage:\n  tag: 1\n", "- a\n---\nimage:\n  tag: 2\n"),
-            ("kind: A\n---\nimage: x\n---\nimage:\n  tag: 1\n", "kind: A\n---\nimage: x\n---\nimage:\n  tag: 2\n"),
+            (
+                "image:\n  tag: 1\n---\n...\n",
+                "image:\n  tag: 2\n---\n...\n",
+            ),
+            (
+                "- a\n---\nimage:\n  tag: 1\n",
+                "- a\n---\nimage:\n  tag: 2\n",
+            ),
+            (
+                "kind: A\n---\nimage: x\n---\nimage:\n  tag: 1\n",
+                "kind: A\n---\nimage: x\n---\nimage:\n  tag: 2\n",
+            ),
         ] {
-            assert_eq!(set_scalar(text, "image.tag", "2").unwrap(), expected, "{text:?}");
+            assert_eq!(
+                set_scalar(text, "image.tag", "2").unwrap(),
+                expected,
+                "{text:?}"
+            );
         }
         let e = set_scalar("image: x\n---\n", "image.tag", "2").unwrap_err();
         assert!(e.message().contains("where a mapping was expected"), "{e}");

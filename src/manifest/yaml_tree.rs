@@ -40,7 +40,10 @@ pub enum NodeKind {
     Mapping(Vec<(Node, Node)>),
     Sequence(Vec<Node>),
     /// `*name`, pointing at the anchor id it repeats; `name` as written, for messages.
-    Alias { id: usize, name: String },
+    Alias {
+        id: usize,
+        name: String,
+    },
 }
 
 /// The parsed stream: its documents, and its events without spans (for

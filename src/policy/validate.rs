@@ -44,7 +44,12 @@ pub(super) fn problems(policy: &Policy) -> Vec<Problem> {
             .versioning
             .component_tag_prefixes
             .iter()
-            .map(|(name, prefix)| (versioning.key("component_tag_prefixes").key(name), Some(prefix))),
+            .map(|(name, prefix)| {
+                (
+                    versioning.key("component_tag_prefixes").key(name),
+                    Some(prefix),
+                )
+            }),
     );
     for (path, prefix) in prefixes {
         if let Some(prefix) = prefix.filter(|p| !tag_prefix_ok(p)) {

@@ -32,7 +32,9 @@ enum Resolved {
 /// numbers). Wider than any one reader: quoting too often is harmless.
 static NULL: LazyLock<RegexSet> = LazyLock::new(|| set(&[r"^(~|null|Null|NULL)?$"]));
 static BOOL: LazyLock<RegexSet> = LazyLock::new(|| {
-    set(&[r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"])
+    set(&[
+        r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
+    ])
 });
 static INT: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
@@ -116,8 +118,7 @@ fn needs_escape(c: char) -> bool {
 /// still re-parses the result, which catches what plain text cannot hold
 /// (`: `, ` #`, a leading indicator, a `,` in a flow collection).
 pub fn plain_keeps(old: &str, new: &str) -> bool {
-    if new.is_empty() || new.trim() != new || new.chars().any(needs_escape) || !plain_syntax(new)
-    {
+    if new.is_empty() || new.trim() != new || new.chars().any(needs_escape) || !plain_syntax(new) {
         return false;
     }
     match resolve(new) {
@@ -150,7 +151,9 @@ fn plain_syntax(text: &str) -> bool {
 
 /// Whether `value` can be written between single quotes (which escape nothing but `'`).
 pub fn single_quote_safe(value: &str) -> bool {
-    !value.chars().any(|c| needs_escape(c) || c == '\n' || c == '\r')
+    !value
+        .chars()
+        .any(|c| needs_escape(c) || c == '\n' || c == '\r')
 }
 
 /// `value` between double quotes, escaped so every reader gets it back:
@@ -190,9 +193,37 @@ mod tests {
     #[test]
     fn values_some_reader_would_not_read_as_strings_are_quoted() {
         for value in [
-            "1.20", "1.2", "1e3", ".5", "1_000", "0x1F", "0o17", "0b101", "0755", "08", "1:20",
-            "1:20.5", ".inf", "-.Inf", ".NaN", "2024-05-01", "2024-05-01T10:00:00Z", "yes",
-            "No", "ON", "off", "y", "N", "true", "False", "~", "null", "NULL", "<<", "=", "12",
+            "1.20",
+            "1.2",
+            "1e3",
+            ".5",
+            "1_000",
+            "0x1F",
+            "0o17",
+            "0b101",
+            "0755",
+            "08",
+            "1:20",
+            "1:20.5",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "2024-05-01",
+            "2024-05-01T10:00:00Z",
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "N",
+            "true",
+            "False",
+            "~",
+            "null",
+            "NULL",
+            "<<",
+            "=",
+            "12",
             "-3",
         ] {
             for old in ["", "~", "v1", "1.2.3", "x"] {
@@ -225,7 +256,10 @@ mod tests {
         assert!(plain_keeps("true", "false"));
         assert!(!plain_keeps("2", "03"));
         assert!(!plain_keeps("2", "1_0"));
-        assert!(!plain_keeps("010", "3"), "the old value is read differently already");
+        assert!(
+            !plain_keeps("010", "3"),
+            "the old value is read differently already"
+        );
         assert!(!plain_keeps("1.5", "1.6"), "floats lose trailing zeros");
         assert!(!plain_keeps("yes", "no"));
         assert!(!plain_keeps("2", "true"));
@@ -238,9 +272,32 @@ mod tests {
             "\"a\\tb\\u2028c\\u0085d\\u2029\\uFEFF\\u001B\\\"\\\\\""
         );
         for value in [
-            "a\tb", "a\u{2028}b", "a\u{85}b", " lead", "trail ", ":#x", "x: y", "x #y", "x:",
-            "- x", "-", "[x]", "x,y", "{x", "&a", "*a", "!t", "%x", "@x", "`x", "'x", "\"x", "?x",
-            "|x", ">x", "#x",
+            "a\tb",
+            "a\u{2028}b",
+            "a\u{85}b",
+            " lead",
+            "trail ",
+            ":#x",
+            "x: y",
+            "x #y",
+            "x:",
+            "- x",
+            "-",
+            "[x]",
+            "x,y",
+            "{x",
+            "&a",
+            "*a",
+            "!t",
+            "%x",
+            "@x",
+            "`x",
+            "'x",
+            "\"x",
+            "?x",
+            "|x",
+            ">x",
+            "#x",
         ] {
             assert!(!plain_keeps("x", value), "{value:?}");
         }
