@@ -310,4 +310,11 @@ fn component_tag_prefix_defaults_to_tag_prefix_and_can_be_set_per_component() {
             .contains("versioning.component_tag_prefixes.payments: tag prefix \"pay v\""),
         "{e}"
     );
+    for bad in ["a..b", "v~", "v^", "v:", "v?", "v*", "v[", "v\\\\", "-v"] {
+        let message = refused(&format!("versioning:\n  component_tag_prefix: \"{bad}\"\n"));
+        assert!(
+            message.contains("versioning.component_tag_prefix: tag prefix"),
+            "{bad}: {message}"
+        );
+    }
 }
