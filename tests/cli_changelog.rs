@@ -207,3 +207,25 @@ fn a_template_whose_partial_includes_itself_is_refused_in_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_shallow_clone_is_refused_like_version_next() {
+    let repo = sample_repo();
+    let clones = tempfile::tempdir().unwrap();
+    let shallow = clones.path().join("shallow");
+    let url = format!("file://{}", repo.path().display());
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "--quiet", "--depth", "2", &url])
+        .arg(&shallow)
+        .status()
+        .expect("git must be installed to run this test (apt-get install git)");
+    assert!(cloned.success());
+    let out = stagecoach(&["changelog", "--repo", shallow.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("git fetch --unshallow"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1);
+}
