@@ -400,7 +400,7 @@ impl Engine {
                     .map(|m| (p.number, m))
             })
             .collect();
-        let prefix = policy.versioning.tag_prefix.clone();
+        let prefix = policy.component_tag_prefix(&name).to_owned();
         let bot_tags = policy.versioning.tagging == Tagging::Bot;
         let rules = policy.versioning.bumps.clone();
         let (tags, released, untagged_next) = self

@@ -281,3 +281,40 @@ mod no_panic {
         }
     }
 }
+
+/// Issue 10, point 5: the component tag prefix is a policy setting, per
+/// component when a repository tags several.
+#[test]
+fn component_tag_prefix_defaults_to_tag_prefix_and_can_be_set_per_component() {
+    let p = Policy::builtin();
+    assert_eq!(p.component_tag_prefix("payments"), "v");
+    let p = Policy::parse(
+        "versioning:\n  tag_prefix: release-\n  component_tag_prefix: v\n  component_tag_prefixes:\n    payments: payments-v\n",
+        "p.yaml",
+    )
+    .expect("parses");
+    assert_eq!(p.component_tag_prefix("payments"), "payments-v");
+    assert_eq!(p.component_tag_prefix("checkout"), "v");
+    assert_eq!(p.versioning.tag_prefix, "release-");
+    let p = Policy::parse("versioning:\n  tag_prefix: r\n", "p.yaml").expect("parses");
+    assert_eq!(p.component_tag_prefix("checkout"), "r");
+
+    let e = Policy::parse(
+        "versioning:\n  component_tag_prefixes:\n    payments: \"pay v\"\n",
+        "p.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.message()
+            .contains("versioning.component_tag_prefixes.payments: tag prefix \"pay v\""),
+        "{e}"
+    );
+    for bad in ["a..b", "v~", "v^", "v:", "v?", "v*", "v[", "v\\\\", "-v"] {
+        let message = refused(&format!("versioning:\n  component_tag_prefix: \"{bad}\"\n"));
+        assert!(
+            message.contains("versioning.component_tag_prefix: tag prefix"),
+            "{bad}: {message}"
+        );
+    }
+}

@@ -24,7 +24,7 @@ impl Engine {
         sha: &str,
     ) -> Result<String> {
         let repo = self.component_repo(snap, component)?;
-        let name = format!("{}{version}", policy.versioning.tag_prefix);
+        let name = format!("{}{version}", policy.component_tag_prefix(component));
         let msg = Trailers::new()
             .with(trailer::ACTION, trailer::action::TAG)
             .with(trailer::COMPONENT, format!("{component}@{version}"))
@@ -88,7 +88,7 @@ impl Engine {
         let mut sections = Vec::new();
         for c in changes {
             let repo = self.component_repo(snap, &c.component)?;
-            let prefix = policy.versioning.tag_prefix.clone();
+            let prefix = policy.component_tag_prefix(&c.component).to_string();
             let c2 = c.clone();
             let section = self
                 .with_repo(&repo, move |ws| {
