@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::Format;
 use crate::error::Result;
 use crate::git::history::{NextVersion, next_version, open_repo, settle_for_one_pass};
 use crate::version::default_bump_rules;
@@ -33,14 +34,8 @@ pub struct NextArgs {
     /// What release tags start with before the semver.
     #[arg(long, default_value = "v")]
     pub prefix: String,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -55,8 +50,7 @@ pub fn run(args: Args) -> Result<()> {
                 &next.prefix,
                 &default_bump_rules(),
             )?;
-            println!("{}", present(&found, next.format));
-            Ok(())
+            super::emitln(&present(&found, next.output.output))
         }
     }
 }

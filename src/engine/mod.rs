@@ -16,6 +16,7 @@ pub mod gates;
 pub mod hotfix;
 pub mod http;
 pub mod observe;
+pub mod policy_guard;
 pub mod product;
 pub mod promote;
 pub mod reconcile;
@@ -101,6 +102,8 @@ pub struct Engine {
     /// How many more actions this engine may start (tests stop it mid-flow
     /// to play a crash); `None` is no limit.
     stop_after: Option<AtomicUsize>,
+    /// The last good policy and what is wrong with main's, if anything.
+    policy_guard: policy_guard::PolicyGuard,
 }
 
 impl Engine {
@@ -125,6 +128,7 @@ impl Engine {
             repo_locks: Mutex::new(HashMap::new()),
             last: RwLock::new(None),
             stop_after: None,
+            policy_guard: Default::default(),
         }
     }
 
@@ -257,7 +261,7 @@ impl Engine {
 
     /// One pass: observe, decide, act. Returns what was decided.
     pub async fn pass(&self) -> Result<Vec<Action>> {
-        let policy = self.load_policy().await?;
+        let policy = self.guarded_policy().await?;
         let snap = self.observe(&policy).await?;
         let actions = reconcile(&policy, &snap);
         self.remember(policy.clone(), snap.clone());
