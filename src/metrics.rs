@@ -172,7 +172,10 @@ impl Metrics {
 
     /// What the policy guard found on the last pass (not read yet: `ok: None`).
     pub fn policy(&self) -> crate::engine::policy_guard::PolicyHealth {
-        self.policy.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Events waiting for the engine (set by the server from the channel).

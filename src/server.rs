@@ -88,7 +88,11 @@ pub fn router(state: ServerState) -> Router {
 async fn readiness(State(state): State<ServerState>) -> Response {
     match state.metrics.policy().reason() {
         None => (StatusCode::OK, "ready\n").into_response(),
-        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -106,7 +106,9 @@ pub fn planned(action: &Action) -> PlannedAction {
 pub fn reason(action: &Action) -> String {
     let short = |sha: &str| sha.get(..7).unwrap_or(sha).to_string();
     match action {
-        Action::Comment { topic, repo, pr, .. } => {
+        Action::Comment {
+            topic, repo, pr, ..
+        } => {
             format!("the `{topic}` comment on {repo}#{pr} is missing or says something out of date")
         }
         Action::SetStatus {
@@ -115,7 +117,9 @@ pub fn reason(action: &Action) -> String {
             ..
         } => format!("`{context}` does not say this yet: {description}"),
         Action::SetRiskLabel { pr, level, .. } => {
-            format!("product#{pr}'s labels score {level} risk and its `risk:` label does not say so")
+            format!(
+                "product#{pr}'s labels score {level} risk and its `risk:` label does not say so"
+            )
         }
         Action::TagComponent { version, sha, .. } => format!(
             "`versioning.tagging: bot`: the conventional commits up to {} release {version}",
@@ -156,7 +160,10 @@ pub fn reason(action: &Action) -> String {
         } => match override_reason {
             Some(r) => format!("asked with --override: {r}"),
             None if *wave > 1 => {
-                format!("wave {} of {waves} on {env} is healthy and soaked", wave - 1)
+                format!(
+                    "wave {} of {waves} on {env} is healthy and soaked",
+                    wave - 1
+                )
             }
             None => format!("{env} does not run this tag yet and it is eligible"),
         },

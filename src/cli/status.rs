@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::to_json;
 use crate::config::Config;
 use crate::engine::Engine;
-use super::to_json;
 use crate::error::Result;
 use crate::forge::github::GitHub;
 use crate::status::{self, Query};

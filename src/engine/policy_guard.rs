@@ -160,7 +160,10 @@ pub fn judge(
                 error: Some(error.clone()),
                 broken_commit: Some(head.clone()),
                 acting_on: last_good.as_ref().map(|(sha, _)| sha.clone()),
-                since: previous.since.filter(|_| previous.ok == Some(false)).or(Some(now)),
+                since: previous
+                    .since
+                    .filter(|_| previous.ok == Some(false))
+                    .or(Some(now)),
             };
             let policy = match &last_good {
                 Some((_, p)) => Ok(p.clone()),
@@ -319,7 +322,13 @@ mod tests {
     #[test]
     fn a_broken_policy_keeps_the_last_good_one_and_fails_the_commit() {
         let now = Utc::now();
-        let v = judge(read("bbbbbbbb", false), Some(("aaaaaaaa".into(), good())), &PolicyHealth::default(), None, now);
+        let v = judge(
+            read("bbbbbbbb", false),
+            Some(("aaaaaaaa".into(), good())),
+            &PolicyHealth::default(),
+            None,
+            now,
+        );
         assert!(v.policy.is_ok(), "keeps working on the last good policy");
         assert_eq!(v.health.ok, Some(false));
         assert_eq!(v.health.acting_on.as_deref(), Some("aaaaaaaa"));
@@ -328,15 +337,29 @@ mod tests {
         assert_eq!(status.state, StatusState::Failure);
         assert!(status.description.contains("duplicate key"));
         let reason = v.health.reason().expect("unready");
-        assert!(reason.contains("bbbbbbb") && reason.contains("last good policy (aaaaaaa)"), "{reason}");
+        assert!(
+            reason.contains("bbbbbbb") && reason.contains("last good policy (aaaaaaa)"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn with_no_good_policy_anywhere_the_bot_stops_acting() {
-        let v = judge(read("b", false), None, &PolicyHealth::default(), None, Utc::now());
+        let v = judge(
+            read("b", false),
+            None,
+            &PolicyHealth::default(),
+            None,
+            Utc::now(),
+        );
         let e = v.policy.expect_err("stops");
         assert!(e.message().starts_with("stopped acting: p.yaml:3:1"), "{e}");
-        assert!(v.health.reason().unwrap_or_default().contains("stopped acting"));
+        assert!(
+            v.health
+                .reason()
+                .unwrap_or_default()
+                .contains("stopped acting")
+        );
     }
 
     #[test]
@@ -351,17 +374,47 @@ mod tests {
     #[test]
     fn the_failure_is_set_once_per_commit_and_a_fix_clears_it() {
         let now = Utc::now();
-        let first = judge(read("b", false), Some(("a".into(), good())), &PolicyHealth::default(), None, now);
+        let first = judge(
+            read("b", false),
+            Some(("a".into(), good())),
+            &PolicyHealth::default(),
+            None,
+            now,
+        );
         let sent = ("b".to_string(), false);
-        let again = judge(read("b", false), first.last_good.clone(), &first.health, Some(&sent), now);
-        assert!(again.status.is_none(), "no second status on the same commit");
+        let again = judge(
+            read("b", false),
+            first.last_good.clone(),
+            &first.health,
+            Some(&sent),
+            now,
+        );
+        assert!(
+            again.status.is_none(),
+            "no second status on the same commit"
+        );
         assert_eq!(again.health.since, first.health.since);
-        let fixed = judge(read("c", true), again.last_good, &again.health, Some(&sent), now);
+        let fixed = judge(
+            read("c", true),
+            again.last_good,
+            &again.health,
+            Some(&sent),
+            now,
+        );
         let (sha, status) = fixed.status.expect("success on the fixing commit");
         assert_eq!((sha.as_str(), status.state), ("c", StatusState::Success));
         assert!(fixed.health.ready() && fixed.health.reason().is_none());
-        let quiet = judge(read("d", true), fixed.last_good, &fixed.health, Some(&("c".into(), true)), now);
-        assert!(quiet.status.is_none(), "a good policy on a good one says nothing");
+        let quiet = judge(
+            read("d", true),
+            fixed.last_good,
+            &fixed.health,
+            Some(&("c".into(), true)),
+            now,
+        );
+        assert!(
+            quiet.status.is_none(),
+            "a good policy on a good one says nothing"
+        );
     }
 
     #[test]

@@ -141,7 +141,11 @@ pub fn check_cron(text: &str) -> Result<(), String> {
             let start = chrono::DateTime::<chrono::Utc>::from_timestamp(1_704_067_200, 0)
                 .unwrap_or_default();
             match cron.find_next_occurrence(&start, true) {
-                Ok(next) if next.signed_duration_since(start) < chrono::TimeDelta::days(9 * 366) => Ok(()),
+                Ok(next)
+                    if next.signed_duration_since(start) < chrono::TimeDelta::days(9 * 366) =>
+                {
+                    Ok(())
+                }
                 _ => Err(format!(
                     "cron `{text}` never fires (no such date); {expected}"
                 )),
@@ -229,7 +233,10 @@ mod tests {
         let never = check_cron("0 0 30 2 *").expect_err("30 February");
         assert!(never.contains("never fires"), "{never}");
         assert!(check_cron("0 0 31 4,6 *").is_err(), "31 April and June");
-        assert!(check_cron("0 0 29 2 *").is_ok(), "29 February comes every four years");
+        assert!(
+            check_cron("0 0 29 2 *").is_ok(),
+            "29 February comes every four years"
+        );
         assert!(check_cron("").is_err());
     }
 
