@@ -24,6 +24,14 @@ use crate::metrics::Metrics;
 use crate::sandbox::people::Person;
 use crate::sandbox::{self, Sandbox, SandboxOptions};
 
+/// `println!` that ends the process quietly when stdout is closed
+/// (`stagecoach demo | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = crate::cli::emitln(&format!($($arg)*));
+    }};
+}
+
 /// How long one step may take before the demo calls it failed.
 const STEP_TIMEOUT: Duration = Duration::from_secs(45);
 /// The Prometheus query of the demo policy's error-rate signal.
@@ -48,19 +56,25 @@ pub struct DemoReport {
 struct Timeline {
     start: Instant,
     checks: std::sync::atomic::AtomicUsize,
+    /// The bot's journal and how much of it is printed, so a check is
+    /// printed after the actions it checks.
+    journal: std::sync::OnceLock<(Arc<Engine>, Arc<std::sync::atomic::AtomicUsize>)>,
 }
 
 impl Timeline {
     fn line(&self, who: &str, what: &str) {
-        println!(
+        say!(
             "[{:>5.1}s] {who:<10} {what}",
             self.start.elapsed().as_secs_f64()
         );
     }
     fn chapter(&self, title: &str) {
-        println!("\n── {title} ──");
+        say!("\n── {title} ──");
     }
     fn ok(&self, what: &str) {
+        if let Some((engine, seen)) = self.journal.get() {
+            print_new_journal(engine, self, seen);
+        }
         self.checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.line("✔ check", what);
@@ -91,8 +105,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     let t = Arc::new(Timeline {
         start: Instant::now(),
         checks: Default::default(),
+        journal: Default::default(),
     });
-    println!(
+    say!(
         "Stagecoach demo: the road from a component PR to production, in a sandbox at {}",
         dir.display()
     );
@@ -138,6 +153,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
         ),
     );
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _ = t.journal.set((engine.clone(), seen.clone()));
     let printer = spawn_journal_printer(engine.clone(), t.clone(), seen.clone());
 
     // With --keep, the configs `stagecoach sandbox --dir D` would write, so
@@ -169,7 +185,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
             None => dir.clone(),
         };
         let config = crate::cli::sandbox::write_configs(&world, DEFAULT_SANDBOX_URL, &secret)?;
-        println!(
+        say!(
             "\nkept the sandbox at {} (repos/acme/*.git, forge/, people/); serve it again with\n  stagecoach sandbox --dir {}\nthen: stagecoach status --config {}",
             dir.display(),
             dir.display(),
@@ -876,7 +892,7 @@ impl Story<'_> {
             .promote("v1.1.0", "canary", None)
             .await
         {
-            Err(e) if e.exit_code() == 2 => self.t.ok(&format!("ron may not promote: {e}")),
+            Err(e) if e.exit_code() == 3 => self.t.ok(&format!("ron may not promote: {e}")),
             other => {
                 return Err(Error::world(format!(
                     "ron's promotion should be refused, got {:?}",
