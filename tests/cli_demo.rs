@@ -55,6 +55,22 @@ fn keep_writes_the_configs_and_dir_alone_cleans_up_after_itself() {
         .expect("the tag check");
     assert!(merge < tagged, "{out}");
 
+    // The stability score sits on the tag's commit (not the tag object), as
+    // the README says: `git notes --ref=stability show v1.1.0^{commit}`.
+    let product = kept.join("repos/acme/product.git");
+    let notes = |rev: &str| {
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(&product)
+            .args(["notes", "--ref=stability", "show", rev])
+            .output()
+            .expect("git runs (install git)")
+    };
+    let on_commit = notes("v1.1.0^{commit}");
+    let score = String::from_utf8_lossy(&on_commit.stdout).into_owned();
+    assert!(score.starts_with("score: "), "{score}");
+    assert!(!notes("v1.1.0").status.success(), "no note on the tag object itself");
+
     let used = tmp.path().join("used");
     std::fs::create_dir_all(&used).expect("dir");
     std::fs::write(used.join("mine.txt"), "not the demo's").expect("a file of mine");

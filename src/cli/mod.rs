@@ -99,7 +99,25 @@ pub fn load_config_as(path: &std::path::Path, acting: &Acting) -> Result<crate::
 /// Whether colour may be written to a stream: it is a terminal and
 /// `NO_COLOR` (<https://no-color.org>) is unset or empty.
 pub fn colour_allowed(is_terminal: bool) -> bool {
-    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colour_allowed_with(is_terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+/// [`colour_allowed`] with `NO_COLOR`'s value given (pure, for tests).
+pub fn colour_allowed_with(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color_set() {
+        assert!(colour_allowed_with(true, None));
+        assert!(colour_allowed_with(true, Some("".as_ref())), "an empty NO_COLOR is unset");
+        assert!(!colour_allowed_with(true, Some("1".as_ref())));
+        assert!(!colour_allowed_with(false, None), "a pipe or file gets no ANSI");
+    }
 }
 
 /// The async runtime for the commands that talk to the forge.
