@@ -69,7 +69,10 @@ fn keep_writes_the_configs_and_dir_alone_cleans_up_after_itself() {
     let on_commit = notes("v1.1.0^{commit}");
     let score = String::from_utf8_lossy(&on_commit.stdout).into_owned();
     assert!(score.starts_with("score: "), "{score}");
-    assert!(!notes("v1.1.0").status.success(), "no note on the tag object itself");
+    assert!(
+        !notes("v1.1.0").status.success(),
+        "no note on the tag object itself"
+    );
 
     let used = tmp.path().join("used");
     std::fs::create_dir_all(&used).expect("dir");

@@ -107,19 +107,6 @@ pub fn colour_allowed_with(is_terminal: bool, no_color: Option<&std::ffi::OsStr>
     is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn colour_only_on_a_terminal_and_never_with_no_color_set() {
-        assert!(colour_allowed_with(true, None));
-        assert!(colour_allowed_with(true, Some("".as_ref())), "an empty NO_COLOR is unset");
-        assert!(!colour_allowed_with(true, Some("1".as_ref())));
-        assert!(!colour_allowed_with(false, None), "a pipe or file gets no ANSI");
-    }
-}
-
 /// The async runtime for the commands that talk to the forge.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -141,4 +128,23 @@ pub fn init_logging(format: &str) {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color_set() {
+        assert!(colour_allowed_with(true, None));
+        assert!(
+            colour_allowed_with(true, Some("".as_ref())),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour_allowed_with(true, Some("1".as_ref())));
+        assert!(
+            !colour_allowed_with(false, None),
+            "a pipe or file gets no ANSI"
+        );
+    }
 }
