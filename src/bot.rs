@@ -56,12 +56,7 @@ impl Bot {
             let shutdown = async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("webhook server stopped: {e}");
-            }
+            server::serve(listener, app, server::ServeLimits::default(), shutdown).await;
         });
         let reconciler = tokio::spawn(reconcile_loop(engine, rx, resync, stopped));
         tracing::info!(%addr, "stagecoach is listening");

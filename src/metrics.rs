@@ -1,7 +1,7 @@
 //! The bot's counters, rendered in the Prometheus text format for `/metrics`.
 //!
 //! Written by hand rather than through a metrics crate: four families of
-//! labelled counters and one gauge are all we need, and the text format is
+//! labelled counters and two gauges are all we need, and the text format is
 //! small enough to get exactly right here.
 
 use std::collections::BTreeMap;
@@ -22,6 +22,9 @@ pub struct Metrics {
     /// Families computed from git history on each pass (lead times, what
     /// runs where), already in the text format; replaced whole each time.
     road: Mutex<String>,
+    /// What the policy guard found on the last pass (`stagecoach_policy_ok`,
+    /// `/readyz`).
+    policy: Mutex<crate::engine::policy_guard::PolicyHealth>,
 }
 
 #[derive(Debug, Default)]
@@ -162,6 +165,19 @@ impl Metrics {
         *self.road.lock().unwrap_or_else(|p| p.into_inner()) = text;
     }
 
+    /// What the policy guard found on the last pass.
+    pub fn set_policy(&self, health: crate::engine::policy_guard::PolicyHealth) {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = health;
+    }
+
+    /// What the policy guard found on the last pass (not read yet: `ok: None`).
+    pub fn policy(&self) -> crate::engine::policy_guard::PolicyHealth {
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Events waiting for the engine (set by the server from the channel).
     pub fn set_queue_depth(&self, depth: usize) {
         self.queue_depth
@@ -196,6 +212,14 @@ impl Metrics {
             "# HELP stagecoach_queue_depth Events waiting for the engine.\n# TYPE stagecoach_queue_depth gauge\nstagecoach_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        // Only once known, so a starting bot does not page as if broken.
+        if let Some(ok) = self.policy().ok {
+            let _ = writeln!(
+                out,
+                "# HELP stagecoach_policy_ok 1 when the policy on the product's main parses, 0 when it is refused.\n# TYPE stagecoach_policy_ok gauge\nstagecoach_policy_ok {}",
+                u8::from(ok)
+            );
+        }
         out.push_str(&self.road.lock().unwrap_or_else(|p| p.into_inner()));
         out
     }

@@ -44,13 +44,14 @@ async fn a_release_goes_to_canary_then_to_prod_in_waves_and_only_once() {
         .promote("v1.0.0", "canary", None)
         .await
         .expect_err("ron may not promote");
-    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert_eq!(err.kind(), stagecoach::error::Kind::Denied);
     let err = road
         .engine_as("bob")
         .promote("v1.0.0", "canary", None)
         .await
         .expect_err("bob is not a release manager");
-    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(err.exit_code(), 3, "{err}");
 
     let err = rita
         .promote("v1.1.0", "canary", None)
@@ -267,6 +268,6 @@ async fn an_earlier_release_is_promoted_again_and_a_rollback_goes_in_waves_namin
         .rollback("prod", None)
         .await
         .expect_err("bob is not a release manager");
-    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(err.exit_code(), 3, "not allowed: {err}");
     road.stop().await;
 }

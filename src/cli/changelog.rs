@@ -30,6 +30,8 @@ pub struct Args {
     /// Also list types that release nothing (docs, chore, ci, ...).
     #[arg(long)]
     pub all_types: bool,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -59,6 +61,8 @@ pub fn run(args: Args) -> Result<()> {
         Some(path) => e.context(path.display()),
         None => e,
     })?;
-    print!("{text}");
-    Ok(())
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({ "markdown": text }))?);
+    }
+    super::emit(&text)
 }

@@ -41,16 +41,16 @@ async fn serve(args: Args) -> Result<()> {
         webhook_secret: Some(secret.clone()),
     })
     .await?;
-    let config_path = sb.world.dir.join("stagecoach.yaml");
-    let config = bot_config(&sb.world, &sb.api_url, &secret);
-    Config::parse(&config, "stagecoach.yaml (generated)")?;
-    std::fs::write(&config_path, config)?;
+    let config_path = write_configs(&sb.world, &sb.api_url, &secret)?;
 
     println!("sandbox: {}", sb.api_url);
     println!("dir:     {}", sb.world.dir.display());
     println!("config:  {}", config_path.display());
     println!("webhooks → {}", args.webhook_url);
-    println!("users:");
+    println!(
+        "users (each acts with D/people/<login>.yaml, e.g. `stagecoach promote ... --config {}`):",
+        sb.world.dir.join("people/rita.yaml").display()
+    );
     for u in &sb.world.users {
         println!("  {:<15} {:<17} {}", u.login, u.role, u.token);
     }
@@ -62,8 +62,42 @@ async fn serve(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Write `D/stagecoach.yaml` (the bot) and `D/people/<login>.yaml` (each
+/// person, with their own sandbox token, to run `promote`/`hotfix` as
+/// themselves). Returns the bot's config path.
+pub fn write_configs(world: &World, api_url: &str, secret: &str) -> Result<PathBuf> {
+    let config_path = world.dir.join("stagecoach.yaml");
+    let config = bot_config(world, api_url, secret);
+    Config::parse(&config, "stagecoach.yaml (generated)")?;
+    std::fs::write(&config_path, config)?;
+    let people = world.dir.join("people");
+    std::fs::create_dir_all(&people)?;
+    for u in &world.users {
+        if u.token == world.bot_token() {
+            continue;
+        }
+        let text = person_config(world, api_url, &u.login, &u.role, &u.token);
+        Config::parse(&text, "people config (generated)")?;
+        std::fs::write(people.join(format!("{}.yaml", u.login)), text)?;
+    }
+    Ok(config_path)
+}
+
+/// A person's `stagecoach.yaml` for this sandbox: their token, their own git
+/// cache (so two people never share one), the same product.
+pub fn person_config(world: &World, api_url: &str, login: &str, role: &str, token: &str) -> String {
+    let dir = world.dir.display();
+    format!(
+        "# Written by `stagecoach sandbox`: acts as {login} ({role}) with their own sandbox token.\n\
+         forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # {login}'s throwaway sandbox token\n\
+         git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache-{login}\"\n\
+         product:\n  repo: acme/product\n",
+        url = world.git_url_template(),
+    )
+}
+
 /// The webhook secret shared by the sandbox and the bot, kept across restarts.
-fn webhook_secret(dir: &Path) -> Result<String> {
+pub fn webhook_secret(dir: &Path) -> Result<String> {
     let path = dir.join("forge").join("webhook-secret");
     if let Ok(s) = std::fs::read_to_string(&path)
         && !s.trim().is_empty()

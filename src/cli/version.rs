@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use super::Format;
 use crate::error::Result;
 use crate::git::history::{
     IgnoredTag, NextVersion, ignored_tags, next_version, open_repo, refuse_shallow,
@@ -42,14 +43,8 @@ pub struct NextArgs {
     /// What release tags start with before the semver.
     #[arg(long, default_value = "v")]
     pub prefix: String,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -70,11 +65,10 @@ pub fn run(args: Args) -> Result<()> {
                 Some(_) => Vec::new(),
                 None => ignored_tags(&repo, &next.prefix)?,
             };
-            if next.format == Format::Text && !ignored.is_empty() {
+            if next.output.output == Format::Text && !ignored.is_empty() {
                 eprintln!("{}", ignored_note(&ignored));
             }
-            println!("{}", present(&found, &ignored, next.format));
-            Ok(())
+            super::emitln(&present(&found, &ignored, next.output.output))
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod hotfix;
 pub mod http;
 pub mod inflight;
 pub mod observe;
+pub mod policy_guard;
 pub mod product;
 pub mod promote;
 pub mod reconcile;
@@ -162,6 +163,8 @@ pub struct Engine {
     /// How many more actions this engine may start (tests stop it mid-flow
     /// to play a crash); `None` is no limit.
     stop_after: Option<AtomicUsize>,
+    /// The last good policy and what is wrong with main's, if anything.
+    policy_guard: policy_guard::PolicyGuard,
 }
 
 impl Engine {
@@ -190,6 +193,7 @@ impl Engine {
             repo_locks: Mutex::new(HashMap::new()),
             last: RwLock::new(None),
             stop_after: None,
+            policy_guard: Default::default(),
         }
     }
 
@@ -339,7 +343,7 @@ impl Engine {
 
     /// One pass; `scoped` reads only what changed (see `scope.rs`).
     async fn pass_with(&self, scoped: bool) -> Result<Vec<Action>> {
-        let policy = self.load_policy().await?;
+        let policy = self.guarded_policy().await?;
         let snap = self.observe_with(&policy, scoped).await?;
         let actions = reconcile(&policy, &snap);
         self.remember(policy.clone(), snap.clone());

@@ -54,6 +54,16 @@ impl Engine {
             by: me,
             authority,
         };
+        // Not allowed is its own answer (exit code 3), once env and tag exist.
+        if let super::snapshot::Authority::Refused(why) = &req.authority
+            && policy.environment(env).is_some()
+            && snap.product.tags.iter().any(|t| t.name == tag)
+        {
+            return Err(Error::denied(format!(
+                "cannot promote {tag} to {env}: {} may not promote to {env}: {why}",
+                req.by
+            )));
+        }
         if let Some(why) = release::refusal(&policy, &snap, &req) {
             return Err(Error::input(format!(
                 "cannot promote {tag} to {env}: {why}"
@@ -184,7 +194,7 @@ impl Engine {
         )
         .await?
         {
-            return Err(Error::input(format!("{me} may not cut a hotfix: {why}")));
+            return Err(Error::denied(format!("{me} may not cut a hotfix: {why}")));
         }
         let snap = self.observe(&policy).await?;
         let base_tag = snap

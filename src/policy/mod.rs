@@ -602,7 +602,7 @@ impl Policy {
     /// Parse and validate policy text; `source` names it in messages.
     pub fn parse(text: &str, source: &str) -> Result<Policy> {
         let mut policy: Policy =
-            serde_saphyr::from_str(text).map_err(|e| de::one_line(&e, source))?;
+            serde_saphyr::from_str(text).map_err(|e| de::one_line(&e, source, text))?;
         if let Some(problem) = validate::problems(&policy).into_iter().next() {
             let at = match locate::locate(text, &problem.path) {
                 Some((line, col)) => format!("{source}:{line}:{col}"),
