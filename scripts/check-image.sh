@@ -129,10 +129,13 @@ fi
 
 # ── 3. Build the Dockerfile as it is ─────────────────────────────────────────────────────
 say "buildah build --pull=never --isolation chroot (vfs), STAGECOACH_BIN=$bin"
-"${B[@]}" build --quiet --pull=never --isolation chroot --layers \
+# No --layers: with vfs every cached step is a full copy of the filesystem, and measured here
+# a fully cached build (3m17s) was slower than building without a cache (1m44s).
+"${B[@]}" rmi "$image" >/dev/null 2>&1 || true
+"${B[@]}" build --quiet --pull=never --isolation chroot --layers=false \
   --build-arg "STAGECOACH_BIN=$bin" -f Dockerfile -t "$image" . >"$cache/build.log" 2>&1 ||
   fail "buildah build failed; last lines of $cache/build.log: $(tail -n 8 "$cache/build.log" | tr '\n' ' ')"
-# Untagged leftovers of earlier runs (each vfs layer is a full copy of the filesystem).
+# The untagged base of an earlier tarball and the like: each vfs layer is a full copy.
 "${B[@]}" rmi --prune >/dev/null 2>&1 || true
 
 # ── 4. What the image is, and the bot running in it ──────────────────────────────────────
