@@ -160,7 +160,8 @@ uid=$(in_image id -u)
 in_image test -w /var/cache/stagecoach || fail "/var/cache/stagecoach is not writable by uid $uid"
 version=$(in_image stagecoach --version) || fail "stagecoach --version failed in the image"
 say "in the image (uid $uid): $version"
-in_image git --version >/dev/null || fail "git is missing from the image"
+# Gate and health commands run as `sh -c`, and git must be there for them too.
+in_image sh -c 'git --version' >/dev/null || fail "sh or git is missing from the image"
 if ! in_image stagecoach demo >"$cache/demo.log" 2>&1; then
   fail "stagecoach demo failed in the image; last lines of $cache/demo.log: $(tail -n 8 "$cache/demo.log" | tr '\n' ' ')"
 fi

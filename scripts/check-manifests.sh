@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 tools=${STAGECOACH_CI_TOOLS:-target/ci-tools}
 out=target/ci-manifests
 kubernetes_versions=(1.29.0 1.37.0)
-overlays=(deploy/kubernetes/base deploy/kubernetes/github-app)
+overlays=(deploy/kubernetes/base deploy/kubernetes/github-app)  # and the README example, below
 
 fail() {
   printf 'check-manifests: FAIL: %s\n' "$*" >&2
@@ -48,6 +48,17 @@ validate() {
   done
 }
 
+# The README's own-overlay example, as written there, next to a copy of the repo's deploy/.
+readme_overlay=$out/readme/my-stagecoach
+rm -rf "$out/readme"
+mkdir -p "$readme_overlay"
+ln -s "$PWD/deploy" "$out/readme/deploy"
+awk '/^# my-stagecoach\/kustomization.yaml$/ { on = 1; next } on && /^```/ { exit } on' README.md \
+  >"$readme_overlay/kustomization.yaml"
+[ -s "$readme_overlay/kustomization.yaml" ] || fail "README.md: no \`# my-stagecoach/kustomization.yaml\` example found"
+cp deploy/kubernetes/github-app/stagecoach.yaml "$readme_overlay/"
+overlays+=("$readme_overlay")
+
 for dir in "${overlays[@]}"; do
   rendered=$out/$(basename "$dir").yaml
   "$kubectl" kustomize "$dir" >"$rendered" 2>"$out/kustomize.err" ||
@@ -66,6 +77,15 @@ bad = [f"{d['kind']}/{d['metadata']['name']} is in namespace {d['metadata'].get(
 bad += [f"{d['kind']}/{d['metadata']['name']}: a Secret must not be in the manifests" for d in docs if d["kind"] == "Secret"]
 if kinds != ["ConfigMap", "Deployment", "Service", "ServiceAccount"]:
     bad.append(f"objects are {kinds}, expected ConfigMap, Deployment, Service, ServiceAccount")
+else:
+    # The config's ConfigMap carries a content hash, so a changed stagecoach.yaml rolls the pod.
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")["metadata"]["name"]
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    used = [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v]
+    if not cm.startswith("stagecoach-config-") or used != [cm]:
+        bad.append(f"the Deployment mounts ConfigMap {used}, expected the generated {cm!r} (stagecoach-config-<hash>)")
+    if "my-stagecoach" in path and pod["containers"][0]["image"] != "registry.example.com/stagecoach:0.1.0":
+        bad.append(f"image is {pod['containers'][0]['image']!r}, expected the README's registry.example.com/stagecoach:0.1.0")
 for line in bad:
     print(f"check-manifests: {path}: {line}", file=sys.stderr)
 sys.exit(1 if bad else 0)
