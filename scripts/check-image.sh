@@ -113,6 +113,8 @@ fi
 # buildah with its own storage under the cache: nothing of the machine's containers is touched.
 B=(buildah --root "$cache/storage" --runroot "$cache/run" --storage-driver vfs)
 export BUILDAH_ISOLATION=chroot
+# Working containers a killed earlier run left behind (each a full copy of a filesystem).
+"${B[@]}" rm --all >/dev/null 2>&1 || true
 
 # ── 2. Import the tarball as the Dockerfile's base (again only when the tarball changed) ──
 sum=$(sha256sum "$tarball" | cut -c1-64)
