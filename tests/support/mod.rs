@@ -65,7 +65,7 @@ pub struct RoadOptions {
     /// An edit of the product's policy (`policies/default.yaml` on main),
     /// committed by rita before the bot starts: e.g. pointing the stability
     /// signals at real Prometheus and Alertmanager.
-    pub policy: Option<Box<dyn Fn(&str) -> String + Send + Sync>>,
+    pub policy: Option<PolicyEdit>,
 }
 
 impl Default for RoadOptions {
@@ -77,6 +77,9 @@ impl Default for RoadOptions {
         }
     }
 }
+
+/// A rewrite of the product's policy text.
+pub type PolicyEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
 
 /// Where the product's policy lives in the sandbox's product repository.
 pub const POLICY_PATH: &str = "policies/default.yaml";
