@@ -44,7 +44,7 @@ impl Watched {
 async fn a_duplicate_key_on_main_is_refused_loudly_and_the_bot_keeps_working() {
     let road = Road::start_with(RoadOptions {
         bot: false,
-        calm: true,
+        ..RoadOptions::default()
     })
     .await;
     // The bot as `stagecoach serve` runs it: metrics, dashboard, /readyz.

@@ -23,6 +23,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Failed webhook deliveries are reported as log lines on stderr.
+    super::init_logging("text");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,6 +49,19 @@ async fn serve(args: Args) -> Result<()> {
     println!("dir:     {}", sb.world.dir.display());
     println!("config:  {}", config_path.display());
     println!("webhooks → {}", args.webhook_url);
+    for line in webhook_check(
+        &args.webhook_url,
+        BOT_LISTEN,
+        sb.ping_webhook().await.as_ref(),
+    ) {
+        println!("{line}");
+    }
+    println!(
+        "deliveries: {}/orgs/{}/hooks/{}/deliveries (each failed one is also logged as an error)",
+        sb.api_url,
+        sandbox::world::OWNER,
+        sandbox::hooks::HOOK_ID
+    );
     println!(
         "users (each acts with D/people/<login>.yaml, e.g. `stagecoach promote ... --config {}`):",
         sb.world.dir.join("people/rita.yaml").display()
@@ -110,6 +125,48 @@ pub fn webhook_secret(dir: &Path) -> Result<String> {
     Ok(secret)
 }
 
+/// Where the generated config has the bot listen.
+const BOT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What `stagecoach sandbox` says about its webhook target: whether the
+/// bot's generated config listens where webhooks go, and whether anything
+/// answered the `ping` (the bot usually starts later; then it says how).
+pub fn webhook_check(
+    webhook_url: &str,
+    bot_listen: &str,
+    ping: Option<&sandbox::hooks::DeliveryRecord>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let target = reqwest::Url::parse(webhook_url).ok().and_then(|u| {
+        let host = u.host_str()?.to_string();
+        Some((
+            format!("{host}:{}", u.port_or_known_default()?),
+            u.path().to_string(),
+        ))
+    });
+    match &target {
+        Some((addr, path)) if addr != bot_listen || path != "/webhook" => lines.push(format!(
+            "WARNING: webhooks go to {webhook_url}, but the config has the bot listen on              http://{bot_listen}/webhook: start it with `stagecoach serve --listen {addr}`              (and the path /webhook), or every webhook is lost until the next resync"
+        )),
+        Some(_) => {}
+        None => lines.push(format!(
+            "WARNING: --webhook-url {webhook_url} is not an http(s) URL with a host and port;              expected e.g. http://127.0.0.1:8080/webhook"
+        )),
+    }
+    match ping {
+        Some(p) if p.delivered() => lines.push(format!(
+            "  ping delivered ({}): the bot is listening",
+            p.status_code
+        )),
+        Some(p) => lines.push(format!(
+            "  ping not delivered ({}): nothing is listening there yet; start the bot with              `stagecoach serve --config <config above>`",
+            p.status
+        )),
+        None => {}
+    }
+    lines
+}
+
 /// The bot's `stagecoach.yaml` for this sandbox (see `crate::config`).
 pub fn bot_config(world: &World, api_url: &str, secret: &str) -> String {
     let dir = world.dir.display();
@@ -118,7 +175,7 @@ pub fn bot_config(world: &World, api_url: &str, secret: &str) -> String {
          forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # stagecoach-bot, a throwaway sandbox token\n\
          git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache\"\n\
          product:\n  repo: acme/product\n\
-         server:\n  listen: \"127.0.0.1:8080\"\n  webhook_secret: \"{secret}\"\n  resync: 30s\n",
+         server:\n  listen: \"{BOT_LISTEN}\"\n  webhook_secret: \"{secret}\"\n  resync: 30s\n",
         token = world.bot_token(),
         url = world.git_url_template(),
     )

@@ -44,7 +44,7 @@ fn comment_event(
         "issue": app.urls.issue(state, r, p),
         "comment": app.urls.comment(state, r, c),
         "repository": app.urls.repo(state, r, None),
-        "organization": app.urls.org(state, &r.owner),
+        "organization": app.urls.organization(state, &r.owner),
         "sender": app.urls.user(state, sender),
     }))
 }

@@ -85,10 +85,13 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
     .map_err(|e| Error::world(format!("sandbox world: {e}")))??;
 
     let state = state::ForgeState::load(&world.dir)?;
-    let (hooks, _delivery) = hooks::Hooks::start(hooks::Target {
-        url: opts.webhook_url.clone(),
-        secret: opts.webhook_secret.clone(),
-    });
+    let (hooks, _delivery) = hooks::Hooks::start(
+        hooks::Target {
+            url: opts.webhook_url.clone(),
+            secret: opts.webhook_secret.clone(),
+        },
+        &api_url,
+    );
     let app = Arc::new(server::App {
         dir: world.dir.clone(),
         urls: render::Urls {
@@ -139,6 +142,23 @@ impl Sandbox {
     /// Point webhooks at the bot (which may start after the sandbox).
     pub fn set_webhook(&self, url: Option<String>, secret: Option<String>) {
         self.app.hooks.set_target(hooks::Target { url, secret });
+    }
+
+    /// Where webhooks go now.
+    pub fn webhook_url(&self) -> Option<String> {
+        self.app.hooks.url()
+    }
+
+    /// Send GitHub's `ping` to the webhook target and wait for how it went
+    /// (`None` when no target is set): whether the bot is listening there.
+    pub async fn ping_webhook(&self) -> Option<hooks::DeliveryRecord> {
+        self.app.hooks.ping().await
+    }
+
+    /// The recent webhook deliveries and their outcomes, newest first (what
+    /// `GET /orgs/acme/hooks/1/deliveries` lists).
+    pub fn deliveries(&self) -> Vec<hooks::DeliveryRecord> {
+        self.app.hooks.deliveries()
     }
 
     /// Act as one of the world's people over HTTP (and git, for pushes).

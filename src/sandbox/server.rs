@@ -68,6 +68,14 @@ const DOCS: &str = "https://docs.github.com/rest";
 pub fn router(app: Shared) -> Router {
     let api = Router::new()
         .route("/user", get(repos::get_user))
+        .route(
+            "/orgs/{org}/hooks/{hook}/deliveries",
+            get(super::hooks::list_deliveries),
+        )
+        .route(
+            "/orgs/{org}/hooks/{hook}/deliveries/{delivery}",
+            get(super::hooks::get_delivery),
+        )
         .route("/repos/{o}/{r}", get(repos::get_repo))
         .route("/repos/{o}/{r}/pulls", get(pulls::list).post(pulls::create))
         .route(

@@ -62,6 +62,10 @@ pub struct RoadOptions {
     pub bot: bool,
     /// Staging weather at start: calm (KPI passes) or stormy (KPI fails).
     pub calm: bool,
+    /// An edit of the product's policy (`policies/default.yaml` on main),
+    /// committed by rita before the bot starts: e.g. pointing the stability
+    /// signals at real Prometheus and Alertmanager.
+    pub policy: Option<PolicyEdit>,
 }
 
 impl Default for RoadOptions {
@@ -69,9 +73,16 @@ impl Default for RoadOptions {
         Self {
             bot: true,
             calm: true,
+            policy: None,
         }
     }
 }
+
+/// A rewrite of the product's policy text.
+pub type PolicyEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+/// Where the product's policy lives in the sandbox's product repository.
+pub const POLICY_PATH: &str = "policies/default.yaml";
 
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Config {
     let text = format!(
@@ -114,6 +125,20 @@ impl Road {
             _temp: temp,
         };
         road.weather(opts.calm).await;
+        if let Some(edit) = &opts.policy {
+            let policy = road
+                .file_at("product", "main", POLICY_PATH)
+                .expect("the product's policy");
+            road.person("rita")
+                .commit_files(
+                    "product",
+                    "main",
+                    &[(POLICY_PATH, &edit(&policy))],
+                    "chore(policy): the test's policy",
+                )
+                .await
+                .expect("commit the policy");
+        }
         if !opts.bot {
             return road;
         }
