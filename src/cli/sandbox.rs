@@ -39,6 +39,7 @@ async fn serve(args: Args) -> Result<()> {
         listen: args.listen,
         webhook_url: Some(args.webhook_url.clone()),
         webhook_secret: Some(secret.clone()),
+        limits: Default::default(),
     })
     .await?;
     let config_path = sb.world.dir.join("stagecoach.yaml");

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod git;
 pub mod hooks;
 mod issues;
+pub mod limits;
 pub mod people;
 mod pulls;
 mod render;
@@ -41,6 +42,8 @@ pub struct SandboxOptions {
     /// Where to send webhooks (the bot's `/webhook`); can be set later.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
+    /// GitHub's rate limits, enforced per token (default: GitHub's numbers).
+    pub limits: limits::Limits,
 }
 
 impl SandboxOptions {
@@ -51,6 +54,7 @@ impl SandboxOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             webhook_url: None,
             webhook_secret: None,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -100,6 +104,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         faults: faults::Faults::default(),
         signals: signals::Signals::default(),
         started: chrono::Utc::now().timestamp(),
+        limits: limits::Limiter::new(opts.limits),
     });
     let router = server::router(app.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
