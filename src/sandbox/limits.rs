@@ -24,8 +24,11 @@ const SECONDARY_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-
 
 /// The limits of one token. Defaults are GitHub's published numbers; tests
 /// make them small and the windows short.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
+    /// Whose tokens are limited; `None`: everyone's, as on GitHub. A test
+    /// limits the bot alone, so the people it plays can poll freely.
+    pub logins: Option<Vec<String>>,
     /// Requests per `primary_window` (GitHub: 5,000 an hour), 304s not counted.
     pub primary: u64,
     pub primary_window: Duration,
@@ -44,6 +47,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            logins: None,
             primary: 5000,
             primary_window: Duration::from_secs(3600),
             concurrency: 100,
@@ -174,15 +178,15 @@ impl Admitted<'_> {
     /// The answer went out: count it against the primary limit unless it was
     /// a 304 (free on GitHub). Returns the numbers for the headers.
     pub fn answered(&self, not_modified: bool) -> Quota {
-        let limits = self.limiter.limits;
+        let limits = &self.limiter.limits_for(&self.login);
         let epoch = chrono::Utc::now().timestamp();
         let mut tokens = self.limiter.lock();
         let u = tokens.entry(self.login.clone()).or_default();
-        u.roll(&limits, Instant::now(), epoch);
+        u.roll(limits, Instant::now(), epoch);
         if !not_modified {
             u.used = u.used.saturating_add(1);
         }
-        u.quota(&limits, epoch)
+        u.quota(limits, epoch)
     }
 }
 
@@ -191,6 +195,21 @@ impl Limiter {
         Self {
             limits,
             ..Self::default()
+        }
+    }
+
+    /// The limits `login` is held to: the configured ones, or GitHub's when
+    /// the configured ones are for other logins.
+    fn limits_for(&self, login: &str) -> Limits {
+        let limited = self
+            .limits
+            .logins
+            .as_ref()
+            .is_none_or(|logins| logins.iter().any(|l| l == login));
+        if limited {
+            self.limits.clone()
+        } else {
+            Limits::default()
         }
     }
 
@@ -205,7 +224,7 @@ impl Limiter {
         user_id: u64,
         method: &Method,
     ) -> Result<Admitted<'_>, Refused> {
-        let limits = self.limits;
+        let limits = &self.limits_for(login);
         let now = Instant::now();
         let epoch = chrono::Utc::now().timestamp();
         let mutating = matches!(
@@ -217,7 +236,7 @@ impl Limiter {
         let refusal = {
             let mut tokens = self.lock();
             let u = tokens.entry(login.to_string()).or_default();
-            u.roll(&limits, now, epoch);
+            u.roll(limits, now, epoch);
             prune(&mut u.points, limits.minute, now, |(t, _)| *t);
             prune(&mut u.content_minute, limits.minute, now, |t| *t);
             prune(&mut u.content_hour, limits.hour, now, |t| *t);
@@ -261,7 +280,7 @@ impl Limiter {
                         u.secondary_refusals += 1;
                         u.secondary_refusals % 2 == 1
                     };
-                    Some((kind, retry_after, with_retry_after, u.quota(&limits, epoch)))
+                    Some((kind, retry_after, with_retry_after, u.quota(limits, epoch)))
                 }
             }
         };
@@ -295,10 +314,11 @@ impl Limiter {
     /// limiter did not see through, like a 401).
     pub fn quota(&self, login: &str) -> Quota {
         let epoch = chrono::Utc::now().timestamp();
+        let limits = self.limits_for(login);
         let mut tokens = self.lock();
         let u = tokens.entry(login.to_string()).or_default();
-        u.roll(&self.limits, Instant::now(), epoch);
-        u.quota(&self.limits, epoch)
+        u.roll(&limits, Instant::now(), epoch);
+        u.quota(&limits, epoch)
     }
 
     /// Refusals of `login` so far, by limit.

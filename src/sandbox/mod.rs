@@ -32,6 +32,12 @@ pub use world::{World, WorldUser, create_world};
 
 use crate::error::{Error, Result};
 
+/// The bot's `forge.budget` against a sandbox on 127.0.0.1 (the demo, the
+/// tests): writes are not spaced, and the rest stays just inside GitHub's
+/// limits (which the sandbox enforces) — 750 points a minute is at most 875 in
+/// any minute with the bucket's burst, under the 900 GitHub allows.
+pub const BOT_BUDGET: &str = "{rest_points_per_minute: 750, content_per_minute: 75, content_per_hour: 450, write_spacing: 0s}";
+
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
