@@ -83,10 +83,12 @@ pub fn bot_config(world: &World, api_url: &str, secret: &str) -> String {
     format!(
         "# Written by `stagecoach sandbox`: the bot's configuration for this sandbox.\n\
          forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # stagecoach-bot, a throwaway sandbox token\n\
+         \x20 budget: {budget}   # the sandbox enforces GitHub's limits; writes need no spacing on 127.0.0.1\n\
          git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache\"\n\
          product:\n  repo: acme/product\n\
          server:\n  listen: \"127.0.0.1:8080\"\n  webhook_secret: \"{secret}\"\n  resync: 30s\n",
         token = world.bot_token(),
         url = world.git_url_template(),
+        budget = crate::sandbox::BOT_BUDGET,
     )
 }

@@ -93,7 +93,7 @@ pub struct Quota {
 
 #[derive(Debug, Default)]
 struct TokenUse {
-    /// Start of the primary window (monotonic and Unix seconds).
+    /// Start of the primary window (monotonic, and Unix milliseconds).
     window: Option<(Instant, i64)>,
     used: u64,
     in_flight: u32,
@@ -116,13 +116,15 @@ impl TokenUse {
         }
     }
 
-    fn quota(&self, limits: &Limits, epoch: i64) -> Quota {
-        let start = self.window.map(|(_, at)| at).unwrap_or(epoch);
-        let window = i64::try_from(limits.primary_window.as_secs()).unwrap_or(i64::MAX);
+    fn quota(&self, limits: &Limits, epoch_ms: i64) -> Quota {
+        let start = self.window.map(|(_, at)| at).unwrap_or(epoch_ms);
+        let window = i64::try_from(limits.primary_window.as_millis()).unwrap_or(i64::MAX);
+        // Rounded up, so a client that waits until the reset never comes early.
+        let reset_ms = start.saturating_add(window);
         Quota {
             limit: limits.primary,
             used: self.used,
-            reset: start.saturating_add(window.max(1)),
+            reset: reset_ms.div_euclid(1000) + i64::from(reset_ms.rem_euclid(1000) != 0),
         }
     }
 }
@@ -179,7 +181,7 @@ impl Admitted<'_> {
     /// a 304 (free on GitHub). Returns the numbers for the headers.
     pub fn answered(&self, not_modified: bool) -> Quota {
         let limits = &self.limiter.limits_for(&self.login);
-        let epoch = chrono::Utc::now().timestamp();
+        let epoch = chrono::Utc::now().timestamp_millis();
         let mut tokens = self.limiter.lock();
         let u = tokens.entry(self.login.clone()).or_default();
         u.roll(limits, Instant::now(), epoch);
@@ -226,7 +228,7 @@ impl Limiter {
     ) -> Result<Admitted<'_>, Refused> {
         let limits = &self.limits_for(login);
         let now = Instant::now();
-        let epoch = chrono::Utc::now().timestamp();
+        let epoch = chrono::Utc::now().timestamp_millis();
         let mutating = matches!(
             *method,
             Method::POST | Method::PATCH | Method::PUT | Method::DELETE
@@ -313,7 +315,7 @@ impl Limiter {
     /// The primary numbers of `login` now (for the headers of answers the
     /// limiter did not see through, like a 401).
     pub fn quota(&self, login: &str) -> Quota {
-        let epoch = chrono::Utc::now().timestamp();
+        let epoch = chrono::Utc::now().timestamp_millis();
         let limits = self.limits_for(login);
         let mut tokens = self.lock();
         let u = tokens.entry(login.to_string()).or_default();
