@@ -1,13 +1,14 @@
-//! `stagecoach sandbox`: create (or reuse) the demo world in a directory, serve
-//! the GitHub-compatible sandbox over it, write the bot's config for it, and
-//! print the API URL and everyone's token. Serves until Ctrl-C.
+//! `stagecoach sandbox`: create (or reuse) the demo world in a directory —
+//! grown to N components and M open product PRs when asked, to measure the
+//! bot at scale — serve the GitHub-compatible sandbox over it, write the bot's
+//! config for it, and print the API URL and everyone's token. Serves until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::sandbox::{self, SandboxOptions, World};
+use crate::sandbox::{self, SandboxOptions, World, world};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +21,13 @@ pub struct Args {
     /// Where to send webhooks: the bot's `/webhook` (the bot's default address).
     #[arg(long, default_value = "http://127.0.0.1:8080/webhook")]
     pub webhook_url: String,
+    /// Components in a new world: the demo's 3, plus `svc-0001`… up to N
+    /// (default: 3, or whatever the directory's world already has).
+    #[arg(long)]
+    pub components: Option<usize>,
+    /// Open product PRs, each bumping one grown component (at most N - 3).
+    #[arg(long, default_value_t = 0)]
+    pub open_prs: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -33,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
 async fn serve(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Error::input(format!("{}: cannot create: {e}", args.dir.display())))?;
+    grow_world(&args)?;
     let secret = webhook_secret(&args.dir)?;
     let sb = sandbox::start(SandboxOptions {
         dir: args.dir.clone(),
@@ -42,6 +51,10 @@ async fn serve(args: Args) -> Result<()> {
         limits: Default::default(),
     })
     .await?;
+    if args.open_prs > 0 {
+        let opened = world::open_product_prs(&sb, args.open_prs).await?;
+        tracing::info!(opened, wanted = args.open_prs, "product PRs opened");
+    }
     let config_path = sb.world.dir.join("stagecoach.yaml");
     let config = bot_config(&sb.world, &sb.api_url, &secret);
     Config::parse(&config, "stagecoach.yaml (generated)")?;
@@ -60,6 +73,33 @@ async fn serve(args: Args) -> Result<()> {
         .await
         .map_err(|e| Error::world(format!("cannot wait for Ctrl-C: {e}")))?;
     sb.shutdown().await;
+    Ok(())
+}
+
+/// Make the world at the size asked for, or check that the one already in
+/// the directory is that size (a world is never grown in place).
+fn grow_world(args: &Args) -> Result<()> {
+    let demo = world::demo_component_count();
+    let Some(components) = args.components else {
+        return Ok(());
+    };
+    if components < demo {
+        return Err(Error::input(format!(
+            "--components {components}: at least {demo} (the demo's payments, checkout and search)"
+        )));
+    }
+    if !world::world_exists(&args.dir) && components == demo {
+        // The plain demo world: `sandbox::start` makes it, naming its URL.
+        return Ok(());
+    }
+    let made = world::create_world_scaled(&args.dir, components)?;
+    if made.components.len() != components {
+        return Err(Error::input(format!(
+            "--components {components}: {} already holds a world of {} components; use another --dir",
+            args.dir.display(),
+            made.components.len()
+        )));
+    }
     Ok(())
 }
 
