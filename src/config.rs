@@ -344,10 +344,19 @@ mod tests {
         let c = Config::parse(MINIMAL, "stagecoach.yaml").expect("parses");
         let b = c.budget_limits().expect("valid");
         assert_eq!(b, BudgetLimits::default());
-        assert!(b.concurrency <= 10 && b.rest_points_per_minute <= 600);
-        assert!(b.content_per_minute < 80 && b.content_per_hour < 500);
-        assert!(b.write_spacing >= Duration::from_secs(1));
-        assert!(b.secondary_backoff >= Duration::from_secs(60));
+        // The numbers the README documents.
+        assert_eq!(
+            b,
+            BudgetLimits {
+                concurrency: 8,
+                rest_points_per_minute: 600,
+                graphql_points_per_minute: 1000,
+                content_per_minute: 60,
+                content_per_hour: 400,
+                write_spacing: Duration::from_secs(1),
+                secondary_backoff: Duration::from_secs(60),
+            }
+        );
     }
 
     #[test]
@@ -389,7 +398,7 @@ mod tests {
             ),
             (
                 "{content_per_minute: 81}",
-                "forge.budget.content_per_minute `81`",
+                "s.yaml: forge.budget.content_per_minute `81`: expected a number from 1 to 80 (GitHub allows 80)",
             ),
             ("{content_per_hour: 0}", "forge.budget.content_per_hour `0`"),
             ("{write_spacing: soon}", "forge.budget.write_spacing `soon`"),

@@ -405,6 +405,7 @@ mod tests {
 
     fn small() -> Limits {
         Limits {
+            logins: None,
             primary: 1000,
             primary_window: Duration::from_secs(3600),
             concurrency: 2,

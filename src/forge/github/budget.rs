@@ -605,6 +605,24 @@ mod tests {
     }
 
     #[test]
+    fn a_greedy_client_spends_at_most_seven_sixths_of_the_budget_in_any_minute() {
+        let t0 = Instant::now();
+        let mut l = Ledger::new(Limits::default(), t0);
+        // Ask for a GET every 10 ms for three minutes; count where each lands.
+        let mut slots = Vec::new();
+        for i in 0..18_000u64 {
+            slots.push(l.reserve(GET, t0 + Duration::from_millis(10 * i)).at);
+        }
+        for start in (0..120).map(|s| t0 + Duration::from_secs(s)) {
+            let in_minute = slots
+                .iter()
+                .filter(|at| **at >= start && **at < start + Duration::from_secs(60))
+                .count();
+            assert!(in_minute <= 700, "{in_minute} points in a minute");
+        }
+    }
+
+    #[test]
     fn a_write_is_not_starved_by_reads() {
         let t0 = Instant::now();
         let mut l = Ledger::new(limits(), t0);
