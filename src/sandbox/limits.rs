@@ -159,7 +159,7 @@ pub struct Limiter {
 #[derive(Debug)]
 pub struct Refused {
     pub kind: Refusal,
-    pub response: Response,
+    pub response: Box<Response>,
 }
 
 /// A request let through: its slot in the concurrency count until dropped.
@@ -303,12 +303,12 @@ impl Limiter {
         );
         Err(Refused {
             kind,
-            response: refusal_response(
+            response: Box::new(refusal_response(
                 kind,
                 user_id,
                 quota,
                 with_retry_after.then_some(retry_after),
-            ),
+            )),
         })
     }
 
@@ -424,7 +424,7 @@ mod tests {
     fn refusal(r: Result<Admitted<'_>, Refused>) -> Response {
         match r {
             Ok(_) => panic!("expected a refusal"),
-            Err(refused) => refused.response,
+            Err(refused) => *refused.response,
         }
     }
 

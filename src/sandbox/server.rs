@@ -218,7 +218,7 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
                     .entry(refused.kind.as_str().to_string())
                     .or_default() += 1;
             }
-            return refused.response;
+            return *refused.response;
         }
     };
     let is_get = req.method() == Method::GET;
