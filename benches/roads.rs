@@ -168,7 +168,8 @@ fn tagged(sb: &Sandbox, component: &str, version: &str) -> bool {
         return false;
     };
     let needle = format!("{component}: {{repo: acme/{component}, version: {version}}}");
-    names.iter().flatten().any(|t| {
+    names.iter().any(|t| {
+        let Ok(Some(t)) = t else { return false };
         repo.revparse_single(&format!("{t}^{{commit}}:product.yaml"))
             .ok()
             .and_then(|o| o.peel_to_blob().ok())

@@ -224,11 +224,12 @@ fn remove_new_entries(dir: &Path, before: &[std::ffi::OsString]) -> Result<()> {
 
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Result<Config> {
     let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
         api = sb.api_url,
+        budget = crate::sandbox::BOT_BUDGET,
         url = sb.world.git_url_template(),
         cache = dir.join(cache).display(),
     );

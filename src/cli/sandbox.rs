@@ -1,13 +1,14 @@
-//! `stagecoach sandbox`: create (or reuse) the demo world in a directory, serve
-//! the GitHub-compatible sandbox over it, write the bot's config for it, and
-//! print the API URL and everyone's token. Serves until Ctrl-C.
+//! `stagecoach sandbox`: create (or reuse) the demo world in a directory —
+//! grown to N components and M open product PRs when asked, to measure the
+//! bot at scale — serve the GitHub-compatible sandbox over it, write the bot's
+//! config for it, and print the API URL and everyone's token. Serves until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::sandbox::{self, SandboxOptions, World};
+use crate::sandbox::{self, SandboxOptions, World, world};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +21,13 @@ pub struct Args {
     /// Where to send webhooks: the bot's `/webhook` (the bot's default address).
     #[arg(long, default_value = "http://127.0.0.1:8080/webhook")]
     pub webhook_url: String,
+    /// Components in a new world: the demo's 3, plus `svc-0001`… up to N
+    /// (default: 3, or whatever the directory's world already has).
+    #[arg(long)]
+    pub components: Option<usize>,
+    /// Open product PRs, each bumping one grown component (at most N - 3).
+    #[arg(long, default_value_t = 0)]
+    pub open_prs: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -35,14 +43,20 @@ pub fn run(args: Args) -> Result<()> {
 async fn serve(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Error::input(format!("{}: cannot create: {e}", args.dir.display())))?;
+    grow_world(&args)?;
     let secret = webhook_secret(&args.dir)?;
     let sb = sandbox::start(SandboxOptions {
         dir: args.dir.clone(),
         listen: args.listen,
         webhook_url: Some(args.webhook_url.clone()),
         webhook_secret: Some(secret.clone()),
+        limits: Default::default(),
     })
     .await?;
+    if args.open_prs > 0 {
+        let opened = world::open_product_prs(&sb, args.open_prs).await?;
+        tracing::info!(opened, wanted = args.open_prs, "product PRs opened");
+    }
     let config_path = write_configs(&sb.world, &sb.api_url, &secret)?;
 
     println!("sandbox: {}", sb.api_url);
@@ -111,6 +125,33 @@ pub fn person_config(world: &World, api_url: &str, login: &str, role: &str, toke
     )
 }
 
+/// Make the world at the size asked for, or check that the one already in
+/// the directory is that size (a world is never grown in place).
+fn grow_world(args: &Args) -> Result<()> {
+    let demo = world::demo_component_count();
+    let Some(components) = args.components else {
+        return Ok(());
+    };
+    if components < demo {
+        return Err(Error::input(format!(
+            "--components {components}: at least {demo} (the demo's payments, checkout and search)"
+        )));
+    }
+    if !world::world_exists(&args.dir) && components == demo {
+        // The plain demo world: `sandbox::start` makes it, naming its URL.
+        return Ok(());
+    }
+    let made = world::create_world_scaled(&args.dir, components)?;
+    if made.components.len() != components {
+        return Err(Error::input(format!(
+            "--components {components}: {} already holds a world of {} components; use another --dir",
+            args.dir.display(),
+            made.components.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The webhook secret shared by the sandbox and the bot, kept across restarts.
 pub fn webhook_secret(dir: &Path) -> Result<String> {
     let path = dir.join("forge").join("webhook-secret");
@@ -173,10 +214,12 @@ pub fn bot_config(world: &World, api_url: &str, secret: &str) -> String {
     format!(
         "# Written by `stagecoach sandbox`: the bot's configuration for this sandbox.\n\
          forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # stagecoach-bot, a throwaway sandbox token\n\
+         \x20 budget: {budget}   # the sandbox enforces GitHub's limits; writes need no spacing on 127.0.0.1\n\
          git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache\"\n\
          product:\n  repo: acme/product\n\
          server:\n  listen: \"{BOT_LISTEN}\"\n  webhook_secret: \"{secret}\"\n  resync: 30s\n",
         token = world.bot_token(),
         url = world.git_url_template(),
+        budget = crate::sandbox::BOT_BUDGET,
     )
 }

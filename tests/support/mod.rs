@@ -53,6 +53,8 @@ pub struct Road {
     pub sb: Sandbox,
     pub dir: PathBuf,
     pub engine: Arc<Engine>,
+    /// The bot's counters (its GitHub client's included).
+    pub metrics: Arc<Metrics>,
     bot: Option<Bot>,
     _temp: tempfile::TempDir,
 }
@@ -66,6 +68,10 @@ pub struct RoadOptions {
     /// committed by rita before the bot starts: e.g. pointing the stability
     /// signals at real Prometheus and Alertmanager.
     pub policy: Option<PolicyEdit>,
+    /// GitHub's rate limits as the sandbox enforces them, and the bot's
+    /// `forge.budget` (a YAML mapping); `None`: GitHub's numbers and
+    /// `sandbox::BOT_BUDGET`.
+    pub limits: Option<(sandbox::limits::Limits, String)>,
 }
 
 impl Default for RoadOptions {
@@ -74,6 +80,7 @@ impl Default for RoadOptions {
             bot: true,
             calm: true,
             policy: None,
+            limits: None,
         }
     }
 }
@@ -85,8 +92,19 @@ pub type PolicyEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
 pub const POLICY_PATH: &str = "policies/default.yaml";
 
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Config {
+    bot_config_with(sb, dir, cache, token, secret, sandbox::BOT_BUDGET)
+}
+
+fn bot_config_with(
+    sb: &Sandbox,
+    dir: &Path,
+    cache: &str,
+    token: &str,
+    secret: &str,
+    budget: &str,
+) -> Config {
     let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
@@ -108,19 +126,26 @@ impl Road {
             .tempdir()
             .expect("tempdir");
         let dir = temp.path().to_path_buf();
-        let sb = sandbox::start(SandboxOptions::new(&dir))
-            .await
-            .expect("sandbox");
+        let mut sandbox_opts = SandboxOptions::new(&dir);
+        let mut budget = sandbox::BOT_BUDGET.to_string();
+        if let Some((limits, bot_budget)) = &opts.limits {
+            sandbox_opts.limits = limits.clone();
+            budget = bot_budget.clone();
+        }
+        let sb = sandbox::start(sandbox_opts).await.expect("sandbox");
         let dir = sb.dir().to_path_buf();
         let secret = hex::encode(rand::random::<[u8; 16]>());
-        let config = bot_config(&sb, &dir, "cache", sb.world.bot_token(), &secret);
+        let config = bot_config_with(&sb, &dir, "cache", sb.world.bot_token(), &secret, &budget);
         let metrics = Arc::new(Metrics::new());
-        let forge = GitHub::from_config(&config).expect("forge");
+        let forge = GitHub::from_config(&config)
+            .expect("forge")
+            .with_metrics(metrics.clone());
         let engine = Arc::new(Engine::new(config, Arc::new(forge)));
         let road = Road {
             sb,
             dir,
             engine,
+            metrics: metrics.clone(),
             bot: None,
             _temp: temp,
         };

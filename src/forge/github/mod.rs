@@ -7,6 +7,7 @@
 //! Answers are read into our own small structs ([`models`]).
 
 mod auth;
+pub mod budget;
 mod etag;
 mod models;
 mod paths;
@@ -23,6 +24,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 pub use auth::GitHubAuth;
+pub use budget::Limits as BudgetLimits;
 pub use retry::RetryPolicy;
 
 use self::models::{
@@ -147,7 +149,14 @@ impl GitHub {
     }
 
     pub fn from_config(config: &Config) -> Result<Self> {
-        Self::new(&config.forge.api_url, GitHubAuth::from_config(config)?)
+        let limits = config.budget_limits()?;
+        Ok(Self::new(&config.forge.api_url, GitHubAuth::from_config(config)?)?.with_budget(limits))
+    }
+
+    /// Keep to these request-budget limits (`forge.budget` in the config).
+    pub fn with_budget(mut self, limits: BudgetLimits) -> Self {
+        self.transport.set_budget(limits);
+        self
     }
 
     /// Count every answer into `/metrics`.

@@ -10,6 +10,9 @@
 //! - 429 without either header: wait a minute (GitHub's advice), same cap;
 //! - 5xx or no answer at all: exponential backoff with full jitter;
 //! - anything else (a plain 403 is a permission problem): never retried.
+//!
+//! The transport asks [`super::budget::rate_limited`] first: a rate-limit
+//! refusal it recognises is waited out by the request budget, unbounded.
 
 use std::time::Duration;
 
