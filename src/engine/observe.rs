@@ -30,6 +30,9 @@ use super::{Engine, HEALTH_CONTEXT, NOTES_SAMPLES, NOTES_STABILITY};
 const OBSERVE_CONCURRENCY: usize = 8;
 /// How many closed PRs per repo the engine looks back at.
 const RECENT_PULLS: usize = 30;
+/// How long the running bot trusts a PR listing of the product or a
+/// landscape that no hint and no write of its own has touched.
+const LISTING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How many landscape commits are read for the record.
 const LANDSCAPE_HISTORY: usize = 60;
 
@@ -198,7 +201,19 @@ impl Engine {
         let branch = self.config.product.branch.clone();
         let manifest_path = self.config.product.manifest.clone();
         let prefix = policy.versioning.tag_prefix.clone();
-        let pulls = self.pulls_of(&repo).await?;
+        let now = self.clock.now();
+        let pulls = match self
+            .scope
+            .listing(&repo, now, LISTING_MAX_AGE)
+            .filter(|_| scoped)
+        {
+            Some(pulls) => pulls,
+            None => {
+                let pulls = self.pulls_of(&repo).await?;
+                self.scope.store_listing(&repo, now, &pulls);
+                pulls
+            }
+        };
         let heads: Vec<(u64, String)> = pulls
             .iter()
             .filter(|p| p.state == PrState::Open)
@@ -266,7 +281,14 @@ impl Engine {
             })
             .await?;
         let (main_sha, manifest, mut tags, mut changes) = git;
-        let releases = self.forge.list_releases(&repo).await?;
+        let releases = match self.scope.releases(now, LISTING_MAX_AGE).filter(|_| scoped) {
+            Some(releases) => releases,
+            None => {
+                let releases = self.forge.list_releases(&repo).await?;
+                self.scope.store_releases(now, &releases);
+                releases
+            }
+        };
         for t in &mut tags {
             t.release = releases.iter().find(|r| r.tag_name == t.name).cloned();
         }
@@ -618,9 +640,10 @@ impl Engine {
             .filter(|c| c.trailers.get("Stagecoach-Action") == Some("promote"))
             .take(8)
         {
-            // A final verdict never changes: read once.
+            // Read once; a status hint or the end of the bot's own watch
+            // makes it read again.
             if let Some(known) = self.scope.health(&repo, &c.sha).filter(|_| scoped) {
-                c.health = Some(known);
+                c.health = known;
                 continue;
             }
             c.health = self
@@ -631,9 +654,7 @@ impl Engine {
                 .find(|s| s.context == HEALTH_CONTEXT)
                 .map(|s| s.state)
                 .filter(|s| *s != StatusState::Pending);
-            if let Some(state) = c.health {
-                self.scope.store_health(&repo, &c.sha, state);
-            }
+            self.scope.store_health(&repo, &c.sha, c.health);
         }
         let asks = if env.manual {
             self.promotion_asks(policy, &repo, scoped).await?
@@ -662,7 +683,20 @@ impl Engine {
         scoped: bool,
     ) -> Result<Vec<PromotionAsk>> {
         let mut asks = Vec::new();
-        for pr in self.forge.list_open_pulls(repo).await? {
+        let now = self.clock.now();
+        let open = match self
+            .scope
+            .listing(repo, now, LISTING_MAX_AGE)
+            .filter(|_| scoped)
+        {
+            Some(open) => open,
+            None => {
+                let open = self.forge.list_open_pulls(repo).await?;
+                self.scope.store_listing(repo, now, &open);
+                open
+            }
+        };
+        for pr in open {
             let cached = if scoped {
                 self.scope.ask(repo, &pr)
             } else {

@@ -56,8 +56,15 @@ struct State {
     product_pulls: BTreeMap<u64, (String, ProductPullDetail)>,
     component_pulls: BTreeMap<(String, u64), (String, ComponentPullDetail)>,
     asks: BTreeMap<(String, u64), (String, Option<PromotionAsk>)>,
-    /// Final health verdicts of landscape commits: (repo, sha).
-    health: BTreeMap<(String, String), StatusState>,
+    /// Health verdicts of landscape commits as last read (`None`: no
+    /// verdict yet): (repo, sha). Dropped by a status hint or a gate's end.
+    health: BTreeMap<(String, String), Option<StatusState>>,
+    /// PR listings of the product and the landscapes, with when they were
+    /// read: read again when the repo is hinted or written, or when old.
+    listings: BTreeMap<String, (DateTime<Utc>, Vec<PullRequest>)>,
+    releases: Option<(DateTime<Utc>, Vec<crate::forge::Release>)>,
+    /// Repos whose listings must be read again.
+    stale: BTreeSet<String>,
     /// The sweep: where it is in the component list, and its last step.
     cursor: usize,
     swept_at: Option<DateTime<Utc>>,
@@ -147,7 +154,9 @@ impl Scope {
             }
             if let Some(sha) = &hint.sha {
                 s.dirty_shas.insert((repo.clone(), sha.clone()));
+                s.health.remove(&(repo.clone(), sha.clone()));
             }
+            s.stale.insert(repo.clone());
             s.dirty_repos.insert(repo, g);
         });
     }
@@ -158,9 +167,11 @@ impl Scope {
         self.with(|s| match action {
             Action::Comment { repo, pr, .. } => {
                 s.dirty_pulls.insert((repo.to_string(), *pr));
+                s.stale.insert(repo.to_string());
             }
             Action::SetStatus { repo, sha, .. } => {
                 s.dirty_shas.insert((repo.to_string(), sha.clone()));
+                s.stale.insert(repo.to_string());
             }
             Action::SetRiskLabel { pr, .. }
             | Action::DeployCi { pr, .. }
@@ -171,20 +182,25 @@ impl Scope {
             | Action::Merge { pr, .. }
             | Action::RebuildProductPr { pr, .. } => {
                 s.dirty_pulls.insert((product.clone(), *pr));
+                s.stale.insert(product.clone());
             }
             Action::OpenProductPr { .. } | Action::TagComponent { .. } | Action::Hotfix { .. } => {
+                s.stale.insert(product.clone());
+                s.releases = None;
                 if let Some(repo) = component_repo {
                     s.generation += 1;
                     let g = s.generation;
                     s.dirty_repos.insert(repo.to_string(), g);
                 }
             }
-            Action::Rollback { .. }
-            | Action::Promote { .. }
-            | Action::WatchPromotion { .. }
-            | Action::TagProduct { .. }
-            | Action::SampleStability { .. }
-            | Action::FinalizeStability { .. } => {}
+            Action::WatchPromotion { commit, .. } => {
+                // The verdict lands on the wave's commit: read it again.
+                s.health.retain(|(_, sha), _| sha != commit);
+            }
+            Action::TagProduct { .. } | Action::FinalizeStability { .. } => {
+                s.releases = None;
+            }
+            Action::Rollback { .. } | Action::Promote { .. } | Action::SampleStability { .. } => {}
         });
     }
 
@@ -329,17 +345,63 @@ impl Scope {
         });
     }
 
-    /// A landscape commit's final health verdict, once read.
-    pub fn health(&self, repo: &RepoId, sha: &str) -> Option<StatusState> {
+    /// A landscape commit's health verdict as last read (`Some(None)`: read,
+    /// no verdict yet), unless a hint or a gate's end said it changed.
+    pub fn health(&self, repo: &RepoId, sha: &str) -> Option<Option<StatusState>> {
         self.with(|s| s.health.get(&(repo.to_string(), sha.to_string())).copied())
             .flatten()
     }
 
-    /// Keep a verdict that will not change (success, failure, error).
-    pub fn store_health(&self, repo: &RepoId, sha: &str, state: StatusState) {
-        if state != StatusState::Pending {
-            self.with(|s| s.health.insert((repo.to_string(), sha.to_string()), state));
-        }
+    pub fn store_health(&self, repo: &RepoId, sha: &str, state: Option<StatusState>) {
+        self.with(|s| s.health.insert((repo.to_string(), sha.to_string()), state));
+    }
+
+    /// A repo's PR listing as last read, unless the repo was hinted or
+    /// written since, or the listing is older than `max_age`.
+    pub fn listing(
+        &self,
+        repo: &RepoId,
+        now: DateTime<Utc>,
+        max_age: Duration,
+    ) -> Option<Vec<PullRequest>> {
+        let repo = repo.to_string();
+        self.with(|s| {
+            if s.stale.contains(&repo) {
+                return None;
+            }
+            s.listings
+                .get(&repo)
+                .filter(|(at, _)| (now - *at).to_std().unwrap_or_default() < max_age)
+                .map(|(_, pulls)| pulls.clone())
+        })
+        .flatten()
+    }
+
+    pub fn store_listing(&self, repo: &RepoId, now: DateTime<Utc>, pulls: &[PullRequest]) {
+        let repo = repo.to_string();
+        self.with(|s| {
+            s.stale.remove(&repo);
+            s.listings.insert(repo, (now, pulls.to_vec()));
+        });
+    }
+
+    /// The product's releases as last read, unless written or old.
+    pub fn releases(
+        &self,
+        now: DateTime<Utc>,
+        max_age: Duration,
+    ) -> Option<Vec<crate::forge::Release>> {
+        self.with(|s| {
+            s.releases
+                .as_ref()
+                .filter(|(at, _)| (now - *at).to_std().unwrap_or_default() < max_age)
+                .map(|(_, r)| r.clone())
+        })
+        .flatten()
+    }
+
+    pub fn store_releases(&self, now: DateTime<Utc>, releases: &[crate::forge::Release]) {
+        self.with(|s| s.releases = Some((now, releases.to_vec())));
     }
 
     /// Components the sweep has read since start.
