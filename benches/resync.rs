@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use stagecoach::config::Config;
 use stagecoach::engine::Engine;
-use stagecoach::forge::github::GitHub;
-use stagecoach::sandbox::{self, Sandbox, SandboxOptions, world};
+use stagecoach::forge::github::{BudgetLimits, GitHub};
+use stagecoach::sandbox::{self, Sandbox, SandboxOptions, limits, world};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -36,8 +36,32 @@ fn engine(sb: &Sandbox, dir: &std::path::Path) -> Engine {
         cache = dir.join("cache").display(),
     );
     let config = Config::parse(&text, "bench config").expect("config");
-    let forge = GitHub::from_config(&config).expect("forge");
+    // Unbounded, to measure what a pass costs rather than how long the
+    // budget makes it wait; the figures say what the budget would make of it.
+    let forge = GitHub::from_config(&config)
+        .expect("forge")
+        .with_budget(BudgetLimits {
+            concurrency: 100,
+            rest_points_per_minute: u32::MAX,
+            graphql_points_per_minute: u32::MAX,
+            content_per_minute: u32::MAX,
+            content_per_hour: u32::MAX,
+            write_spacing: Duration::ZERO,
+            secondary_backoff: Duration::from_secs(60),
+        });
     Engine::new(config, Arc::new(forge))
+}
+
+/// The sandbox refuses nothing here (see `engine`).
+fn no_limits() -> limits::Limits {
+    limits::Limits {
+        primary: u64::MAX,
+        concurrency: u32::MAX,
+        points_per_minute: u32::MAX,
+        content_per_minute: u32::MAX,
+        content_per_hour: u32::MAX,
+        ..limits::Limits::default()
+    }
 }
 
 struct Measure {
@@ -46,6 +70,7 @@ struct Measure {
     requests: u64,
     not_modified: u64,
     writes: u64,
+    points: u64,
     took: Duration,
 }
 
@@ -57,11 +82,12 @@ async fn measure(what: &'static str, sb: &Sandbox, engine: &Engine) -> Measure {
     let stats = sb.stats();
     let bot = stats.users.get(world::BOT).cloned().unwrap_or_default();
     eprintln!(
-        "{what}: {actions} actions, {} requests ({} rate-limited, {} 304), {} writes, {:?} in {:.2}s",
+        "{what}: {actions} actions, {} requests ({} rate-limited, {} 304), {} writes, {} points, {:?} in {:.2}s",
         bot.requests + bot.not_modified,
         bot.requests,
         bot.not_modified,
         bot.writes,
+        bot.points,
         bot.by_method,
         took.as_secs_f64()
     );
@@ -71,6 +97,7 @@ async fn measure(what: &'static str, sb: &Sandbox, engine: &Engine) -> Measure {
         requests: bot.requests,
         not_modified: bot.not_modified,
         writes: bot.writes,
+        points: bot.points,
         took,
     }
 }
@@ -88,9 +115,9 @@ fn main() {
         let dir = tmp.path().join("sandbox");
         let started = Instant::now();
         world::create_world_scaled(&dir, components).expect("world");
-        let sb = sandbox::start(SandboxOptions::new(&dir))
-            .await
-            .expect("sandbox");
+        let mut opts = SandboxOptions::new(&dir);
+        opts.limits = no_limits();
+        let sb = sandbox::start(opts).await.expect("sandbox");
         eprintln!(
             "world: {} components in {:.1}s",
             sb.world.components.len(),
@@ -99,38 +126,9 @@ fn main() {
         // 200 open product PRs, each bumping one component, opened by people
         // and not labelled yet: the bot asks for labels and then waits.
         let started = Instant::now();
-        let alice = sb.person("alice").expect("alice");
-        let product = sb.world.repo_path("product");
-        for i in 1..=prs {
-            let name = format!("svc-{i:04}");
-            let branch = format!("bump/{name}");
-            let repo = git2::Repository::open_bare(&product).expect("product");
-            let text = {
-                let blob = repo
-                    .revparse_single("main:product.yaml")
-                    .expect("manifest")
-                    .peel_to_blob()
-                    .expect("blob");
-                String::from_utf8_lossy(blob.content()).into_owned()
-            };
-            let bumped = text.replace(
-                &format!("{name}: {{repo: acme/{name}, version: 1.0.0}}"),
-                &format!("{name}: {{repo: acme/{name}, version: 1.0.1}}"),
-            );
-            alice
-                .commit_files(
-                    "product",
-                    &branch,
-                    &[("product.yaml", &bumped)],
-                    &format!("fix({name}): bump to 1.0.1"),
-                )
-                .await
-                .expect("push");
-            alice
-                .open_pr("product", &branch, "main", &format!("{name} 1.0.1"), "")
-                .await
-                .expect("pr");
-        }
+        world::open_product_prs(&sb, prs)
+            .await
+            .expect("product PRs");
         eprintln!(
             "{prs} open product PRs in {:.1}s",
             started.elapsed().as_secs_f64()
@@ -163,20 +161,29 @@ fn main() {
             "\n{} components, {prs} open product PRs\n",
             sb.world.components.len()
         );
-        println!("| pass | actions | requests | rate-limited | 304 | writes | time |");
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        println!(
+            "| pass | actions | requests | rate-limited | 304 | writes | REST points | time |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
         for m in rows {
             println!(
-                "| {} | {} | {} | {} | {} | {} | {:.2} s |",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.2} s |",
                 m.what,
                 m.actions,
                 m.requests + m.not_modified,
                 m.requests,
                 m.not_modified,
                 m.writes,
+                m.points,
                 m.took.as_secs_f64()
             );
         }
+        let budget = BudgetLimits::default().rest_points_per_minute;
+        println!(
+            "\nREST points are what GitHub's secondary limit counts (900 a minute); the \
+             bot's budget (forge.budget.rest_points_per_minute, default {budget}) spreads \
+             a pass over points / {budget} minutes."
+        );
         sb.shutdown().await;
     });
 }

@@ -1,8 +1,11 @@
 //! The running bot: the webhook server and the reconcile loop, together.
 //!
-//! Webhooks only wake the loop; a resync tick wakes it anyway. One converge
-//! runs at a time, so two deliveries never race each other's actions. On
-//! shutdown the action in hand finishes before the loop stops.
+//! Webhooks only wake the loop; a resync tick and a finished gate wake it
+//! too. One pass runs at a time, so two deliveries never race each other's
+//! actions, and no pass ever waits for a gate: health watches and smoke runs
+//! finish in the background (`engine/inflight.rs`), so one slow gate never
+//! holds up another road. On shutdown the action in hand finishes, the gates
+//! in flight stop (a restart starts them again), and the loop ends.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,12 +56,7 @@ impl Bot {
             let shutdown = async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("webhook server stopped: {e}");
-            }
+            server::serve(listener, app, server::ServeLimits::default(), shutdown).await;
         });
         let reconciler = tokio::spawn(reconcile_loop(engine, rx, resync, stopped));
         tracing::info!(%addr, "stagecoach is listening");
@@ -86,24 +84,33 @@ async fn reconcile_loop(
 ) {
     let mut tick = tokio::time::interval(resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gate_finished = engine.gate_finished();
     loop {
         tokio::select! {
-            _ = stopped.wait_for(|s| *s) => return,
+            _ = stopped.wait_for(|s| *s) => break,
             _ = tick.tick() => {}
+            Ok(()) = gate_finished.changed() => {
+                tracing::debug!("a gate finished");
+            }
             Some(event) = hints.recv() => {
                 tracing::debug!(event = %event.describe(), "webhook hint");
+                engine.hint(&event);
                 // Many hints in a burst make one pass.
-                while hints.try_recv().is_ok() {}
+                while let Ok(event) = hints.try_recv() {
+                    engine.hint(&event);
+                }
             }
         }
-        // The converge itself is not cancelled by a stop: the action in hand finishes.
-        match engine.converge().await {
+        gate_finished.borrow_and_update();
+        // The pass itself is not cancelled by a stop: the action in hand finishes.
+        match engine.step().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(actions = n, "converged"),
+            Ok(n) => tracing::info!(actions = n, "stepped"),
             Err(e) => tracing::warn!("reconcile stopped early, will retry: {e}"),
         }
         if *stopped.borrow() {
-            return;
+            break;
         }
     }
+    engine.abort_gates();
 }

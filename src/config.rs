@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::forge::RepoId;
+use crate::forge::github::BudgetLimits;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +39,74 @@ pub struct ForgeConfig {
     /// GitHub App authentication instead of a token.
     #[serde(default)]
     pub app: Option<AppConfig>,
+    /// How much the bot may ask of GitHub, and how fast (its secondary limits).
+    #[serde(default)]
+    pub budget: BudgetConfig,
+}
+
+/// `forge.budget`: the request budget, well under GitHub's published secondary
+/// limits by default (see `forge::github::budget` for what each one means).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Requests in flight at once (GitHub allows 100).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// REST points a minute: GET 1, POST/PATCH/PUT/DELETE 5 (GitHub allows 900).
+    #[serde(default = "default_rest_points")]
+    pub rest_points_per_minute: u32,
+    /// GraphQL points a minute: a query 1, a mutation 5 (GitHub allows 2,000).
+    #[serde(default = "default_graphql_points")]
+    pub graphql_points_per_minute: u32,
+    /// Content-creating requests (every POST) a minute (GitHub allows 80).
+    #[serde(default = "default_content_per_minute")]
+    pub content_per_minute: u32,
+    /// Content-creating requests an hour (GitHub allows 500).
+    #[serde(default = "default_content_per_hour")]
+    pub content_per_hour: u32,
+    /// Least time between two mutating requests (GitHub asks for `1s`).
+    #[serde(default = "default_write_spacing")]
+    pub write_spacing: String,
+    /// First wait after a secondary-limit refusal that names no time; doubles
+    /// with each refusal in a row (GitHub asks for at least `1m`).
+    #[serde(default = "default_secondary_backoff")]
+    pub secondary_backoff: String,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            rest_points_per_minute: default_rest_points(),
+            graphql_points_per_minute: default_graphql_points(),
+            content_per_minute: default_content_per_minute(),
+            content_per_hour: default_content_per_hour(),
+            write_spacing: default_write_spacing(),
+            secondary_backoff: default_secondary_backoff(),
+        }
+    }
+}
+
+fn default_concurrency() -> u32 {
+    8
+}
+fn default_rest_points() -> u32 {
+    600
+}
+fn default_graphql_points() -> u32 {
+    1000
+}
+fn default_content_per_minute() -> u32 {
+    60
+}
+fn default_content_per_hour() -> u32 {
+    400
+}
+fn default_write_spacing() -> String {
+    "1s".into()
+}
+fn default_secondary_backoff() -> String {
+    "60s".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +158,11 @@ pub struct ServerConfig {
     /// How often to reconcile without a webhook, e.g. `30s`, `5m`.
     #[serde(default = "default_resync")]
     pub resync: String,
+    /// Within how long the running bot reads every component again, a slice
+    /// per pass, whatever the webhooks said (it heals lost deliveries), e.g.
+    /// `10m`. Webhooks make it read what they name at once.
+    #[serde(default = "default_sweep")]
+    pub sweep: String,
     /// Token that unlocks the dashboard for non-loopback clients.
     #[serde(default)]
     pub read_token: Option<String>,
@@ -100,6 +174,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             webhook_secret: None,
             resync: default_resync(),
+            sweep: default_sweep(),
             read_token: None,
         }
     }
@@ -129,6 +204,9 @@ fn default_listen() -> String {
 fn default_resync() -> String {
     "60s".into()
 }
+fn default_sweep() -> String {
+    "10m".into()
+}
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
@@ -142,7 +220,71 @@ impl Config {
             serde_saphyr::from_str(text).map_err(|e| Error::input(format!("{source}: {e}")))?;
         RepoId::parse(&config.product.repo).map_err(|e| e.context(source))?;
         config.resync_interval().map_err(|e| e.context(source))?;
+        config.sweep_interval().map_err(|e| e.context(source))?;
+        config.budget_limits().map_err(|e| e.context(source))?;
         Ok(config)
+    }
+
+    /// `forge.budget` checked against GitHub's published limits.
+    pub fn budget_limits(&self) -> Result<BudgetLimits> {
+        let b = &self.forge.budget;
+        let within = |key: &str, value: u32, least: u32, most: u32, github: &str| {
+            if (least..=most).contains(&value) {
+                Ok(value)
+            } else {
+                Err(Error::input(format!(
+                    "forge.budget.{key} `{value}`: expected a number from {least} to {most} ({github})"
+                )))
+            }
+        };
+        let duration = |key: &str, text: &str| {
+            humantime::parse_duration(text).map_err(|e| {
+                Error::input(format!(
+                    "forge.budget.{key} `{text}`: {e}; expected a duration like `1s` or `500ms`"
+                ))
+            })
+        };
+        let secondary_backoff = duration("secondary_backoff", &b.secondary_backoff)?;
+        if secondary_backoff.is_zero() {
+            return Err(Error::input(format!(
+                "forge.budget.secondary_backoff `{}`: expected more than 0 (GitHub asks for at least 1m)",
+                b.secondary_backoff
+            )));
+        }
+        Ok(BudgetLimits {
+            concurrency: within("concurrency", b.concurrency, 1, 100, "GitHub allows 100")?
+                as usize,
+            rest_points_per_minute: within(
+                "rest_points_per_minute",
+                b.rest_points_per_minute,
+                5,
+                900,
+                "one write costs 5; GitHub allows 900",
+            )?,
+            graphql_points_per_minute: within(
+                "graphql_points_per_minute",
+                b.graphql_points_per_minute,
+                5,
+                2000,
+                "one mutation costs 5; GitHub allows 2000",
+            )?,
+            content_per_minute: within(
+                "content_per_minute",
+                b.content_per_minute,
+                1,
+                80,
+                "GitHub allows 80",
+            )?,
+            content_per_hour: within(
+                "content_per_hour",
+                b.content_per_hour,
+                1,
+                500,
+                "GitHub allows 500",
+            )?,
+            write_spacing: duration("write_spacing", &b.write_spacing)?,
+            secondary_backoff,
+        })
     }
 
     pub fn product_repo(&self) -> RepoId {
@@ -156,6 +298,20 @@ impl Config {
             .url
             .replace("{owner}", &repo.owner)
             .replace("{name}", &repo.name)
+    }
+
+    /// The sweep period (`server.sweep`), checked at load.
+    pub fn sweep_period(&self) -> Duration {
+        self.sweep_interval().unwrap_or(Duration::from_secs(600))
+    }
+
+    pub fn sweep_interval(&self) -> Result<Duration> {
+        humantime::parse_duration(&self.server.sweep).map_err(|e| {
+            Error::input(format!(
+                "server.sweep: `{}` is not a duration ({e}); expected e.g. `10m`",
+                self.server.sweep
+            ))
+        })
     }
 
     pub fn resync_interval(&self) -> Result<Duration> {
@@ -203,6 +359,89 @@ mod tests {
         .expect("parses");
         assert_eq!(c.product.branch, "main");
         assert_eq!(c.git_url(&c.product_repo()), "/tmp/acme/product.git");
+    }
+
+    const MINIMAL: &str = "forge: {api_url: 'http://127.0.0.1:1'}\ngit: {url: x, cache_dir: y}\nproduct: {repo: acme/product}\n";
+
+    #[test]
+    fn the_budget_defaults_stay_well_under_githubs_limits() {
+        let c = Config::parse(MINIMAL, "stagecoach.yaml").expect("parses");
+        let b = c.budget_limits().expect("valid");
+        assert_eq!(b, BudgetLimits::default());
+        // The numbers the README documents.
+        assert_eq!(
+            b,
+            BudgetLimits {
+                concurrency: 8,
+                rest_points_per_minute: 600,
+                graphql_points_per_minute: 1000,
+                content_per_minute: 60,
+                content_per_hour: 400,
+                write_spacing: Duration::from_secs(1),
+                secondary_backoff: Duration::from_secs(60),
+            }
+        );
+    }
+
+    #[test]
+    fn budget_keys_are_read_and_bad_values_named() {
+        let text = MINIMAL.replace(
+            "forge: {api_url: 'http://127.0.0.1:1'}",
+            "forge: {api_url: 'http://127.0.0.1:1', budget: {concurrency: 2, rest_points_per_minute: 100, graphql_points_per_minute: 50, content_per_minute: 10, content_per_hour: 20, write_spacing: 250ms, secondary_backoff: 2s}}",
+        );
+        let b = Config::parse(&text, "s.yaml")
+            .expect("parses")
+            .budget_limits()
+            .expect("valid");
+        assert_eq!(
+            b,
+            BudgetLimits {
+                concurrency: 2,
+                rest_points_per_minute: 100,
+                graphql_points_per_minute: 50,
+                content_per_minute: 10,
+                content_per_hour: 20,
+                write_spacing: Duration::from_millis(250),
+                secondary_backoff: Duration::from_secs(2),
+            }
+        );
+        for (budget, needle) in [
+            (
+                "{concurrency: 0}",
+                "forge.budget.concurrency `0`: expected a number from 1 to 100",
+            ),
+            ("{concurrency: 500}", "forge.budget.concurrency `500`"),
+            (
+                "{rest_points_per_minute: 901}",
+                "forge.budget.rest_points_per_minute `901`",
+            ),
+            ("{rest_points_per_minute: 4}", "one write costs 5"),
+            (
+                "{graphql_points_per_minute: 3000}",
+                "forge.budget.graphql_points_per_minute",
+            ),
+            (
+                "{content_per_minute: 81}",
+                "s.yaml: forge.budget.content_per_minute `81`: expected a number from 1 to 80 (GitHub allows 80)",
+            ),
+            ("{content_per_hour: 0}", "forge.budget.content_per_hour `0`"),
+            ("{write_spacing: soon}", "forge.budget.write_spacing `soon`"),
+            (
+                "{secondary_backoff: 0s}",
+                "forge.budget.secondary_backoff `0s`",
+            ),
+            ("{spacing: 1s}", "spacing"),
+        ] {
+            let text = MINIMAL.replace(
+                "forge: {api_url: 'http://127.0.0.1:1'}",
+                &format!("forge: {{api_url: 'http://127.0.0.1:1', budget: {budget}}}"),
+            );
+            let e = Config::parse(&text, "s.yaml").expect_err(budget);
+            assert_eq!(e.exit_code(), 2, "{budget}");
+            assert!(e.message().starts_with("s.yaml"), "{e}");
+            assert!(e.message().contains(needle), "{budget}: {e}");
+            assert!(!e.message().contains('\n'), "one line: {e}");
+        }
     }
 
     #[test]

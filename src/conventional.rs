@@ -3,6 +3,12 @@
 //! Hand-written rather than a regex because it runs over every commit of a
 //! history (100,000 and more) and must never panic on whatever people typed:
 //! it only slices at ASCII boundaries it has just found.
+//!
+//! Git's own revert messages (`Revert "feat: x"` with `This reverts commit
+//! <sha>.`) are read as commits of type `revert`, as the reference tools
+//! (conventional-changelog's `conventionalcommits` preset) do: they release a
+//! patch and are listed under Reverts. docs/conventional-commits.md has the
+//! whole grammar and where it differs from the reference parser.
 
 /// One conventional commit message, split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +25,8 @@ pub struct Commit {
     pub footers: Vec<(String, String)>,
     /// The text of the first breaking-change footer, when there is one.
     pub breaking_note: Option<String>,
+    /// For a git revert message: the commit it names in `This reverts commit <sha>.`
+    pub reverts: Option<String>,
 }
 
 /// Parse a commit message; `None` when its subject is not conventional.
@@ -28,12 +36,24 @@ pub fn parse(message: &str) -> Option<Commit> {
         Some(i) => (&message[..i], &message[i + 1..]),
         None => (message, ""),
     };
-    let header = parse_header(subject.trim_end())?;
+    let subject = subject.trim_end();
+    if let Some(reverted) = git_revert_subject(subject) {
+        let (body, footers) = split_body_and_footers(rest);
+        let breaking_note = first_breaking_note(&footers);
+        return Some(Commit {
+            kind: "revert".to_owned(),
+            scope: None,
+            breaking: breaking_note.is_some(),
+            description: reverted,
+            reverts: body.as_deref().and_then(reverted_sha),
+            body,
+            footers,
+            breaking_note,
+        });
+    }
+    let header = parse_header(subject)?;
     let (body, footers) = split_body_and_footers(rest);
-    let breaking_note = footers
-        .iter()
-        .find(|(token, _)| is_breaking_token(token))
-        .map(|(_, value)| value.clone());
+    let breaking_note = first_breaking_note(&footers);
     Some(Commit {
         kind: header.kind.to_ascii_lowercase(),
         scope: header.scope.map(str::to_owned),
@@ -42,7 +62,43 @@ pub fn parse(message: &str) -> Option<Commit> {
         body,
         footers,
         breaking_note,
+        reverts: None,
     })
+}
+
+fn first_breaking_note(footers: &[(String, String)]) -> Option<String> {
+    footers
+        .iter()
+        .find(|(token, _)| is_breaking_token(token))
+        .map(|(_, value)| value.clone())
+}
+
+/// `Revert "feat: x"` (as `git revert` writes it, maybe with a squash merge's
+/// ` (#13)` after it) → `feat: x` (followed by ` (#13)`).
+fn git_revert_subject(subject: &str) -> Option<String> {
+    let quoted = subject.strip_prefix("Revert \"")?;
+    let close = quoted.rfind('"')?;
+    let inner = quoted[..close].trim();
+    if inner.is_empty() {
+        return None;
+    }
+    let after = quoted[close + 1..].trim();
+    Some(if after.is_empty() {
+        inner.to_owned()
+    } else {
+        format!("{inner} {after}")
+    })
+}
+
+/// The sha in git's `This reverts commit <sha>.` line.
+fn reverted_sha(body: &str) -> Option<String> {
+    let at = body.find("This reverts commit ")?;
+    let rest = &body[at + "This reverts commit ".len()..];
+    let len = rest
+        .bytes()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(rest.len());
+    (len >= 4).then(|| rest[..len].to_owned())
 }
 
 /// Only the subject line: enough to decide a bump when no footer can matter.
@@ -81,11 +137,8 @@ fn parse_header(subject: &str) -> Option<Header<'_>> {
     } else {
         false
     };
-    let rest = rest.strip_prefix(':')?;
-    // The spec asks for a space after the colon; `fix:typo` is not conventional.
-    if !rest.starts_with([' ', '\t']) {
-        return None;
-    }
+    // The spec asks for a colon and a space; `fix:typo` is not conventional.
+    let rest = rest.strip_prefix(": ")?;
     let description = rest.trim();
     if description.is_empty() {
         return None;
@@ -129,39 +182,30 @@ fn footer_start(line: &str) -> Option<(&str, &str)> {
     }
 }
 
-/// Footers are the last paragraph when its first line is a footer; the body is
-/// everything between the subject and them.
+/// The footer section starts at the first paragraph whose first line is a
+/// footer (Conventional Commits 1.0.0: footers come one blank line after the
+/// body); from there on every line that starts with a token and separator
+/// opens a footer, and every other line, blank ones included, continues the
+/// value before it. So `Signed-off-by:` or `Closes #12` after a breaking
+/// note, in the same paragraph or another, end the note without hiding it.
 fn split_body_and_footers(rest: &str) -> (Option<String>, Vec<(String, String)>) {
     let lines: Vec<&str> = rest.lines().collect();
-    // Trailing blank lines belong to no paragraph.
-    let mut end = lines.len();
-    while end > 0 && lines[end - 1].trim().is_empty() {
-        end -= 1;
-    }
-    let last_paragraph = lines[..end]
-        .iter()
-        .rposition(|l| l.trim().is_empty())
-        .map_or(0, |i| i + 1);
+    let footer_section = (0..lines.len())
+        .find(|&i| (i == 0 || lines[i - 1].trim().is_empty()) && footer_start(lines[i]).is_some());
+    let body_end = footer_section.unwrap_or(lines.len());
 
     let mut footers: Vec<(String, String)> = Vec::new();
-    let footer_block = &lines[last_paragraph..end];
-    let body_end = match footer_block.first() {
-        Some(first) if footer_start(first).is_some() => {
-            for line in footer_block {
-                match footer_start(line) {
-                    Some((token, value)) => footers.push((token.to_owned(), value.to_owned())),
-                    None => {
-                        if let Some((_, value)) = footers.last_mut() {
-                            value.push('\n');
-                            value.push_str(line);
-                        }
-                    }
+    for line in &lines[body_end..] {
+        match footer_start(line) {
+            Some((token, value)) => footers.push((token.to_owned(), value.to_owned())),
+            None => {
+                if let Some((_, value)) = footers.last_mut() {
+                    value.push('\n');
+                    value.push_str(line);
                 }
             }
-            last_paragraph
         }
-        _ => end,
-    };
+    }
     for (_, value) in &mut footers {
         let trimmed = value.trim();
         if trimmed.len() != value.len() {
@@ -254,6 +298,87 @@ mod tests {
         assert!(c.footers.is_empty());
     }
 
+    /// Issue 12, point 1: the footer section is everything from its first
+    /// footer on, so trailers in a paragraph of their own do not hide a note.
+    #[test]
+    fn breaking_note_counts_wherever_it_sits_in_the_footer_section() {
+        let cases = [
+            // git commit -s -m 'feat: new api' -m 'BREAKING CHANGE: ...'
+            (
+                "feat: new api\n\nBREAKING CHANGE: the old api is gone\n\nSigned-off-by: A <a@b.c>\n",
+                "the old api is gone",
+            ),
+            // A GitHub squash merge.
+            (
+                "feat: new api (#4)\n\n* wip\n\nBREAKING CHANGE: gone\n\nCo-authored-by: B <b@c.d>",
+                "gone",
+            ),
+            // An issue reference after the note, same paragraph.
+            (
+                "fix: x\n\nbody\n\nBREAKING-CHANGE: a\nsecond line\nCloses #12",
+                "a\nsecond line",
+            ),
+            // A note of several paragraphs, then trailers.
+            (
+                "feat: y\n\nBREAKING CHANGE: one\n\ntwo\n\nthree\n\nRefs: #1\nSigned-off-by: A <a@b.c>",
+                "one\n\ntwo\n\nthree",
+            ),
+            // Trailers before the note.
+            ("feat: z\n\nCloses #3\n\nBREAKING CHANGE: late", "late"),
+        ];
+        for (message, note) in cases {
+            let c = parse(message).unwrap();
+            assert!(c.breaking, "{message:?}");
+            assert_eq!(c.breaking_note.as_deref(), Some(note), "{message:?}");
+        }
+        let c = parse(cases[1].0).unwrap();
+        assert_eq!(c.body.as_deref(), Some("* wip"));
+        assert_eq!(
+            c.footers.last(),
+            Some(&("Co-authored-by".to_owned(), "B <b@c.d>".to_owned()))
+        );
+    }
+
+    #[test]
+    fn breaking_words_inside_the_body_are_not_a_footer() {
+        for message in [
+            "feat: x\n\nThis is no BREAKING CHANGE: really",
+            "feat: x\n\nprose first\nBREAKING CHANGE: mid-paragraph is body",
+            "feat: x\n\n  BREAKING CHANGE: indented",
+            "feat: x\n\nbreaking change: lowercase",
+        ] {
+            assert!(!parse(message).unwrap().breaking, "{message:?}");
+        }
+    }
+
+    /// Issue 12, point 2: git's revert messages are reverts.
+    #[test]
+    fn git_revert_messages_are_reverts() {
+        let c = parse(
+            "Revert \"feat(api): add x\"\n\nThis reverts commit 0123456789abcdef0123456789abcdef01234567.\n",
+        )
+        .unwrap();
+        assert_eq!(c.kind, "revert");
+        assert_eq!(c.description, "feat(api): add x");
+        assert!(!c.breaking);
+        assert_eq!(
+            c.reverts.as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
+        // GitHub's revert button, squash-merged: no sha, a PR number after.
+        let c = parse("Revert \"feat!: drop v1\" (#13)\n\nReverts acme/payments#12").unwrap();
+        assert_eq!((c.kind.as_str(), c.breaking), ("revert", false));
+        assert_eq!(c.description, "feat!: drop v1 (#13)");
+        assert_eq!(c.reverts, None);
+        // The revert's own breaking footer still counts.
+        let c = parse("Revert \"feat: x\"\n\nThis reverts commit abcdef0.\n\nBREAKING CHANGE: y")
+            .unwrap();
+        assert_eq!((c.breaking, c.breaking_note.as_deref()), (true, Some("y")));
+        assert_eq!(c.reverts.as_deref(), Some("abcdef0"));
+        assert!(parse("Revert \"\"").is_none());
+        assert!(parse("Revert the last change").is_none());
+    }
+
     #[test]
     fn non_conventional_subjects_are_none() {
         for m in [
@@ -261,6 +386,7 @@ mod tests {
             "Merge branch 'main'",
             "fix:no space",
             "fix: ",
+            "fix:\tafter a tab",
             "(scope): x",
             "feat(): empty scope",
             "feat(a(b)): nested",

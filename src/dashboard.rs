@@ -50,6 +50,7 @@ struct Dash {
 struct Cached {
     at: Instant,
     observed: Arc<Observed>,
+    policy: crate::engine::policy_guard::PolicyHealth,
     html: Arc<String>,
 }
 
@@ -181,15 +182,25 @@ impl Dash {
                     .ok_or_else(|| Error::world("no snapshot of the world yet"))?
             }
         };
+        // The guard's verdict is part of the page: a refused policy shows at once.
+        let policy = self.engine.policy_health();
         if let Ok(cache) = self.cache.lock() {
             if let Some(c) = cache.as_ref() {
-                if Arc::ptr_eq(&c.observed, &observed) && c.at.elapsed() < CACHE_FOR {
+                if Arc::ptr_eq(&c.observed, &observed)
+                    && c.policy == policy
+                    && c.at.elapsed() < CACHE_FOR
+                {
                     return Ok(c.html.clone());
                 }
             }
         }
         let journal = self.engine.journal();
-        let data = view(&observed, &journal, &self.engine.config.forge.api_url);
+        let mut data = view(&observed, &journal, &self.engine.config.forge.api_url);
+        if policy.ok == Some(false)
+            && let (Some(reason), Some(map)) = (policy.reason(), data.as_object_mut())
+        {
+            map.insert("policy_banner".into(), Value::String(reason));
+        }
         let html = Arc::new(
             self.hbs
                 .render("dashboard", &data)
@@ -199,6 +210,7 @@ impl Dash {
             *cache = Some(Cached {
                 at: Instant::now(),
                 observed,
+                policy,
                 html: html.clone(),
             });
         }

@@ -24,6 +24,14 @@ use crate::metrics::Metrics;
 use crate::sandbox::people::Person;
 use crate::sandbox::{self, Sandbox, SandboxOptions};
 
+/// `println!` that ends the process quietly when stdout is closed
+/// (`stagecoach demo | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = crate::cli::emitln(&format!($($arg)*));
+    }};
+}
+
 /// How long one step may take before the demo calls it failed.
 const STEP_TIMEOUT: Duration = Duration::from_secs(45);
 /// The Prometheus query of the demo policy's error-rate signal.
@@ -36,7 +44,10 @@ pub struct DemoOptions {
 
 /// What the demo proved, for the closing lines.
 pub struct DemoReport {
+    /// Where the sandbox was built.
     pub dir: PathBuf,
+    /// Whether it is still there (`--keep`); otherwise it was removed.
+    pub kept: bool,
     pub steps: usize,
     pub elapsed: Duration,
 }
@@ -45,19 +56,25 @@ pub struct DemoReport {
 struct Timeline {
     start: Instant,
     checks: std::sync::atomic::AtomicUsize,
+    /// The bot's journal and how much of it is printed, so a check is
+    /// printed after the actions it checks.
+    journal: std::sync::OnceLock<(Arc<Engine>, Arc<std::sync::atomic::AtomicUsize>)>,
 }
 
 impl Timeline {
     fn line(&self, who: &str, what: &str) {
-        println!(
+        say!(
             "[{:>5.1}s] {who:<10} {what}",
             self.start.elapsed().as_secs_f64()
         );
     }
     fn chapter(&self, title: &str) {
-        println!("\n── {title} ──");
+        say!("\n── {title} ──");
     }
     fn ok(&self, what: &str) {
+        if let Some((engine, seen)) = self.journal.get() {
+            print_new_journal(engine, self, seen);
+        }
         self.checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.line("✔ check", what);
@@ -65,9 +82,17 @@ impl Timeline {
 }
 
 pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
+    // What was in `--dir` before, so that without `--keep` only what the
+    // demo made there is removed afterwards.
+    let mut before: Option<Vec<std::ffi::OsString>> = None;
     let (dir, _temp) = match &opts.dir {
         Some(d) => {
             std::fs::create_dir_all(d)?;
+            before = Some(
+                std::fs::read_dir(d)?
+                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .collect(),
+            );
             (d.clone(), None)
         }
         None => {
@@ -80,8 +105,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     let t = Arc::new(Timeline {
         start: Instant::now(),
         checks: Default::default(),
+        journal: Default::default(),
     });
-    println!(
+    say!(
         "Stagecoach demo: the road from a component PR to production, in a sandbox at {}",
         dir.display()
     );
@@ -127,8 +153,17 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
         ),
     );
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _ = t.journal.set((engine.clone(), seen.clone()));
     let printer = spawn_journal_printer(engine.clone(), t.clone(), seen.clone());
 
+    // With --keep, the configs `stagecoach sandbox --dir D` would write, so
+    // the README's status/promote examples work as soon as it serves again.
+    let kept_configs = if opts.keep {
+        let secret = crate::cli::sandbox::webhook_secret(&dir)?;
+        Some((sb.world.clone(), secret))
+    } else {
+        None
+    };
     let story = Story {
         sb: &sb,
         dir: &dir,
@@ -144,34 +179,57 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     let elapsed = t.start.elapsed();
     result?;
     let steps = t.checks.load(std::sync::atomic::Ordering::Relaxed);
-    if opts.keep {
-        if let Some(temp) = _temp {
-            let kept = temp.keep();
-            println!(
-                "\nkept the sandbox at {} (repos/acme/*.git, forge/)",
-                kept.display()
-            );
-        } else {
-            println!(
-                "\nkept the sandbox at {} (repos/acme/*.git, forge/)",
-                dir.display()
-            );
-        }
+    if let Some((world, secret)) = kept_configs {
+        let dir = match _temp {
+            Some(temp) => temp.keep(),
+            None => dir.clone(),
+        };
+        let config = crate::cli::sandbox::write_configs(&world, DEFAULT_SANDBOX_URL, &secret)?;
+        say!(
+            "\nkept the sandbox at {} (repos/acme/*.git, forge/, people/); serve it again with\n  stagecoach sandbox --dir {}\nthen: stagecoach status --config {}",
+            dir.display(),
+            dir.display(),
+            config.display()
+        );
+    } else if let Some(before) = before {
+        remove_new_entries(&dir, &before)?;
     }
     Ok(DemoReport {
         dir,
+        kept: opts.keep,
         steps,
         elapsed,
     })
 }
 
+/// Where `stagecoach sandbox` listens by default; kept configs point there.
+const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:7780";
+
+/// Remove what the demo made in `dir`: every entry not in `before`.
+fn remove_new_entries(dir: &Path, before: &[std::ffi::OsString]) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if before.contains(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Result<Config> {
     let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
         api = sb.api_url,
+        budget = crate::sandbox::BOT_BUDGET,
         url = sb.world.git_url_template(),
         cache = dir.join(cache).display(),
     );
@@ -835,7 +893,7 @@ impl Story<'_> {
             .promote("v1.1.0", "canary", None)
             .await
         {
-            Err(e) if e.exit_code() == 2 => self.t.ok(&format!("ron may not promote: {e}")),
+            Err(e) if e.exit_code() == 3 => self.t.ok(&format!("ron may not promote: {e}")),
             other => {
                 return Err(Error::world(format!(
                     "ron's promotion should be refused, got {:?}",

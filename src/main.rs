@@ -1,7 +1,9 @@
 //! The `stagecoach` command line: parse, call the library, print, exit.
 //!
 //! Exit codes are a contract: 0 success, 1 a failure of the world (network,
-//! git, forge), 2 bad input (a file, flag or label the user can fix).
+//! git, forge), 2 bad input (a file, flag or label the user can fix), 3 not
+//! allowed (the person asking lacks the right). With `-o json` the error is
+//! one JSON object on stderr: `{"error", "kind", "exit_code"}`.
 
 use clap::{Parser, Subcommand};
 use stagecoach::cli;
@@ -41,12 +43,36 @@ enum Command {
     Releases(cli::releases::Args),
     /// Promote a product tag to an environment (canary, prod).
     Promote(cli::promote::Args),
+    /// Roll an environment back to an earlier release, in waves.
+    Rollback(cli::rollback::Args),
     /// Start a hotfix of a product tag with one component's new version.
     Hotfix(cli::hotfix::Args),
 }
 
+impl Command {
+    /// Whether the user asked for JSON (errors are then JSON too).
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Plan(a) => a.output.json(),
+            Command::Risk(a) => a.output.json(),
+            Command::Version(a) => match &a.command {
+                cli::version::Command::Next(n) => n.output.json(),
+            },
+            Command::Changelog(a) => a.output.json(),
+            Command::YamlSet(a) => a.output.json(),
+            Command::Status(a) => a.output.json(),
+            Command::Releases(a) => a.output.json(),
+            Command::Promote(a) => a.output.json(),
+            Command::Rollback(a) => a.output.json(),
+            Command::Hotfix(a) => a.output.json(),
+            Command::Demo(_) | Command::Serve(_) | Command::Sandbox(_) => false,
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    let json = cli.command.wants_json();
     let result = match cli.command {
         Command::Demo(a) => cli::demo::run(a),
         Command::Serve(a) => cli::serve::run(a),
@@ -59,10 +85,18 @@ fn main() {
         Command::Status(a) => cli::status::run(a),
         Command::Releases(a) => cli::releases::run(a),
         Command::Promote(a) => cli::promote::run(a),
+        Command::Rollback(a) => cli::rollback::run(a),
         Command::Hotfix(a) => cli::hotfix::run(a),
     };
     if let Err(e) = result {
-        eprintln!("stagecoach: {e}");
+        // stderr gone too: nothing left to tell, the exit code still says it.
+        use std::io::Write as _;
+        let mut err = std::io::stderr().lock();
+        let _ = if json {
+            writeln!(err, "{}", e.to_json())
+        } else {
+            writeln!(err, "stagecoach: {e}")
+        };
         std::process::exit(e.exit_code());
     }
 }

@@ -1,6 +1,6 @@
 //! The bot's counters, rendered in the Prometheus text format for `/metrics`.
 //!
-//! Written by hand rather than through a metrics crate: four families of
+//! Written by hand rather than through a metrics crate: a few families of
 //! labelled counters and one gauge are all we need, and the text format is
 //! small enough to get exactly right here.
 
@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -18,10 +19,19 @@ pub struct Metrics {
     actions: Counter,
     github_requests: Counter,
     decisions: Counter,
+    /// The request budget: points spent, requests held back and for how
+    /// long (in milliseconds, rendered as seconds), rate-limit refusals.
+    budget_points: Counter,
+    budget_waits: Counter,
+    budget_wait_ms: Counter,
+    rate_limited: Counter,
     queue_depth: AtomicI64,
     /// Families computed from git history on each pass (lead times, what
     /// runs where), already in the text format; replaced whole each time.
     road: Mutex<String>,
+    /// What the policy guard found on the last pass (`stagecoach_policy_ok`,
+    /// `/readyz`).
+    policy: Mutex<crate::engine::policy_guard::PolicyHealth>,
 }
 
 #[derive(Debug, Default)]
@@ -29,10 +39,15 @@ struct Counter(Mutex<BTreeMap<Labels, u64>>);
 
 impl Counter {
     fn inc(&self, labels: Labels) {
+        self.add(labels, 1);
+    }
+
+    fn add(&self, labels: Labels, n: u64) {
         // A poisoned lock only means another thread panicked mid-increment;
         // the map itself is still sound, so keep counting.
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(labels).or_insert(0) += 1;
+        let value = map.entry(labels).or_insert(0);
+        *value = value.saturating_add(n);
     }
 
     fn get(&self, labels: &Labels) -> u64 {
@@ -41,6 +56,11 @@ impl Counter {
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
+        self.render_scaled(out, name, help, 1);
+    }
+
+    /// Render each value divided by `divisor` (milliseconds as seconds).
+    fn render_scaled(&self, out: &mut String, name: &str, help: &str, divisor: u64) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} counter");
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -49,6 +69,11 @@ impl Counter {
                 .iter()
                 .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
                 .collect();
+            let value = if divisor == 1 {
+                value.to_string()
+            } else {
+                format!("{:.3}", *value as f64 / divisor as f64)
+            };
             let _ = writeln!(out, "{name}{{{}}} {value}", rendered.join(","));
         }
     }
@@ -140,6 +165,40 @@ impl Metrics {
         ])
     }
 
+    /// Points of GitHub's secondary limit spent on one request (`api`:
+    /// `rest` or `graphql`).
+    pub fn budget_points(&self, api: &str, points: u32) {
+        self.budget_points
+            .add(vec![("api", api.to_string())], u64::from(points));
+    }
+
+    pub fn budget_points_count(&self, api: &str) -> u64 {
+        self.budget_points.get(&vec![("api", api.to_string())])
+    }
+
+    /// The request budget held a request back for `waited` (`reason`:
+    /// `points`, `write_spacing`, `secondary_limit`, ...).
+    pub fn budget_wait(&self, reason: &str, waited: Duration) {
+        let labels = vec![("reason", reason.to_string())];
+        self.budget_waits.inc(labels.clone());
+        let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        self.budget_wait_ms.add(labels, ms);
+    }
+
+    pub fn budget_wait_count(&self, reason: &str) -> u64 {
+        self.budget_waits.get(&vec![("reason", reason.to_string())])
+    }
+
+    /// GitHub refused a request for a rate limit (`kind`: `primary` or
+    /// `secondary`).
+    pub fn rate_limited(&self, kind: &str) {
+        self.rate_limited.inc(vec![("kind", kind.to_string())]);
+    }
+
+    pub fn rate_limited_count(&self, kind: &str) -> u64 {
+        self.rate_limited.get(&vec![("kind", kind.to_string())])
+    }
+
     /// A decision about a product PR at a risk level (`deploy_ci`,
     /// `risk_label`, ...), so risk mix and outcomes can be charted.
     pub fn decision(&self, level: &str, decision: &str) {
@@ -160,6 +219,19 @@ impl Metrics {
     /// with its own `# HELP`/`# TYPE` lines).
     pub fn set_road(&self, text: String) {
         *self.road.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+
+    /// What the policy guard found on the last pass.
+    pub fn set_policy(&self, health: crate::engine::policy_guard::PolicyHealth) {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = health;
+    }
+
+    /// What the policy guard found on the last pass (not read yet: `ok: None`).
+    pub fn policy(&self) -> crate::engine::policy_guard::PolicyHealth {
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Events waiting for the engine (set by the server from the channel).
@@ -191,11 +263,40 @@ impl Metrics {
             "stagecoach_decisions_total",
             "Decisions about product PRs, by decision and risk level.",
         );
+        self.budget_points.render(
+            &mut out,
+            "stagecoach_github_budget_points_total",
+            "Secondary-rate-limit points spent, by API (REST: GET 1, writes 5).",
+        );
+        self.budget_waits.render(
+            &mut out,
+            "stagecoach_github_budget_waits_total",
+            "Requests the request budget held back, by reason.",
+        );
+        self.budget_wait_ms.render_scaled(
+            &mut out,
+            "stagecoach_github_budget_wait_seconds_total",
+            "Time requests were held back by the request budget, by reason.",
+            1000,
+        );
+        self.rate_limited.render(
+            &mut out,
+            "stagecoach_github_rate_limited_total",
+            "Requests GitHub refused for a rate limit, by kind (primary, secondary).",
+        );
         let _ = writeln!(
             out,
             "# HELP stagecoach_queue_depth Events waiting for the engine.\n# TYPE stagecoach_queue_depth gauge\nstagecoach_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        // Only once known, so a starting bot does not page as if broken.
+        if let Some(ok) = self.policy().ok {
+            let _ = writeln!(
+                out,
+                "# HELP stagecoach_policy_ok 1 when the policy on the product's main parses, 0 when it is refused.\n# TYPE stagecoach_policy_ok gauge\nstagecoach_policy_ok {}",
+                u8::from(ok)
+            );
+        }
         out.push_str(&self.road.lock().unwrap_or_else(|p| p.into_inner()));
         out
     }
@@ -235,6 +336,30 @@ mod tests {
         );
         assert!(text.contains("# TYPE stagecoach_queue_depth gauge\nstagecoach_queue_depth 3\n"));
         assert_eq!(m.webhook_count("push", WebhookOutcome::Queued), 2);
+    }
+
+    #[test]
+    fn budget_use_renders_points_waits_seconds_and_refusals() {
+        let m = Metrics::new();
+        m.budget_points("rest", 1);
+        m.budget_points("rest", 5);
+        m.budget_wait("write_spacing", Duration::from_millis(1500));
+        m.budget_wait("write_spacing", Duration::from_millis(250));
+        m.rate_limited("secondary");
+        let text = m.render();
+        assert!(
+            text.contains("stagecoach_github_budget_points_total{api=\"rest\"} 6\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stagecoach_github_budget_waits_total{reason=\"write_spacing\"} 2\n")
+        );
+        assert!(text.contains(
+            "stagecoach_github_budget_wait_seconds_total{reason=\"write_spacing\"} 1.750\n"
+        ));
+        assert!(text.contains("stagecoach_github_rate_limited_total{kind=\"secondary\"} 1\n"));
+        assert_eq!(m.budget_wait_count("write_spacing"), 2);
+        assert_eq!(m.rate_limited_count("secondary"), 1);
     }
 
     #[test]

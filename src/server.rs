@@ -1,4 +1,4 @@
-//! The HTTP face of the bot: GitHub's webhooks in, `/healthz` and `/metrics` out.
+//! The HTTP face of the bot: GitHub's webhooks in, `/healthz`, `/readyz` and `/metrics` out.
 //!
 //! A webhook is only a hint to reconcile sooner (the periodic resync sees the
 //! same state), so the handler's job is to be safe and fast: check the
@@ -7,9 +7,16 @@
 //! When the queue is full the event is dropped and counted, still with 202:
 //! GitHub does not redeliver failed deliveries by itself, so a 5xx would buy
 //! nothing, and the next resync heals the gap.
+//!
+//! `/healthz` is liveness (the process answers); `/readyz` is readiness: 503
+//! with the reason while the policy on the product's main is refused or not
+//! read yet. [`serve`] closes connections that do not finish their request
+//! headers in time and caps how many are open, so slow clients cannot
+//! exhaust descriptors and starve the bot.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,8 +25,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::mpsc;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::forge::signature;
 use crate::forge::webhook::{Event, parse_event};
@@ -31,6 +42,11 @@ pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 
 /// How many delivery ids are remembered to drop redeliveries.
 const RECENT_DELIVERIES: usize = 4096;
+
+/// Longest `X-GitHub-Delivery` id accepted. GitHub's are GUIDs (36
+/// characters); the cap bounds the dedup memory at
+/// `RECENT_DELIVERIES * MAX_DELIVERY_ID` bytes whatever strangers send.
+pub const MAX_DELIVERY_ID: usize = 128;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -61,8 +77,23 @@ pub fn router(state: ServerState) -> Router {
             post(receive_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness))
         .route("/metrics", get(render_metrics))
         .with_state(state)
+}
+
+/// 200 `ready` once the policy on main was read and parses; 503 with the
+/// one-line reason otherwise (the bot may still be working on the last good
+/// policy: see the reason).
+async fn readiness(State(state): State<ServerState>) -> Response {
+    match state.metrics.policy().reason() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn render_metrics(State(state): State<ServerState>) -> Response {
@@ -115,6 +146,20 @@ async fn receive_webhook(
     }
 
     let delivery = header_str(&headers, "x-github-delivery").map(str::to_string);
+    if let Some(id) = &delivery
+        && id.len() > MAX_DELIVERY_ID
+    {
+        state.metrics.webhook(event_name, WebhookOutcome::Malformed);
+        tracing::warn!(len = id.len(), "webhook refused: delivery id too long");
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "X-GitHub-Delivery is {} bytes long; expected at most {MAX_DELIVERY_ID} (GitHub sends a GUID)\n",
+                id.len()
+            ),
+        )
+            .into_response();
+    }
     // Claimed at the door (check and remember in one step), so a redelivery
     // racing the original is still dropped; given back if this one is refused.
     if let Some(id) = &delivery {
@@ -171,6 +216,95 @@ async fn receive_webhook(
                 .into_response()
         }
     }
+}
+
+/// How long a client may take to send a request's headers (the first or,
+/// on a kept-alive connection, the next) before the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// How [`serve`] protects itself from slow or many clients.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Serve `app` on `listener` (HTTP/1.1, as GitHub delivers) until `shutdown`
+/// resolves, then let the requests in hand finish. A connection that does
+/// not complete its request headers within the timeout is closed; at most
+/// `max_connections` are open at once.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (open_tx, open_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors and the like: pause instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let stopping = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection closed: {e}");
+            }
+            drop(open);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(open_rx);
+    open_tx.closed().await;
 }
 
 /// Give back a claimed delivery that was refused, so it may come again.

@@ -70,7 +70,7 @@ async fn only_a_hotfixer_cuts_a_hotfix_and_it_lands_on_canary_off_main() {
     })
     .await
     .expect("join");
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 3, "{err}");
     assert!(
         err.contains("bob may not cut a hotfix") && err.contains("@acme/on-call"),
         "{err}"
@@ -112,6 +112,20 @@ async fn only_a_hotfixer_cuts_a_hotfix_and_it_lands_on_canary_off_main() {
         .expect("values");
     let text = String::from_utf8_lossy(values.as_blob().expect("blob").content()).into_owned();
     assert!(text.contains("2.0.2"), "canary runs the fix: {text}");
+
+    // The dashboard's releases table calls the hotfix a hotfix, as `releases` does.
+    let config = stagecoach::config::Config::load(&dir.join("stagecoach.yaml")).expect("config");
+    let api = config.forge.api_url.clone();
+    let forge = stagecoach::forge::github::GitHub::from_config(&config).expect("forge");
+    let engine = stagecoach::engine::Engine::new(config, std::sync::Arc::new(forge));
+    let observed = stagecoach::status::observe_now(&engine)
+        .await
+        .expect("observe");
+    let html = stagecoach::dashboard::render(&observed, &[], &api).expect("render");
+    let table = &html[html.find("id=\"releases-table\"").expect("releases table")..];
+    let row = &table[table.find("data-tag=\"v1.0.1\"").expect("the hotfix row")..];
+    let row = &row[..row.find("</tr>").expect("end of row")];
+    assert!(row.contains(">hotfix</td>"), "{row}");
 
     // Asking twice cuts nothing new.
     let d = dir.clone();
@@ -156,12 +170,48 @@ async fn plan_shows_the_next_actions_and_changes_nothing() {
         .revparse_single("main")
         .expect("main")
         .id();
-    let (code, out, err) = tokio::task::spawn_blocking(move || stagecoach(&dir, &token, &["plan"]))
+    let (d, t) = (dir.clone(), token.clone());
+    let (code, out, err) = tokio::task::spawn_blocking(move || stagecoach(&d, &t, &["plan"]))
         .await
         .expect("join");
     assert_eq!(code, 0, "{err}");
     // A fresh world: staging has never been promoted, so the plan is to send v1.0.0 there.
     assert!(out.contains("promote v1.0.0 to staging"), "{out}");
+    // Each action comes with its reason, on the line below it.
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("promote v1.0.0 to staging"))
+        .expect("the promote line");
+    assert!(
+        lines.get(at + 1).is_some_and(
+            |l| l.trim_start().starts_with("why: ") && l.contains("does not run this tag yet")
+        ),
+        "{out}"
+    );
+    // In JSON, actions are objects with their kind, reason and fields.
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || stagecoach(&dir, &token, &["plan", "-o", "json"]))
+            .await
+            .expect("join");
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let actions = plan["actions"].as_array().expect("actions");
+    let promote = actions
+        .iter()
+        .find(|a| a["kind"] == "promote" && a["env"] == "staging")
+        .unwrap_or_else(|| panic!("a promote action object: {out}"));
+    assert_eq!(promote["tag"], "v1.0.0");
+    assert!(
+        promote["action"]
+            .as_str()
+            .unwrap_or("")
+            .contains("promote v1.0.0 to staging")
+    );
+    assert!(
+        !promote["reason"].as_str().unwrap_or("").is_empty(),
+        "{promote}"
+    );
     let after = git2::Repository::open_bare(&staging)
         .expect("staging")
         .revparse_single("main")

@@ -96,3 +96,83 @@ fn missing_file_is_bad_input() {
     let out = yaml_set(&dir.path().join("nope.yaml"), "a", "b");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 10, point 6: a symlink's target is edited and the link stays a link.
+#[cfg(unix)]
+#[test]
+fn a_symlink_is_followed_and_stays_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = copy_fixture(&dir, "values.yaml");
+    let link = dir.path().join("link.yaml");
+    std::os::unix::fs::symlink("values.yaml", &link).unwrap();
+    let out = yaml_set(&link, "image.tag", "1.5.0");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("values.yaml"));
+    let expected = fixture("values.yaml").replace("tag: \"1.4.2\"", "tag: \"1.5.0\"");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temp file left"
+    );
+
+    let dangling = dir.path().join("dangling.yaml");
+    std::os::unix::fs::symlink("gone.yaml", &dangling).unwrap();
+    let out = yaml_set(&dangling, "image.tag", "1.5.0");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+/// Issue 10, point 6: a read-only file is refused in one line and left alone
+/// (even for root, who could replace it).
+#[cfg(unix)]
+#[test]
+fn a_read_only_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = copy_fixture(&dir, "values.yaml");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = yaml_set(&file, "image.tag", "1.5.0");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("read-only"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        fixture("values.yaml")
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444);
+}
+
+/// Issue 10, point 6: a FIFO is refused without opening it (opening one with
+/// no writer would block for ever); the command returns on its own.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("values.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let out = yaml_set(&fifo, "image.tag", "1.5.0");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a FIFO; only regular files are edited"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let dir_out = yaml_set(dir.path(), "image.tag", "1.5.0");
+    assert_eq!(dir_out.status.code(), Some(2));
+}

@@ -44,13 +44,14 @@ async fn a_release_goes_to_canary_then_to_prod_in_waves_and_only_once() {
         .promote("v1.0.0", "canary", None)
         .await
         .expect_err("ron may not promote");
-    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert_eq!(err.kind(), stagecoach::error::Kind::Denied);
     let err = road
         .engine_as("bob")
         .promote("v1.0.0", "canary", None)
         .await
         .expect_err("bob is not a release manager");
-    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(err.exit_code(), 3, "{err}");
 
     let err = rita
         .promote("v1.1.0", "canary", None)
@@ -187,5 +188,86 @@ async fn an_override_is_recorded_and_an_unhealthy_wave_is_rolled_back() {
         .expect_err("stopped");
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(err.to_string().contains("unhealthy"), "{err}");
+    road.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_release_is_promoted_again_and_a_rollback_goes_in_waves_naming_who_asked() {
+    let road = road_with_a_release().await;
+    let rita = road.engine_as("rita");
+    let checkout =
+        |env: &'static str, cluster: &'static str| road.landscape_version(env, cluster, "checkout");
+    rita.promote("v1.0.0", "canary", None)
+        .await
+        .expect("canary");
+    rita.promote("v1.0.0", "prod", None).await.expect("prod");
+    rita.promote("v1.1.0", "canary", Some("saved carts for a demo".into()))
+        .await
+        .expect("v1.1.0 on canary");
+    assert_eq!(checkout("canary", "canary-1").as_deref(), Some("2.1.0"));
+    let canary = road.log("landscape-canary", "main");
+    assert!(
+        canary[0].contains("Stagecoach-Requested-By: rita"),
+        "{}",
+        canary[0]
+    );
+
+    // Promoting the older release again really moves canary back.
+    rita.promote("v1.0.0", "canary", None)
+        .await
+        .expect("v1.0.0 on canary again");
+    assert_eq!(
+        checkout("canary", "canary-1").as_deref(),
+        Some("2.0.1"),
+        "canary runs v1.0.0 now, not only in its history"
+    );
+
+    // Prod goes to v1.1.0 (canary runs it again), then rolls back to v1.0.0.
+    rita.promote("v1.1.0", "canary", Some("saved carts for a demo".into()))
+        .await
+        .expect("v1.1.0 on canary again");
+    rita.promote("v1.1.0", "prod", None)
+        .await
+        .expect("v1.1.0 on prod");
+    for cluster in ["eu-1", "eu-2", "us-1"] {
+        assert_eq!(checkout("prod", cluster).as_deref(), Some("2.1.0"));
+    }
+    let err = rita
+        .rollback("prod", Some("v9.9.9"))
+        .await
+        .expect_err("never ran on prod");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let before = wave_commits(&road, "v1.0.0").len();
+    let done = rita.rollback("prod", None).await.expect("rollback");
+    assert_eq!(done.tag, "v1.0.0", "the release prod ran before");
+    for cluster in ["eu-1", "eu-2", "us-1"] {
+        assert_eq!(
+            checkout("prod", cluster).as_deref(),
+            Some("2.0.1"),
+            "{cluster} back on v1.0.0"
+        );
+    }
+    let waves = wave_commits(&road, "v1.0.0");
+    assert_eq!(waves.len(), before + 2, "the rollback went wave by wave");
+    for (sha, message) in &waves[..2] {
+        assert!(
+            message.contains("Stagecoach-Override: rollback from v1.1.0 to v1.0.0"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Stagecoach-Requested-By: rita"),
+            "{message}"
+        );
+        let health = road
+            .status_of("landscape-prod", sha, "stagecoach/health")
+            .await;
+        assert_eq!(health.map(|(s, _)| s).as_deref(), Some("success"));
+    }
+    let err = road
+        .engine_as("bob")
+        .rollback("prod", None)
+        .await
+        .expect_err("bob is not a release manager");
+    assert_eq!(err.exit_code(), 3, "not allowed: {err}");
     road.stop().await;
 }

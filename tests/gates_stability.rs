@@ -1,14 +1,15 @@
-//! Gates and the stability score against real processes and a real HTTP
-//! server on 127.0.0.1 playing Prometheus, Alertmanager and Argo CD.
+//! Gates and the stability score against real processes, real Prometheus
+//! and Alertmanager, and an HTTP server on 127.0.0.1 answering as Argo CD.
 
-use std::collections::HashMap;
+mod real_signals;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -27,6 +28,8 @@ use stagecoach::forge::{
     Permission, PullRequest, Release, RepoId, Review, StatusState, Tag,
 };
 use stagecoach::policy::{HealthSource, Policy, Signal, Stability};
+
+use real_signals::Monitoring;
 
 const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -76,18 +79,17 @@ async fn command_failure_reports_exit_code_and_message_from_stderr() {
 }
 
 #[tokio::test]
-async fn timeout_kills_the_whole_process_group_quickly() {
+async fn timeout_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("bg.pid");
     let cmd = format!(
         "sleep 30 & echo $! > {}; echo started; sleep 30",
         pidfile.display()
     );
-    let started = Instant::now();
+    // The summary says the gate ended on its timeout, not on the command's
+    // exit (which would take 30 s); no stopwatch needed.
     let r = run_command(&cmd, Duration::from_secs(1), &ctx(), dir.path()).await;
-    let took = started.elapsed();
     assert!(!r.passed);
-    assert!(took < Duration::from_secs(4), "took {took:?}");
     assert_eq!(r.summary, "timed out after 1s; last output: started");
     let pid = std::fs::read_to_string(&pidfile)
         .unwrap()
@@ -124,16 +126,36 @@ async fn a_caller_giving_up_on_a_gate_kills_its_processes() {
 #[tokio::test]
 async fn a_background_child_holding_the_pipes_does_not_hang_a_finished_gate() {
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
-    let r = run_command(
-        "sleep 30 & echo done",
-        Duration::from_secs(20),
-        &ctx(),
-        dir.path(),
-    )
-    .await;
+    let pidfile = dir.path().join("escaped.pid");
+    // `setsid` takes the child out of the gate's process group, so nothing
+    // kills it: it keeps stdout and stderr open for 30 s. The shell goes on
+    // only once the child has left the group (it writes its pid after).
+    let cmd = format!(
+        "setsid sh -c 'echo $$ > {p}; exec sleep 30' & while [ ! -s {p} ]; do sleep 0.01; done; echo done",
+        p = pidfile.display()
+    );
+    let r = run_command(&cmd, Duration::from_secs(60), &ctx(), dir.path()).await;
     assert!(r.passed, "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(r.summary, "passed: done");
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    // Progress, not a stopwatch: the gate answered while the child holding
+    // its pipes still runs.
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+    });
+    if let Ok(pid) = pid.parse::<libc::pid_t>() {
+        // SAFETY: kill(2) on the pid of the sleep this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    assert!(alive, "the gate waited for the escaped child {pid} to end");
 }
 
 /// Dead, or a zombie waiting for a reaper that is not ours.
@@ -215,11 +237,20 @@ async fn a_missing_workdir_fails_the_gate_instead_of_panicking() {
     assert!(r.summary.starts_with("could not start"), "{}", r.summary);
 }
 
-// ------------------------------------------------- a fake monitoring stack
+// ------------------------------------------------------------ a fake Argo CD
+//
+// Argo CD cannot run here (it needs a Kubernetes cluster), so this serves its
+// application API in the shapes of its own API description,
+// argoproj/argo-cd `assets/swagger.json`: `GET /api/v1/applications/{name}`
+// answers a `v1alpha1Application` whose `status` holds `sync`
+// (`v1alpha1SyncStatus`: `status`, `revision`, `comparedTo`), `health`
+// (`v1alpha1HealthStatus`: `status`, `message`) and `resources`
+// (`v1alpha1ResourceStatus` each with its own `health`). Prometheus and
+// Alertmanager are the real ones (tests/real_signals).
 
 #[derive(Default)]
-struct Monitoring {
-    argocd_polls: AtomicUsize,
+struct FakeArgo {
+    polls: AtomicUsize,
 }
 
 /// The token the Argo CD endpoint expects: the value of `HOME`, an env var
@@ -228,83 +259,87 @@ fn argocd_token() -> String {
     std::env::var("HOME").unwrap_or_default()
 }
 
+/// An application as `GET /api/v1/applications/{name}` answers it.
+fn argo_application(name: &str, health: &str, sync: &str, revision: &str) -> Value {
+    // A Deployment's health carries the message; the application's own
+    // `health.message` is deprecated and left empty by Argo CD.
+    let deployment_message = match health {
+        "Degraded" => "Deployment \"payments\" exceeded its progress deadline",
+        "Progressing" => "Waiting for rollout to finish: 1 old replicas are pending termination...",
+        _ => "",
+    };
+    json!({
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": "https://git.example/acme/landscape-ci.git", "path": "clusters/eu-1/payments", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "payments"}
+        },
+        "status": {
+            "sync": {
+                "status": sync,
+                "revision": revision,
+                "comparedTo": {"source": {"repoURL": "https://git.example/acme/landscape-ci.git", "targetRevision": "main"}}
+            },
+            "health": {"status": health},
+            "resources": [
+                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "payments", "name": "payments",
+                 "status": sync, "health": {"status": health, "message": deployment_message}},
+                {"version": "v1", "kind": "Service", "namespace": "payments", "name": "payments",
+                 "status": "Synced", "health": {"status": "Healthy"}}
+            ]
+        }
+    })
+}
+
 async fn argocd_app(
-    State(state): State<Arc<Monitoring>>,
+    State(state): State<Arc<FakeArgo>>,
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
     let expected = format!("Bearer {}", argocd_token());
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "no token"})));
+        // Argo CD's gRPC gateway error body.
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(
+                json!({"error": "no session information", "code": 16, "message": "no session information"}),
+            ),
+        );
     }
-    let app = |health: &str, sync: &str| {
-        json!({"metadata": {"name": name}, "status": {
-            "health": {"status": health, "message": "back-off restarting failed container"},
-            "sync": {"status": sync, "revision": SHA}}})
-    };
+    let polls = state.polls.fetch_add(1, Ordering::SeqCst) + 1;
     let body = match name.as_str() {
         "payments-eu-1" => {
-            let polls = state.argocd_polls.fetch_add(1, Ordering::SeqCst) + 1;
             if polls <= 2 {
-                app("Progressing", "OutOfSync")
+                argo_application(&name, "Progressing", "OutOfSync", SHA)
             } else {
-                app("Healthy", "Synced")
+                argo_application(&name, "Healthy", "Synced", SHA)
             }
         }
-        "payments-degraded" => app("Degraded", "Synced"),
-        "payments-stuck" => app("Progressing", "Synced"),
-        _ => return (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))),
+        "payments-degraded" => argo_application(&name, "Degraded", "Synced", SHA),
+        "payments-stuck" => argo_application(&name, "Progressing", "Synced", SHA),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(
+                    json!({"error": format!("applications.argoproj.io \"{name}\" not found"), "code": 5,
+                    "message": format!("applications.argoproj.io \"{name}\" not found")}),
+                ),
+            );
+        }
     };
     (StatusCode::OK, Json(body))
 }
 
-async fn prometheus_query(Query(q): Query<HashMap<String, String>>) -> Json<Value> {
-    let series = |v: &str| json!([{"metric": {"job": "payments"}, "value": [1_700_000_000.0, v]}]);
-    let result = match q.get("query").map(String::as_str) {
-        Some("sum(rate(errors[5m]))") => series("0.01"),
-        Some("histogram_quantile(0.99, latency)") => series("2.5"),
-        _ => json!([]),
-    };
-    Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
-}
-
-/// `/{quiet|firing}/api/v2/alerts`: Alertmanager, answering only the query
-/// the bot must send (active, not silenced, not inhibited).
-async fn alerts(
-    UrlPath(which): UrlPath<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> (StatusCode, Json<Value>) {
-    let param = |k: &str| q.get(k).map(String::as_str);
-    if (param("active"), param("silenced"), param("inhibited"))
-        != (Some("true"), Some("false"), Some("false"))
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!("expected active, unsilenced, uninhibited")),
-        );
-    }
-    let firing = json!([
-        {"labels": {"alertname": "PaymentsErrorBudgetBurn"}},
-        {"labels": {"alertname": "HighLatency"}}
-    ]);
-    match which.as_str() {
-        "quiet" => (StatusCode::OK, Json(json!([]))),
-        "firing" => (StatusCode::OK, Json(firing)),
-        _ => (StatusCode::NOT_FOUND, Json(json!("no such alertmanager"))),
-    }
-}
-
-async fn start_monitoring() -> String {
-    let state = Arc::new(Monitoring::default());
+async fn start_argocd() -> (String, Arc<FakeArgo>) {
+    let state = Arc::new(FakeArgo::default());
     let app = Router::new()
         .route("/api/v1/applications/{name}", get(argocd_app))
-        .route("/api/v1/query", get(prometheus_query))
-        .route("/{which}/api/v2/alerts", get(alerts))
-        .with_state(state);
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    (format!("http://{addr}"), state)
 }
 
 // ------------------------------------------------------------- health watch
@@ -439,7 +474,7 @@ fn argocd(base: &str, app: &str, timeout: Duration) -> HealthSource {
 
 #[tokio::test]
 async fn argocd_watch_passes_once_healthy_and_synced_after_two_polls() {
-    let base = start_monitoring().await;
+    let (base, argo) = start_argocd().await;
     let r = watch(
         &argocd(&base, "{component}-{cluster}", Duration::from_secs(10)),
         &pending_forge(),
@@ -455,12 +490,12 @@ async fn argocd_watch_passes_once_healthy_and_synced_after_two_polls() {
         r.detail,
         "argocd app payments-eu-1: Progressing, OutOfSync at 4b825dc"
     );
+    assert_eq!(argo.polls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
 async fn argocd_degraded_fails_at_once() {
-    let base = start_monitoring().await;
-    let started = Instant::now();
+    let (base, argo) = start_argocd().await;
     let r = watch(
         &argocd(&base, "{component}-degraded", Duration::from_secs(30)),
         &pending_forge(),
@@ -468,17 +503,18 @@ async fn argocd_degraded_fails_at_once() {
     )
     .await;
     assert!(!r.passed);
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         r.summary,
-        "argocd app payments-degraded: Degraded, Synced at 4b825dc: back-off restarting failed container"
+        "argocd app payments-degraded: Degraded, Synced at 4b825dc: \
+         Deployment payments: Deployment \"payments\" exceeded its progress deadline"
     );
+    // At once: the first look decided, the 30 s timeout played no part.
+    assert_eq!(argo.polls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn argocd_never_healthy_times_out_naming_what_it_saw() {
-    let base = start_monitoring().await;
-    let started = Instant::now();
+    let (base, argo) = start_argocd().await;
     let r = watch(
         &argocd(&base, "{component}-stuck", Duration::from_secs(1)),
         &pending_forge(),
@@ -486,16 +522,16 @@ async fn argocd_never_healthy_times_out_naming_what_it_saw() {
     )
     .await;
     assert!(!r.passed);
-    assert!(started.elapsed() < Duration::from_secs(4));
     assert_eq!(
         r.summary,
         "timed out after 1s; last seen: argocd app payments-stuck: Progressing, Synced at 4b825dc"
     );
+    assert!(argo.polls.load(Ordering::SeqCst) >= 2, "it kept looking");
 }
 
 #[tokio::test]
 async fn argocd_without_its_token_fails_naming_the_variable_not_a_value() {
-    let base = start_monitoring().await;
+    let (base, _) = start_argocd().await;
     let source = HealthSource::Argocd {
         url: base,
         app: "{component}-{cluster}".into(),
@@ -547,6 +583,10 @@ async fn command_health_source_runs_the_command() {
 }
 
 // ------------------------------------------------------------- sampling
+//
+// Against real Prometheus and Alertmanager (tests/real_signals): what the bot
+// reads is what they answer, not what a stand-in written next to the client
+// thinks they answer.
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, h, m, 0).unwrap()
@@ -575,85 +615,240 @@ fn gate(passed: bool) -> GateResult {
     }
 }
 
-#[tokio::test]
-async fn a_sample_reads_every_signal() {
-    let base = start_monitoring().await;
-    let stability = Stability {
+/// What the test's scrape target serves: two routes' error ratios, a p99
+/// latency, a saturation Prometheus stores as NaN, and the error-budget flag
+/// the alerting rule watches.
+const APP_METRICS: &str = "\
+# TYPE app_error_ratio gauge
+app_error_ratio{route=\"/pay\"} 0.01
+app_error_ratio{route=\"/cart\"} 0.02
+# TYPE app_latency_p99_seconds gauge
+app_latency_p99_seconds 2.5
+# TYPE app_saturation gauge
+app_saturation NaN
+# TYPE app_error_budget_burning gauge
+app_error_budget_burning 0
+";
+
+fn alerts_signal(m: &Monitoring) -> Signal {
+    Signal::Alertmanager {
+        url: m.alertmanager.clone(),
+        weight: 10,
+    }
+}
+
+fn stability(signals: Vec<Signal>) -> Stability {
+    Stability {
         kpi: 80,
         sample: "*/15 * * * *".into(),
-        signals: vec![
-            prometheus("error-rate", &base, "sum(rate(errors[5m]))", 0.05, 30),
-            prometheus(
-                "p99 latency",
-                &base,
-                "histogram_quantile(0.99, latency)",
-                1.0,
-                10,
-            ),
-            prometheus("absent", &base, "nothing_here", 1.0, 10),
-            Signal::Alertmanager {
-                url: format!("{base}/quiet/"),
-                weight: 20,
-            },
-            Signal::Gates { weight: 20 },
-            Signal::QuietTime {
-                target: Duration::from_secs(4 * 3600),
-                weight: 10,
-            },
-        ],
-    };
+        signals,
+    }
+}
+
+/// The alerts part of one sample of Alertmanager alone.
+async fn alerts_part(m: &Monitoring) -> Part {
     let s = take_sample(
-        &stability,
+        &stability(vec![alerts_signal(m)]),
+        at(13, 0),
+        at(12, 0),
+        &[],
+        &[],
+    )
+    .await;
+    s.parts[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_reads_every_signal() {
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    // The recording rule has been evaluated once its series exists.
+    m.wait_query("the recording rule", "job:app_error_ratio:max", |a| {
+        !real_signals::result(a).is_empty()
+    })
+    .await;
+    let p = m.prometheus.as_str();
+    let signals = vec![
+        // An instant vector of two series: the worst decides.
+        prometheus("error-rate", p, "app_error_ratio", 0.05, 30),
+        prometheus("p99 latency", p, "app_latency_p99_seconds", 1.0, 10),
+        // A scalar answer (`resultType: scalar`, `result: [t, "v"]`).
+        prometheus("scalar", p, "scalar(max(app_error_ratio))", 0.05, 10),
+        // The recording rule's series, with a stricter bound.
+        prometheus("recorded", p, "job:app_error_ratio:max", 0.015, 10),
+        // A selector that matches nothing: an empty vector.
+        prometheus("absent", p, "app_error_ratio{route=\"/nowhere\"}", 1.0, 10),
+        // A gauge Prometheus holds as NaN, in a vector and as a scalar.
+        prometheus("saturation", p, "app_saturation", 1.0, 10),
+        prometheus("nan scalar", p, "scalar(app_saturation)", 1.0, 10),
+        Signal::Alertmanager {
+            url: format!("{}/", m.alertmanager),
+            weight: 20,
+        },
+        Signal::Gates { weight: 20 },
+        Signal::QuietTime {
+            target: Duration::from_secs(4 * 3600),
+            weight: 10,
+        },
+    ];
+    let s = take_sample(
+        &stability(signals),
         at(13, 0),
         at(12, 0),
         &[],
         &[gate(true), gate(true), gate(false), gate(true)],
     )
     .await;
-    let got: Vec<(&str, f64, u32)> = s
+    let got: Vec<(&str, f64, &str)> = s
         .parts
         .iter()
-        .map(|p| (p.name.as_str(), p.fraction, p.weight))
+        .map(|p| (p.name.as_str(), p.fraction, p.detail.as_str()))
         .collect();
     assert_eq!(
         got,
         [
-            ("prometheus:error-rate", 1.0, 30),
-            ("prometheus:p99-latency", 0.0, 10),
-            ("prometheus:absent", 0.0, 10),
-            ("alerts", 1.0, 20),
-            ("gates", 0.75, 20),
-            ("quiet-time", 0.25, 10),
+            ("prometheus:error-rate", 1.0, "value 0.02 <= 0.05"),
+            ("prometheus:p99-latency", 0.0, "value 2.5 > 1"),
+            ("prometheus:scalar", 1.0, "value 0.02 <= 0.05"),
+            ("prometheus:recorded", 0.0, "value 0.02 > 0.015"),
+            ("prometheus:absent", 0.0, "no data"),
+            ("prometheus:saturation", 0.0, "value NaN is not a number"),
+            ("prometheus:nan-scalar", 0.0, "value NaN is not a number"),
+            ("alerts", 1.0, "no active alerts"),
+            (
+                "gates",
+                0.75,
+                "3 of 4 gates passed; first failure: failed with exit code 1"
+            ),
+            (
+                "quiet-time",
+                0.25,
+                "quiet for 1h of 4h since the tag arrived"
+            ),
         ]
-    );
-    assert_eq!(s.parts[1].detail, "value 2.5 > 1");
-    assert_eq!(s.parts[2].detail, "no data");
-    assert_eq!(
-        s.parts[4].detail,
-        "3 of 4 gates passed; first failure: failed with exit code 1"
     );
     assert_eq!(s.at, at(13, 0));
 }
 
 #[tokio::test]
+async fn a_query_prometheus_refuses_counts_as_unhealthy_with_its_error() {
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    let s = take_sample(
+        &stability(vec![prometheus("typo", &m.prometheus, "sum(", 1.0, 10)]),
+        at(13, 0),
+        at(12, 0),
+        &[],
+        &[],
+    )
+    .await;
+    assert_eq!(s.parts[0].fraction, 0.0);
+    assert!(
+        s.parts[0].detail.contains("bad_data"),
+        "names Prometheus's error: {}",
+        s.parts[0].detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_posted_to_alertmanager_counts_until_it_is_silenced() {
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    m.post_alert(&[("alertname", "NoisyCanary"), ("severity", "page")])
+        .await;
+    m.wait_alerts("NoisyCanary active", |a| {
+        real_signals::named(a, "NoisyCanary")
+            .iter()
+            .any(|a| a["status"]["state"] == "active")
+    })
+    .await;
+    let firing = alerts_part(&m).await;
+    assert_eq!(
+        (firing.fraction, firing.detail.as_str()),
+        (0.0, "1 active alert(s): NoisyCanary")
+    );
+
+    let silence = m.silence("alertname", "NoisyCanary").await;
+    m.wait_alerts("NoisyCanary silenced", |a| {
+        real_signals::named(a, "NoisyCanary")
+            .iter()
+            .all(|a| a["status"]["silencedBy"][0] == silence.as_str())
+    })
+    .await;
+    let silenced = alerts_part(&m).await;
+    assert_eq!(
+        (silenced.fraction, silenced.detail.as_str()),
+        (1.0, "no active alerts"),
+        "a silenced alert does not count"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inhibited_alert_does_not_count_but_the_alert_inhibiting_it_does() {
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    m.post_alert(&[("alertname", "DiskFilling"), ("severity", "warning")])
+        .await;
+    m.post_alert(&[("alertname", "StagingDown"), ("severity", "page")])
+        .await;
+    m.wait_alerts("DiskFilling inhibited by StagingDown", |a| {
+        real_signals::named(a, "DiskFilling").iter().any(|a| {
+            a["status"]["inhibitedBy"]
+                .as_array()
+                .is_some_and(|i| !i.is_empty())
+        })
+    })
+    .await;
+    let part = alerts_part(&m).await;
+    assert_eq!(
+        (part.fraction, part.detail.as_str()),
+        (0.0, "1 active alert(s): StagingDown")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_prometheus_rule_reaches_the_sample_through_alertmanager() {
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    assert_eq!(alerts_part(&m).await.fraction, 1.0, "quiet at first");
+    m.set_metrics(&APP_METRICS.replace("app_error_budget_burning 0", "app_error_budget_burning 1"));
+    m.wait_alerts("ErrorBudgetBurn sent by Prometheus", |a| {
+        !real_signals::named(a, "ErrorBudgetBurn").is_empty()
+    })
+    .await;
+    let part = alerts_part(&m).await;
+    assert_eq!(
+        (part.fraction, part.detail.as_str()),
+        (0.0, "1 active alert(s): ErrorBudgetBurn")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firing_alerts_zero_the_alerts_and_restart_quiet_time() {
-    let base = start_monitoring().await;
-    let quiet = Signal::QuietTime {
-        target: Duration::from_secs(3600),
-        weight: 10,
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
     };
-    let firing = Stability {
-        kpi: 80,
-        sample: "*/15 * * * *".into(),
-        signals: vec![
-            Signal::Alertmanager {
-                url: format!("{base}/firing"),
-                weight: 10,
-            },
-            quiet.clone(),
-        ],
-    };
-    let s = take_sample(&firing, at(14, 0), at(12, 0), &[], &[]).await;
+    m.post_alert(&[("alertname", "HighLatency"), ("severity", "page")])
+        .await;
+    m.post_alert(&[
+        ("alertname", "PaymentsErrorBudgetBurn"),
+        ("severity", "page"),
+    ])
+    .await;
+    m.wait_alerts("both alerts", |a| a.len() >= 2).await;
+    let signals = stability(vec![
+        alerts_signal(&m),
+        Signal::QuietTime {
+            target: Duration::from_secs(3600),
+            weight: 10,
+        },
+    ]);
+    let s = take_sample(&signals, at(14, 0), at(12, 0), &[], &[]).await;
     assert_eq!(s.parts[0].fraction, 0.0);
     assert_eq!(
         s.parts[0].detail,
@@ -661,18 +856,14 @@ async fn firing_alerts_zero_the_alerts_and_restart_quiet_time() {
     );
     assert_eq!(s.parts[1].fraction, 0.0);
 
-    // Quiet again: quiet time counts from the last sample that saw an alert.
-    let calm = Stability {
-        signals: vec![
-            Signal::Alertmanager {
-                url: format!("{base}/quiet"),
-                weight: 10,
-            },
-            quiet,
-        ],
-        ..firing
-    };
-    let later = take_sample(&calm, at(14, 30), at(12, 0), &[s], &[]).await;
+    // Quiet again (both silenced): quiet time counts from the last sample
+    // that saw an alert.
+    m.silence("severity", "page").await;
+    m.wait_alerts("both silenced", |a| {
+        a.iter().all(|a| a["status"]["state"] == "suppressed")
+    })
+    .await;
+    let later = take_sample(&signals, at(14, 30), at(12, 0), &[s], &[]).await;
     assert_eq!(later.parts[0].fraction, 1.0);
     assert_eq!(later.parts[1].fraction, 0.5);
     assert_eq!(
@@ -681,23 +872,69 @@ async fn firing_alerts_zero_the_alerts_and_restart_quiet_time() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_down_counts_as_unhealthy_with_the_reason() {
+    let Some(mut m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    let signals = stability(vec![prometheus(
+        "errors",
+        &m.prometheus,
+        "app_error_ratio",
+        1.0,
+        10,
+    )]);
+    let up = take_sample(&signals, at(13, 0), at(12, 0), &[], &[]).await;
+    assert_eq!(up.parts[0].fraction, 1.0, "{:?}", up.parts[0]);
+    m.stop_prometheus();
+    let down = take_sample(&signals, at(13, 15), at(12, 0), &[], &[]).await;
+    assert_eq!(down.parts[0].fraction, 0.0);
+    assert!(
+        down.parts[0].detail.contains("could not connect"),
+        "{}",
+        down.parts[0].detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_that_does_not_answer_counts_as_unhealthy_once_the_query_times_out() {
+    let Some(m) = real_signals::start(APP_METRICS).await else {
+        return;
+    };
+    let signals = stability(vec![prometheus(
+        "errors",
+        &m.prometheus,
+        "app_error_ratio",
+        1.0,
+        10,
+    )]);
+    m.freeze_prometheus();
+    let slow = take_sample(&signals, at(13, 0), at(12, 0), &[], &[]).await;
+    m.thaw_prometheus();
+    assert_eq!(slow.parts[0].fraction, 0.0);
+    assert!(
+        slow.parts[0].detail.contains("timed out"),
+        "{}",
+        slow.parts[0].detail
+    );
+    // Answering again, it counts again: nothing was remembered as broken.
+    let again = take_sample(&signals, at(13, 15), at(12, 0), &[], &[]).await;
+    assert_eq!(again.parts[0].fraction, 1.0, "{:?}", again.parts[0]);
+}
+
 #[tokio::test]
 async fn unreachable_monitoring_counts_as_unhealthy_with_the_reason() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let stability = Stability {
-        kpi: 80,
-        sample: "*/15 * * * *".into(),
-        signals: vec![
-            prometheus("errors", &closed, "up", 1.0, 10),
-            Signal::Alertmanager {
-                url: closed.clone(),
-                weight: 10,
-            },
-        ],
-    };
-    let s = take_sample(&stability, at(13, 0), at(12, 0), &[], &[]).await;
+    let signals = stability(vec![
+        prometheus("errors", &closed, "up", 1.0, 10),
+        Signal::Alertmanager {
+            url: closed.clone(),
+            weight: 10,
+        },
+    ]);
+    let s = take_sample(&signals, at(13, 0), at(12, 0), &[], &[]).await;
     for part in &s.parts {
         assert_eq!(part.fraction, 0.0, "{part:?}");
         assert!(part.detail.contains("could not connect"), "{}", part.detail);

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stagecoach::forge::github::{GitHub, GitHubAuth, RetryPolicy};
+use stagecoach::forge::github::{BudgetLimits, GitHub, GitHubAuth, RetryPolicy};
 use stagecoach::forge::{
     CommitStatus, Forge, MergeMethod, MergeOutcome, NewPull, NewRelease, Permission, PrState,
     RepoId, ReviewState, StatusState,
 };
 use stagecoach::metrics::Metrics;
+use stagecoach::sandbox::limits::Limits;
 use stagecoach::sandbox::{Sandbox, SandboxOptions, start};
 
 struct Fixture {
@@ -26,7 +27,14 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(SandboxOptions::new(dir.path())).await.unwrap();
+    let mut opts = SandboxOptions::new(dir.path());
+    opts.limits = Limits {
+        points_per_minute: 100_000,
+        content_per_minute: 10_000,
+        content_per_hour: 10_000,
+        ..Limits::default()
+    };
+    let sandbox = start(opts).await.unwrap();
     let metrics = Arc::new(Metrics::new());
     let gh = GitHub::new(
         &sandbox.api_url,
@@ -34,6 +42,15 @@ async fn fixture() -> Fixture {
     )
     .unwrap()
     .with_metrics(metrics.clone())
+    // These tests are about the API, not its limits (tests/sandbox_limits.rs):
+    // a budget and a sandbox that let 130 comments through at once.
+    .with_budget(BudgetLimits {
+        rest_points_per_minute: 100_000,
+        content_per_minute: 10_000,
+        content_per_hour: 10_000,
+        write_spacing: Duration::ZERO,
+        ..BudgetLimits::default()
+    })
     .with_retry_policy(RetryPolicy {
         max_attempts: 4,
         base_backoff: Duration::from_millis(10),

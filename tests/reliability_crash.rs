@@ -68,11 +68,12 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
     std::fs::write(
         &config,
         format!(
-            "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+            "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
              git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
              product: {{repo: acme/product}}\n\
              server: {{listen: \"127.0.0.1:{port}\", webhook_secret: \"{secret}\", resync: 300ms}}\n",
             api = rig.sb.api_url,
+            budget = stagecoach::sandbox::BOT_BUDGET,
             token = rig.sb.world.bot_token(),
             url = rig.sb.world.git_url_template(),
             cache = cfg_dir.path().join("cache").display(),

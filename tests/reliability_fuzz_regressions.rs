@@ -6,9 +6,16 @@ use stagecoach::conventional::parse;
 /// `"\n\nz:\tz"`: leading blank lines are skipped (git strips them too), so
 /// the subject is the first non-blank line. The first fuzz oracle expected
 /// the literal first line; the parser is right, the oracle was fixed.
+/// Since the parser follows the spec's "colon and space" (issue 12), the
+/// input itself reads as no commit; the same message with a space guards
+/// the blank lines.
 #[test]
 fn a_message_that_starts_with_blank_lines_is_read_from_its_first_text_line() {
-    let commit = parse("\n\nz:\tz").expect("a commit");
+    assert!(
+        parse("\n\nz:\tz").is_none(),
+        "a tab is not the spec's space"
+    );
+    let commit = parse("\n\nz: z").expect("a commit");
     assert_eq!(commit.kind, "z");
     assert_eq!(commit.description, "z");
 }

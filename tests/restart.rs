@@ -248,11 +248,12 @@ enum Kill {
 
 fn config_text(sb: &Sandbox, dir: &Path) -> String {
     format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", resync: 300ms}}\n",
         api = sb.api_url,
+        budget = stagecoach::sandbox::BOT_BUDGET,
         token = sb.world.bot_token(),
         url = sb.world.git_url_template(),
         cache = dir.join("cache").display(),

@@ -167,3 +167,124 @@ fn the_sandbox_command_reports_the_address_it_bound_and_writes_the_bot_config() 
             .ends_with("repos/acme/product.git")
     );
 }
+
+/// Start `stagecoach sandbox` with `extra` flags; its first stdout line once up.
+fn sandbox_command(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .args(["sandbox", "--dir"])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let first = BufReader::new(stdout)
+        .lines()
+        .next()
+        .map(|l| l.unwrap_or_default())
+        .unwrap_or_default();
+    (child, port, first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_command_grows_the_world_to_n_components_and_m_open_prs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mut child, port, first) =
+        sandbox_command(tmp.path(), &["--components", "30", "--open-prs", "5"]);
+    let api = format!("http://127.0.0.1:{port}");
+    let config = stagecoach::config::Config::load(&tmp.path().join("stagecoach.yaml"));
+    let answers = async {
+        let token = config.expect("valid config").forge.token.expect("a token");
+        let http = stagecoach::engine::http::client_builder()
+            .build()
+            .expect("http");
+        let get = |path: String| {
+            let req = http
+                .get(format!("{api}{path}"))
+                .header("Authorization", format!("Bearer {token}"));
+            async move { req.send().await.expect("send") }
+        };
+        let open: serde_json::Value =
+            get("/repos/acme/product/pulls?state=open&per_page=100".into())
+                .await
+                .json()
+                .await
+                .expect("json");
+        let heads: Vec<String> = open
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|p| p["head"]["ref"].as_str().map(str::to_string))
+            .collect();
+        // 30 components: the demo's 3 and svc-0001 … svc-0027.
+        let last = get("/repos/acme/svc-0027".into()).await.status().as_u16();
+        let beyond = get("/repos/acme/svc-0028".into()).await.status().as_u16();
+        let payments = get("/repos/acme/payments".into()).await.status().as_u16();
+        (heads, last, beyond, payments)
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first, format!("sandbox: {api}"));
+    let (mut heads, last, beyond, payments) = answers;
+    heads.sort();
+    let want: Vec<String> = (1..=5).map(|i| format!("bump/svc-{i:04}")).collect();
+    assert_eq!(
+        heads, want,
+        "five open product PRs, one per grown component"
+    );
+    assert_eq!((last, beyond, payments), (200, 404, 200));
+
+    // Restarted on the same directory: the same world, no PR opened twice.
+    let (mut child, port, _) = sandbox_command(tmp.path(), &["--open-prs", "5"]);
+    let token = stagecoach::config::Config::load(&tmp.path().join("stagecoach.yaml"))
+        .expect("config")
+        .forge
+        .token
+        .expect("token");
+    let again: serde_json::Value = stagecoach::engine::http::client_builder()
+        .build()
+        .expect("http")
+        .get(format!(
+            "http://127.0.0.1:{port}/repos/acme/product/pulls?state=open&per_page=100"
+        ))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(again.as_array().map(Vec::len), Some(5), "{again}");
+}
+
+#[test]
+fn the_sandbox_command_refuses_a_world_size_it_cannot_make() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (args, needle) in [
+        (vec!["--components", "2"], "--components 2: at least 3"),
+        (
+            vec!["--components", "5", "--open-prs", "3"],
+            "--open-prs 3: at most 2",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+            .args(["sandbox", "--dir"])
+            .arg(tmp.path().join(args.join("-")))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+}

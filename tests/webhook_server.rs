@@ -259,3 +259,99 @@ async fn the_server_takes_every_fixture_then_rejects_garbage_and_huge_bodies_and
     );
     assert!(metrics.contains("# TYPE stagecoach_queue_depth gauge\n"));
 }
+
+#[tokio::test]
+async fn an_overlong_delivery_id_is_refused_400_with_one_line_and_not_remembered() {
+    let mut s = start(Some(SECRET), 8).await;
+    let body = fixture("push.json");
+    let long = "d".repeat(stagecoach::server::MAX_DELIVERY_ID + 1);
+    let r = s
+        .http
+        .post(format!("{}/webhook", s.base))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", &long)
+        .header("x-hub-signature-256", sign(SECRET, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("X-GitHub-Delivery") && text.contains("at most 128"),
+        "{text}"
+    );
+    assert!(s.events.try_recv().is_err(), "nothing queued");
+    // A GUID-sized id (and one at the cap) is taken as before.
+    let at_cap = "e".repeat(stagecoach::server::MAX_DELIVERY_ID);
+    assert_eq!(s.signed("push", &at_cap, &body).await, 202);
+    assert_eq!(
+        s.signed("push", "72d3162e-cc78-11e3-81ab-4c9367dc0958", &body)
+            .await,
+        202
+    );
+    assert!(s.events.try_recv().is_ok());
+}
+
+/// Slow-loris: connections that never finish their headers are closed by the
+/// header-read timeout, and a real delivery still gets through meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_that_never_finish_headers_are_closed_and_deliveries_get_through() {
+    use stagecoach::server::{ServeLimits, serve};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (tx, mut rx) = mpsc::channel(8);
+    let metrics = Arc::new(Metrics::new());
+    let app = router(ServerState::new(Some(SECRET.to_vec()), tx, metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = ServeLimits {
+        header_read_timeout: Duration::from_millis(500),
+        max_connections: 8,
+    };
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+
+    // More slow clients than the server has connection slots.
+    let mut slow = Vec::new();
+    for _ in 0..24 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+
+    let body = fixture("push.json");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("http://{addr}/webhook"))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "after-the-loris")
+        .header("x-hub-signature-256", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("a real delivery is answered");
+    assert_eq!(r.status(), 202);
+    assert!(rx.try_recv().is_ok(), "the delivery was queued");
+
+    for (i, mut c) in slow.into_iter().enumerate() {
+        let mut buf = [0u8; 256];
+        // The server closes (EOF or reset, possibly after a 408); a generous
+        // bound only turns "never" into a failure.
+        let closed = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "slow connection {i} was never closed");
+    }
+}

@@ -1,6 +1,8 @@
 //! The format-keeping YAML edit on random documents and paths: either the
 //! edit is refused (and nothing was written), or the result re-parses, reads
-//! back the value at the path, and every other YAML event is unchanged.
+//! back the value at the path, every other YAML event is unchanged, and a
+//! reader that follows aliases and `<<:` merges sees at most one value
+//! changed (shared values are refused, not edited behind the reader's back).
 //!
 //! Input: `document \0 path \0 value`.
 #![no_main]
@@ -36,6 +38,20 @@ fuzz_target!(|data: &[u8]| {
     assert!(
         changed <= 1,
         "{changed} events changed:\n{doc}\n---\n{edited}"
+    );
+    let seen_before = yaml_edit::reader_view(doc).expect("an edited document expanded before");
+    let seen_after = yaml_edit::reader_view(&edited).expect("the edit expands");
+    let changed_paths = seen_before
+        .iter()
+        .filter(|(p, v)| seen_after.get(*p) != Some(*v))
+        .count()
+        + seen_after
+            .keys()
+            .filter(|p| !seen_before.contains_key(*p))
+            .count();
+    assert!(
+        changed_paths <= 1,
+        "{changed_paths} values changed for a reader:\n{doc}\n---\n{edited}"
     );
     let read = yaml_edit::get_scalar(&edited, path).expect("the edited path reads back");
     assert_eq!(

@@ -1,10 +1,11 @@
-//! `stagecoach changelog`: a markdown changelog for a range of commits.
+//! `stagecoach changelog`: a markdown changelog for a range of commits. A
+//! shallow clone is refused, as by `version next`: its range would be cut short.
 
 use std::path::PathBuf;
 
 use crate::changelog::{Changelog, render, section_from_commits};
 use crate::error::{Error, Result};
-use crate::git::history::{commits_between, open_repo, settle_for_one_pass};
+use crate::git::history::{commits_between, open_repo, refuse_shallow, settle_for_one_pass};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,6 +30,8 @@ pub struct Args {
     /// Also list types that release nothing (docs, chore, ci, ...).
     #[arg(long)]
     pub all_types: bool,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -40,6 +43,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     settle_for_one_pass();
     let repo = open_repo(&args.repo)?;
+    refuse_shallow(&repo, &args.repo)?;
     let commits = commits_between(&repo, args.from.as_deref(), &args.to)?;
     let section = section_from_commits(
         None,
@@ -57,6 +61,8 @@ pub fn run(args: Args) -> Result<()> {
         Some(path) => e.context(path.display()),
         None => e,
     })?;
-    print!("{text}");
-    Ok(())
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({ "markdown": text }))?);
+    }
+    super::emit(&text)
 }

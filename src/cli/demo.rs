@@ -10,7 +10,9 @@ pub struct Args {
     /// Where to build the sandbox (default: a temporary folder).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Keep the sandbox afterwards (repos in DIR/repos/acme/*.git, forge state in DIR/forge/).
+    /// Keep the sandbox afterwards (repos in DIR/repos/acme/*.git, forge state in
+    /// DIR/forge/, configs DIR/stagecoach.yaml and DIR/people/*.yaml); without
+    /// it, what the demo made is removed, in DIR too.
     #[arg(long)]
     pub keep: bool,
 }
@@ -24,11 +26,14 @@ pub fn run(args: Args) -> Result<()> {
         dir: args.dir,
         keep: args.keep,
     }))?;
-    println!(
-        "\nDemo complete: {} checks passed in {:.1}s ({}).",
+    let where_ = if report.kept {
+        format!("kept in {}", report.dir.display())
+    } else {
+        "sandbox removed; `--keep --dir D` keeps it".to_string()
+    };
+    super::emitln(&format!(
+        "\nDemo complete: {} checks passed in {:.1}s ({where_}).",
         report.steps,
         report.elapsed.as_secs_f64(),
-        report.dir.display()
-    );
-    Ok(())
+    ))
 }

@@ -1,11 +1,11 @@
 //! `stagecoach hotfix --from vX.Y.Z --component NAME@VERSION`: on-call cuts a
 //! hotfix by hand (the same flow a `hotfix-to/` label starts), then it goes
-//! to canary; `stagecoach promote` takes it to prod.
+//! to canary; `stagecoach promote` takes it to prod. Run as the on-call
+//! themselves (their token, `--token-env NAME` or STAGECOACH_TOKEN).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::forge::github::GitHub;
@@ -20,6 +20,10 @@ pub struct Args {
     pub component: String,
     #[arg(long, default_value = "stagecoach.yaml")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub acting: super::Acting,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -32,12 +36,23 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     let version = semver::Version::parse(version.trim_start_matches('v'))
         .map_err(|e| Error::input(format!("--component `{}`: version: {e}", args.component)))?;
-    let config = Config::load(&args.config)?;
-    super::runtime()?.block_on(async move {
+    let config = super::load_config_as(&args.config, &args.acting)?;
+    let tag = super::runtime()?.block_on(async {
         let forge = GitHub::from_config(&config)?;
         let engine = Engine::new(config, Arc::new(forge));
-        let tag = engine.hotfix_by_hand(&args.from, name, &version).await?;
-        println!("hotfix {tag} cut from {} with {name} {version}; on canary. Next: stagecoach promote {tag} --to prod", args.from);
-        Ok(())
-    })
+        engine.hotfix_by_hand(&args.from, name, &version).await
+    })?;
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({
+            "tag": tag,
+            "from": args.from,
+            "component": name,
+            "version": version.to_string(),
+            "next": format!("stagecoach promote {tag} --to prod"),
+        }))?);
+    }
+    super::emitln(&format!(
+        "hotfix {tag} cut from {} with {name} {version}; on canary. Next: stagecoach promote {tag} --to prod",
+        args.from
+    ))
 }

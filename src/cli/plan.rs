@@ -1,11 +1,13 @@
 //! `stagecoach plan`: one reconcile as a dry run — the actions the bot would
-//! take now, and why; nothing is changed.
+//! take now, each with why; nothing is changed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Action, Engine, action_fields, action_kind};
 use crate::error::{Error, Result};
 use crate::forge::github::GitHub;
 use crate::forge::webhook;
@@ -20,41 +22,172 @@ pub struct Args {
     /// A webhook payload file (JSON), as GitHub would deliver it.
     #[arg(long, requires = "event")]
     pub payload: Option<PathBuf>,
-    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
-    pub format: String,
+    #[command(flatten)]
+    pub output: super::Output,
+}
+
+/// One planned action as scripts read it (`-o json`).
+#[derive(Debug, Serialize)]
+pub struct PlannedAction {
+    /// The metric label of the action (`deploy_ci`, `merge`, ...).
+    pub kind: &'static str,
+    pub action: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pr: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let mut delivery = None;
     if let (Some(event), Some(path)) = (&args.event, &args.payload) {
         let body =
             std::fs::read(path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
-        match webhook::parse_event(event, &body)
-            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?
-        {
-            Some(e) => println!(
-                "delivery: {} (a hint: the plan below is what a reconcile decides now)",
-                e.describe()
-            ),
-            None => println!(
-                "delivery: `{event}` is not an event Stagecoach acts on; a reconcile would still decide:"
-            ),
-        }
+        delivery = Some(
+            match webhook::parse_event(event, &body)
+                .map_err(|e| Error::input(format!("{}: {e}", path.display())))?
+            {
+                Some(e) => e.describe(),
+                None => format!("`{event}` is not an event Stagecoach acts on"),
+            },
+        );
     }
     let config = Config::load(&args.config)?;
-    super::runtime()?.block_on(async move {
+    let actions = super::runtime()?.block_on(async move {
         let forge = GitHub::from_config(&config)?;
         let engine = Engine::new(config, Arc::new(forge));
-        let actions = engine.plan().await?;
-        if args.format == "json" {
-            let list: Vec<String> = actions.iter().map(|a| a.describe()).collect();
-            println!("{}", serde_json::json!({ "actions": list }));
-        } else if actions.is_empty() {
-            println!("nothing to do: the road is where the policy wants it");
-        } else {
-            for a in &actions {
-                println!("- {}", a.describe());
+        engine.plan().await
+    })?;
+    let planned: Vec<PlannedAction> = actions.iter().map(planned).collect();
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({
+            "delivery": delivery,
+            "actions": planned,
+        }))?);
+    }
+    let mut out = String::new();
+    if let Some(d) = delivery {
+        out.push_str(&format!(
+            "delivery: {d} (a hint: the plan below is what a reconcile decides now)\n"
+        ));
+    }
+    if planned.is_empty() {
+        out.push_str("nothing to do: the road is where the policy wants it\n");
+    }
+    for p in &planned {
+        out.push_str(&format!("- {}\n    why: {}\n", p.action, p.reason));
+    }
+    super::emit(&out)
+}
+
+/// An action with its reason and the fields a script filters on.
+pub fn planned(action: &Action) -> PlannedAction {
+    let f = action_fields(action);
+    PlannedAction {
+        kind: action_kind(action),
+        action: action.describe(),
+        reason: reason(action),
+        pr: (f.pr != 0).then_some(f.pr),
+        component: f.component,
+        version: f.version,
+        tag: f.tag,
+        env: f.env,
+    }
+}
+
+/// Why the engine decided `action`, in words, from what the action carries.
+pub fn reason(action: &Action) -> String {
+    let short = |sha: &str| sha.get(..7).unwrap_or(sha).to_string();
+    match action {
+        Action::Comment {
+            topic, repo, pr, ..
+        } => {
+            format!("the `{topic}` comment on {repo}#{pr} is missing or says something out of date")
+        }
+        Action::SetStatus {
+            context,
+            description,
+            ..
+        } => format!("`{context}` does not say this yet: {description}"),
+        Action::SetRiskLabel { pr, level, .. } => {
+            format!(
+                "product#{pr}'s labels score {level} risk and its `risk:` label does not say so"
+            )
+        }
+        Action::TagComponent { version, sha, .. } => format!(
+            "`versioning.tagging: bot`: the conventional commits up to {} release {version}",
+            short(sha)
+        ),
+        Action::OpenProductPr { reason, .. } => reason.clone(),
+        Action::RebuildProductPr { pr, carry, .. } => {
+            if carry.is_empty() {
+                format!(
+                    "product#{pr} is green but main gained more than verified bumps: it is rebuilt on main and CI runs again"
+                )
+            } else {
+                format!(
+                    "git cannot merge product#{pr} into the main that moved: the bot rebuilds its branch and carries the verdicts"
+                )
             }
         }
-        Ok(())
-    })
+        Action::DeployCi { pr, change, .. } => format!(
+            "product#{pr} bumps {} to {} and the CI landscape does not run it yet",
+            change.component, change.to
+        ),
+        Action::WatchCiHealth { landscape_sha, .. } => format!(
+            "deployed on ci as {} with no health verdict yet",
+            short(landscape_sha)
+        ),
+        Action::Rollback { reason, .. } => reason.clone(),
+        Action::CreatePrEnv { pr, .. } => format!(
+            "product#{pr}'s risk needs the smoke gate, which runs in its own PR environment"
+        ),
+        Action::RunSmoke { head_sha, .. } => {
+            format!("no smoke verdict yet for head {}", short(head_sha))
+        }
+        Action::TeardownPrEnv { pr } => {
+            format!("product#{pr} no longer needs its PR environment")
+        }
+        Action::Merge { pr, .. } => {
+            format!("product#{pr}'s gates are green and its risk level merges by itself")
+        }
+        Action::TagProduct { previous, .. } => match previous {
+            Some(p) => format!("main carries component bumps since {p}"),
+            None => "main carries components and has no product tag yet".into(),
+        },
+        Action::Promote {
+            env,
+            wave,
+            waves,
+            override_reason,
+            ..
+        } => match override_reason {
+            Some(r) => format!("asked with --override: {r}"),
+            None if *wave > 1 => {
+                format!(
+                    "wave {} of {waves} on {env} is healthy and soaked",
+                    wave - 1
+                )
+            }
+            None => format!("{env} does not run this tag yet and it is eligible"),
+        },
+        Action::WatchPromotion { commit, .. } => format!(
+            "the wave was deployed as {} with no health verdict yet",
+            short(commit)
+        ),
+        Action::SampleStability { tag } => {
+            format!("{tag} is on staging and a stability sample is due")
+        }
+        Action::FinalizeStability { tag } => {
+            format!("staging moved on from {tag} and its score is not written yet")
+        }
+        Action::Hotfix { source, .. } => format!("asked for by {source}"),
+    }
 }

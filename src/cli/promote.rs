@@ -1,10 +1,10 @@
 //! `stagecoach promote TAG --to ENV`: a release manager's (or on-call's)
-//! on-demand promotion, checked against the policy's people and the forge.
+//! on-demand promotion as themselves (their token), checked against the
+//! policy's people and the forge.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::forge::github::GitHub;
@@ -21,21 +21,33 @@ pub struct Args {
     pub override_reason: Option<String>,
     #[arg(long, default_value = "stagecoach.yaml")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub acting: super::Acting,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
     super::init_logging("text");
-    let config = Config::load(&args.config)?;
-    super::runtime()?.block_on(async move {
+    let config = super::load_config_as(&args.config, &args.acting)?;
+    let done = super::runtime()?.block_on(async move {
         let forge = GitHub::from_config(&config)?;
         let engine = Engine::new(config, Arc::new(forge));
-        let done = engine
+        engine
             .promote(&args.tag, &args.env, args.override_reason.clone())
-            .await?;
-        for s in &done.steps {
-            println!("{s}");
-        }
-        println!("{} runs on {}", done.tag, done.env);
-        Ok(())
-    })
+            .await
+    })?;
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({
+            "tag": done.tag,
+            "env": done.env,
+            "steps": done.steps,
+        }))?);
+    }
+    let mut out = String::new();
+    for s in &done.steps {
+        out.push_str(&format!("{s}\n"));
+    }
+    out.push_str(&format!("{} runs on {}\n", done.tag, done.env));
+    super::emit(&out)
 }

@@ -18,8 +18,8 @@ pub struct Args {
     /// Only tags whose stability score is at least N (0..100).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub min_score: Option<u8>,
-    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
-    pub format: String,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -29,15 +29,11 @@ pub fn run(args: Args) -> Result<()> {
         let engine = Engine::new(config, Arc::new(forge));
         let observed = status::observe_now(&engine).await?;
         let rows = status::releases(&observed, args.min_score);
-        if args.format == "json" {
-            super::status::to_json(&rows)
+        if args.output.json() {
+            super::to_json(&rows)
         } else {
             Ok(status::releases_text(&rows))
         }
     })?;
-    print!("{out}");
-    if !out.ends_with('\n') {
-        println!();
-    }
-    Ok(())
+    super::emitln(&out)
 }

@@ -22,14 +22,8 @@ pub struct Args {
     /// Policy file; the built-in default policy when left out.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 fn parse_bump(s: &str) -> std::result::Result<Bump, String> {
@@ -60,12 +54,12 @@ pub fn run(args: Args) -> Result<()> {
         None => Policy::builtin(),
     };
     let assessment = score(&policy, &args.labels, args.bump)?;
-    let out = match args.format {
-        Format::Json => json(&assessment)?,
-        Format::Text => text(&assessment),
+    let out = if args.output.json() {
+        json(&assessment)?
+    } else {
+        text(&assessment)
     };
-    println!("{out}");
-    Ok(())
+    super::emitln(&out)
 }
 
 /// The assessment of a label set, or one line naming every bad label.

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::to_json;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::forge::github::GitHub;
 use crate::status::{self, Query};
 
@@ -17,8 +18,8 @@ pub struct Args {
     pub config: PathBuf,
     /// COMPONENT, COMPONENT@VERSION, a component PR (URL or owner/repo#N) or a commit id.
     pub query: Option<String>,
-    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
-    pub format: String,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -28,7 +29,7 @@ pub fn run(args: Args) -> Result<()> {
         let forge = GitHub::from_config(&config)?;
         let engine = Engine::new(config, Arc::new(forge));
         let observed = status::observe_now(&engine).await?;
-        let json = args.format == "json";
+        let json = args.output.json();
         match query {
             None => {
                 let o = status::overview(&observed);
@@ -48,13 +49,5 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     })?;
-    print!("{out}");
-    if !out.ends_with('\n') {
-        println!();
-    }
-    Ok(())
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::world(format!("json: {e}")))
+    super::emitln(&out)
 }

@@ -14,16 +14,27 @@ pub struct Args {
     pub key_path: String,
     /// The new value (a string; quoted in the file when needed).
     pub value: String,
+    #[command(flatten)]
+    pub output: super::Output,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if !set_in_file(&args.file, &args.key_path, &args.value)? {
-        println!(
+    let changed = set_in_file(&args.file, &args.key_path, &args.value)?;
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({
+            "file": args.file.display().to_string(),
+            "key": args.key_path,
+            "value": args.value,
+            "changed": changed,
+        }))?);
+    }
+    if !changed {
+        super::emitln(&format!(
             "{}: {} is already {:?}; unchanged",
             args.file.display(),
             args.key_path,
             args.value
-        );
+        ))?;
     }
     Ok(())
 }

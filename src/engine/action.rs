@@ -3,7 +3,7 @@
 
 use semver::Version;
 
-use crate::forge::{RepoId, StatusState};
+use crate::forge::{CommitStatus, RepoId, StatusState};
 use crate::policy::RiskLevel;
 
 use super::snapshot::ComponentChange;
@@ -15,6 +15,8 @@ pub mod context {
     pub const CI: &str = "stagecoach/ci";
     pub const SMOKE: &str = "stagecoach/smoke";
     pub const APPROVAL: &str = "stagecoach/approval";
+    /// A refused merge, with the main it was refused at: a state, not a retry.
+    pub const MERGE: &str = "stagecoach/merge";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +56,16 @@ pub enum Action {
         branch: String,
         /// Based on a hotfix: also the release it fixes.
         reason: String,
+    },
+    /// Rebuild the bot's bump branch of a product PR on the product's main
+    /// (the same edit, one commit, pushed with a lease on `old_head`),
+    /// carrying over the verdicts in `carry` that still hold.
+    RebuildProductPr {
+        pr: u64,
+        branch: String,
+        old_head: String,
+        change: ComponentChange,
+        carry: Vec<CommitStatus>,
     },
     /// Upgrade one component on the CI landscape for a product PR.
     DeployCi {
@@ -109,6 +121,9 @@ pub enum Action {
         waves: usize,
         clusters: Vec<String>,
         override_reason: Option<String>,
+        /// Who asked (a forge login), for the record; `None` for the bot's
+        /// own promotions (staging).
+        requested_by: Option<String>,
     },
     /// Watch health after a promotion wave; roll the wave back on failure.
     WatchPromotion {
@@ -136,6 +151,20 @@ pub enum Action {
 }
 
 impl Action {
+    /// The key of a gate this action starts (a health watch or smoke run
+    /// that finishes in the background), `None` for everything else. Two
+    /// actions with one key are the same gate: it runs once.
+    pub fn gate_key(&self) -> Option<String> {
+        match self {
+            Action::WatchCiHealth { pr, head_sha, .. } => {
+                Some(format!("ci-health {pr} {head_sha}"))
+            }
+            Action::RunSmoke { pr, head_sha, .. } => Some(format!("smoke {pr} {head_sha}")),
+            Action::WatchPromotion { env, commit, .. } => Some(format!("health {env} {commit}")),
+            _ => None,
+        }
+    }
+
     /// One line for logs, `plan` and the timeline.
     pub fn describe(&self) -> String {
         match self {
@@ -163,6 +192,18 @@ impl Action {
             Action::OpenProductPr { change, .. } => format!(
                 "open product PR: {} {} → {}",
                 change.component, change.from, change.to
+            ),
+            Action::RebuildProductPr {
+                pr, change, carry, ..
+            } => format!(
+                "rebuild product#{pr} ({} {}) on main{}",
+                change.component,
+                change.to,
+                if carry.is_empty() {
+                    ", CI again"
+                } else {
+                    ", verdicts carried"
+                }
             ),
             Action::DeployCi {
                 pr, change, risk, ..

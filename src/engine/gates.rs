@@ -200,12 +200,20 @@ pub enum Verdict {
     Waiting(String),
 }
 
-/// Read an Argo CD application (`GET /api/v1/applications/{name}`).
+/// Read an Argo CD application (`GET /api/v1/applications/{name}`; the
+/// shapes are Argo CD's `v1alpha1Application` from its API description,
+/// argoproj/argo-cd `assets/swagger.json`).
 ///
 /// Healthy and Synced passes only once Argo CD reports the landscape commit
-/// we wrote (when it reports a revision at all): right after a push it still
-/// shows the previous commit as Healthy/Synced, which says nothing about ours.
-/// Degraded fails at once; anything else is worth waiting for.
+/// we wrote in `status.sync.revision` (or `status.sync.revisions`, for an
+/// application with several sources): right after a push it still shows the
+/// previous commit as Healthy/Synced, which says nothing about ours, and an
+/// application that reports no revision at all has not shown ours either.
+/// A sync operation still running (`status.operationState.phase: Running`)
+/// is waited for. Degraded fails at once, naming the first degraded
+/// resource (the application's own `health.message` is deprecated and
+/// usually empty); anything else (Progressing, Missing, Suspended, OutOfSync,
+/// Unknown) is worth waiting for.
 pub fn argocd_verdict(app_name: &str, application: &Value, expected_sha: &str) -> Verdict {
     let text = |v: &Value| v.as_str().unwrap_or("Unknown").to_string();
     let status = &application["status"];
@@ -216,30 +224,64 @@ pub fn argocd_verdict(app_name: &str, application: &Value, expected_sha: &str) -
         .map(|rs| rs.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if let Some(r) = status["sync"]["revision"].as_str() {
-        revisions.push(r);
+        revisions.insert(0, r);
     }
-    let at_our_commit = expected_sha.is_empty()
-        || revisions.is_empty()
-        || revisions.iter().any(|r| same_commit(r, expected_sha));
+    revisions.retain(|r| !r.trim().is_empty());
+    let at_our_commit =
+        expected_sha.is_empty() || revisions.iter().any(|r| same_commit(r, expected_sha));
     let seen = match revisions.first() {
         Some(r) => format!("argocd app {app_name}: {health}, {sync} at {}", short(r)),
         None => format!("argocd app {app_name}: {health}, {sync}"),
     };
     if health == "Degraded" {
-        let message = status["health"]["message"].as_str().unwrap_or("");
-        return if message.is_empty() {
-            Verdict::Failed(seen)
-        } else {
-            Verdict::Failed(format!("{seen}: {message}"))
+        return match degraded_reason(status) {
+            Some(reason) => Verdict::Failed(format!("{seen}: {reason}")),
+            None => Verdict::Failed(seen),
         };
     }
     if health == "Healthy" && sync == "Synced" {
-        if at_our_commit {
-            return Verdict::Passed(seen);
+        if !at_our_commit {
+            let why = if revisions.is_empty() {
+                "no revision reported"
+            } else {
+                "another revision"
+            };
+            return Verdict::Waiting(format!(
+                "{seen} ({why}), waiting for {}",
+                short(expected_sha)
+            ));
         }
-        return Verdict::Waiting(format!("{seen}, waiting for {}", short(expected_sha)));
+        if status["operationState"]["phase"].as_str() == Some("Running") {
+            return Verdict::Waiting(format!("{seen}, sync still running"));
+        }
+        return Verdict::Passed(seen);
     }
     Verdict::Waiting(seen)
+}
+
+/// Why a Degraded application is degraded: the application's health message
+/// when Argo CD gives one, else the first resource in `status.resources`
+/// whose health is Degraded, as `<Kind> <name>: <message>`.
+fn degraded_reason(status: &Value) -> Option<String> {
+    let message = |v: &Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(m) = message(&status["health"]["message"]) {
+        return Some(m);
+    }
+    let resource = status["resources"]
+        .as_array()?
+        .iter()
+        .find(|r| r["health"]["status"] == "Degraded")?;
+    let kind = resource["kind"].as_str().unwrap_or("resource");
+    let name = resource["name"].as_str().unwrap_or("?");
+    Some(match message(&resource["health"]["message"]) {
+        Some(m) => format!("{kind} {name}: {m}"),
+        None => format!("{kind} {name} is Degraded"),
+    })
 }
 
 /// Read the landscape commit's statuses for one context.
@@ -555,6 +597,53 @@ mod tests {
         assert!(
             matches!(v, Verdict::Waiting(ref s) if s.contains("waiting for 0123456")),
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn argocd_waits_when_no_revision_is_reported() {
+        let mut a = app("Healthy", "Synced", SHA);
+        a["status"]["sync"]
+            .as_object_mut()
+            .unwrap()
+            .remove("revision");
+        let v = argocd_verdict("a", &a, SHA);
+        assert_eq!(
+            v,
+            Verdict::Waiting(
+                "argocd app a: Healthy, Synced (no revision reported), waiting for 0123456".into()
+            )
+        );
+    }
+
+    #[test]
+    fn argocd_waits_for_a_running_sync_and_reads_multi_source_revisions() {
+        let mut a = app("Healthy", "Synced", SHA);
+        a["status"]["operationState"] = json!({"phase": "Running"});
+        assert!(
+            matches!(argocd_verdict("a", &a, SHA), Verdict::Waiting(ref s) if s.ends_with("sync still running"))
+        );
+        let multi = json!({"status": {"health": {"status": "Healthy"},
+            "sync": {"status": "Synced", "revisions": ["ffffffffffffffff", SHA]}}});
+        assert!(matches!(
+            argocd_verdict("a", &multi, SHA),
+            Verdict::Passed(_)
+        ));
+    }
+
+    #[test]
+    fn argocd_degraded_names_the_degraded_resource() {
+        let mut a = app("Degraded", "Synced", SHA);
+        a["status"]["resources"] = json!([
+            {"kind": "Service", "name": "pay", "health": {"status": "Healthy"}},
+            {"kind": "Deployment", "name": "pay", "health": {"status": "Degraded", "message": "CrashLoopBackOff"}}
+        ]);
+        assert_eq!(
+            argocd_verdict("a", &a, SHA),
+            Verdict::Failed(
+                "argocd app a: Degraded, Synced at 0123456: Deployment pay: CrashLoopBackOff"
+                    .into()
+            )
         );
     }
 

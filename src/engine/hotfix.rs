@@ -15,7 +15,7 @@ use super::text;
 
 /// The trailer on a hotfix tag that names the component PR it carries: the
 /// idempotency key of the whole flow.
-pub const HOTFIX_FOR: &str = "Stagecoach-Hotfix-For";
+pub use super::trailer::HOTFIX_FOR;
 
 pub fn hotfix_key(component: &ComponentView, pull: &ComponentPull) -> String {
     format!("{}#{}", component.repo, pull.pr.number)

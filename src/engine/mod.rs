@@ -15,11 +15,14 @@ pub mod execute;
 pub mod gates;
 pub mod hotfix;
 pub mod http;
+pub mod inflight;
 pub mod observe;
+pub mod policy_guard;
 pub mod product;
 pub mod promote;
 pub mod reconcile;
 pub mod release;
+pub mod scope;
 pub mod snapshot;
 pub mod stability;
 pub mod staging;
@@ -27,6 +30,7 @@ pub mod tag;
 #[cfg(test)]
 mod tests;
 pub mod text;
+pub mod trailer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -74,6 +78,56 @@ pub struct JournalEntry {
     pub outcome: String,
 }
 
+/// Where an action's outcome is noted: the journal, the log, the metrics.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    journal: Arc<Mutex<Vec<JournalEntry>>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Recorder {
+    pub(crate) fn record(&self, action: &Action, outcome: &str) {
+        let f = action_fields(action);
+        tracing::info!(
+            action = %action.describe(),
+            kind = action_kind(action),
+            outcome,
+            pr = f.pr,
+            component = f.component.as_deref().unwrap_or(""),
+            version = f.version.as_deref().unwrap_or(""),
+            tag = f.tag.as_deref().unwrap_or(""),
+            env = f.env.as_deref().unwrap_or(""),
+            trailers = %f.trailers.join("; "),
+            "stagecoach action"
+        );
+        if let Some(m) = &self.metrics {
+            let result = if outcome.starts_with("failed") {
+                "failed"
+            } else {
+                "ok"
+            };
+            m.action(action_kind(action), result);
+            match action {
+                Action::SetRiskLabel { level, .. } => m.decision(level.as_str(), "risk_label"),
+                Action::DeployCi { risk, .. } => m.decision(risk.as_str(), "deploy_ci"),
+                _ => {}
+            }
+        }
+        if let Ok(mut j) = self.journal.lock() {
+            j.push(JournalEntry {
+                at: self.clock.now(),
+                action: action.describe(),
+                outcome: outcome.to_string(),
+            });
+            let len = j.len();
+            if len > 500 {
+                j.drain(..len - 500);
+            }
+        }
+    }
+}
+
 /// What the last pass saw: the policy it read and the snapshot it decided on.
 /// Read-side views (the dashboard, `/metrics`) use it instead of observing again.
 #[derive(Debug, Clone)]
@@ -91,8 +145,16 @@ pub struct Engine {
     pub identity: Identity,
     /// Where commands (health, smoke) run; never a checkout of a PR branch.
     pub workdir: PathBuf,
-    journal: Mutex<Vec<JournalEntry>>,
+    journal: Arc<Mutex<Vec<JournalEntry>>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Gates (health watches, smoke runs) running in the background.
+    inflight: Arc<inflight::InFlight>,
+    /// What the bot read, and what it must read again (hints, own writes).
+    scope: Arc<scope::Scope>,
+    /// The forge account the bot acts as (asked once).
+    me: tokio::sync::OnceCell<String>,
+    /// Passes made since start: the progress tests and `/metrics` follow.
+    passes: std::sync::atomic::AtomicU64,
     /// One user of a repo's cache at a time (the reconcile loop, a promotion
     /// and the dashboard may all want the same repo).
     repo_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -101,6 +163,8 @@ pub struct Engine {
     /// How many more actions this engine may start (tests stop it mid-flow
     /// to play a crash); `None` is no limit.
     stop_after: Option<AtomicUsize>,
+    /// The last good policy and what is wrong with main's, if anything.
+    policy_guard: policy_guard::PolicyGuard,
 }
 
 impl Engine {
@@ -120,11 +184,16 @@ impl Engine {
             auth,
             identity,
             workdir,
-            journal: Mutex::new(Vec::new()),
+            journal: Arc::new(Mutex::new(Vec::new())),
             metrics: None,
+            inflight: Arc::new(inflight::InFlight::default()),
+            scope: Arc::new(scope::Scope::default()),
+            me: tokio::sync::OnceCell::new(),
+            passes: std::sync::atomic::AtomicU64::new(0),
             repo_locks: Mutex::new(HashMap::new()),
             last: RwLock::new(None),
             stop_after: None,
+            policy_guard: Default::default(),
         }
     }
 
@@ -192,43 +261,54 @@ impl Engine {
     }
 
     fn record(&self, action: &Action, outcome: &str) {
-        let f = action_fields(action);
-        tracing::info!(
-            action = %action.describe(),
-            kind = action_kind(action),
-            outcome,
-            pr = f.pr,
-            component = f.component.as_deref().unwrap_or(""),
-            version = f.version.as_deref().unwrap_or(""),
-            tag = f.tag.as_deref().unwrap_or(""),
-            env = f.env.as_deref().unwrap_or(""),
-            trailers = %f.trailers.join("; "),
-            "stagecoach action"
-        );
-        if let Some(m) = &self.metrics {
-            let result = if outcome.starts_with("failed") {
-                "failed"
-            } else {
-                "ok"
-            };
-            m.action(action_kind(action), result);
-            match action {
-                Action::SetRiskLabel { level, .. } => m.decision(level.as_str(), "risk_label"),
-                Action::DeployCi { risk, .. } => m.decision(risk.as_str(), "deploy_ci"),
-                _ => {}
-            }
+        self.recorder().record(action, outcome);
+    }
+
+    /// The journal, logs and metrics, for a gate that ends after its pass.
+    fn recorder(&self) -> Recorder {
+        Recorder {
+            journal: Arc::clone(&self.journal),
+            metrics: self.metrics.clone(),
+            clock: Arc::clone(&self.clock),
         }
-        if let Ok(mut j) = self.journal.lock() {
-            j.push(JournalEntry {
-                at: self.clock.now(),
-                action: action.describe(),
-                outcome: outcome.to_string(),
-            });
-            let len = j.len();
-            if len > 500 {
-                j.drain(..len - 500);
-            }
-        }
+    }
+
+    /// Gates running in the background now.
+    pub fn gates_running(&self) -> std::collections::BTreeSet<String> {
+        self.inflight.keys()
+    }
+
+    /// Changes each time a gate finishes: the loop's cue to look again.
+    pub fn gate_finished(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inflight.subscribe()
+    }
+
+    /// A webhook arrived: the next pass reads what it names.
+    pub fn hint(&self, event: &crate::forge::webhook::Event) {
+        self.scope.take(&scope::Hint::from(event));
+    }
+
+    /// Passes made since start.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(Ordering::SeqCst)
+    }
+
+    /// Components the sweep has read since start.
+    pub fn swept(&self) -> u64 {
+        self.scope.swept()
+    }
+
+    /// The login the forge token acts as, asked once.
+    pub async fn me(&self) -> Result<String> {
+        self.me
+            .get_or_try_init(|| self.forge.whoami())
+            .await
+            .cloned()
+    }
+
+    /// Stop the gates in flight (shutdown); a restart starts them again.
+    pub fn abort_gates(&self) {
+        self.inflight.abort_all();
     }
 
     /// Run `f` with a fresh, fetched workspace of `repo` on a blocking thread.
@@ -255,20 +335,44 @@ impl Engine {
         .map_err(|e| Error::world(format!("git worker stopped: {e}")))?
     }
 
-    /// One pass: observe, decide, act. Returns what was decided.
+    /// One pass over the whole world: observe everything, decide, act.
+    /// Returns what was decided.
     pub async fn pass(&self) -> Result<Vec<Action>> {
-        let policy = self.load_policy().await?;
-        let snap = self.observe(&policy).await?;
+        self.pass_with(false).await
+    }
+
+    /// One pass; `scoped` reads only what changed (see `scope.rs`).
+    async fn pass_with(&self, scoped: bool) -> Result<Vec<Action>> {
+        let policy = self.guarded_policy().await?;
+        let snap = self.observe_with(&policy, scoped).await?;
         let actions = reconcile(&policy, &snap);
         self.remember(policy.clone(), snap.clone());
         if let (Some(m), Some(o)) = (&self.metrics, self.last_observed()) {
             m.set_road(crate::status::road_metrics(&o));
         }
-        for action in &actions {
+        let result = self.act(&policy, &snap, &actions).await;
+        self.passes.fetch_add(1, Ordering::SeqCst);
+        result.map(|()| actions)
+    }
+
+    async fn act(
+        &self,
+        policy: &Policy,
+        snap: &snapshot::Snapshot,
+        actions: &[Action],
+    ) -> Result<()> {
+        for action in actions {
             self.spend_action()?;
-            self.run_action(&policy, &snap, action).await?;
+            let outcome = self.run_action(policy, snap, action).await;
+            // Whatever happened, what the action touched is read again.
+            let component_repo = action_component(action)
+                .and_then(|c| snap.components.iter().find(|v| v.name == c))
+                .map(|v| v.repo.clone());
+            self.scope
+                .touched(&snap.product.repo, action, component_repo.as_ref());
+            outcome?;
         }
-        Ok(actions)
+        Ok(())
     }
 
     /// Pass after pass until nothing is left to do (or the bound is hit, in
@@ -284,12 +388,35 @@ impl Engine {
 
     async fn converge_passes(&self) -> Result<usize> {
         let mut total = 0;
+        let mut finished = self.inflight.subscribe();
         for _ in 0..MAX_PASSES {
+            finished.borrow_and_update();
             let done = self.pass().await?;
+            total += done.len();
             if done.is_empty() {
-                return Ok(total);
+                if self.inflight.is_empty() {
+                    return Ok(total);
+                }
+                // Only gates are left: their verdicts are the next steps.
+                let _ = finished.changed().await;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Passes until a pass decides nothing, without waiting for gates: the
+    /// bot's loop, which a finished gate wakes again. Returns the actions taken.
+    pub async fn step(&self) -> Result<usize> {
+        let mut total = 0;
+        for _ in 0..MAX_PASSES {
+            let done = self.pass_with(true).await?;
+            if done.is_empty() {
+                break;
             }
             total += done.len();
+        }
+        if let Err(e) = self.forge.checkpoint().await {
+            tracing::warn!("{e}");
         }
         Ok(total)
     }
@@ -306,6 +433,17 @@ impl Engine {
     }
 }
 
+/// The component an action is about, if one.
+fn action_component(action: &Action) -> Option<&str> {
+    match action {
+        Action::TagComponent { component, .. } => Some(component),
+        Action::OpenProductPr { change, .. } | Action::Hotfix { change, .. } => {
+            Some(&change.component)
+        }
+        _ => None,
+    }
+}
+
 /// The metric label of an action.
 pub fn action_kind(action: &Action) -> &'static str {
     match action {
@@ -314,6 +452,7 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::SetRiskLabel { .. } => "risk_label",
         Action::TagComponent { .. } => "tag_component",
         Action::OpenProductPr { .. } => "open_product_pr",
+        Action::RebuildProductPr { .. } => "rebuild_product_pr",
         Action::DeployCi { .. } => "deploy_ci",
         Action::WatchCiHealth { .. } => "watch_ci_health",
         Action::Rollback { .. } => "rollback",
@@ -365,6 +504,10 @@ pub fn action_fields(action: &Action) -> ActionFields {
                 .push(format!("Stagecoach-Component: {component}@{version}"));
         }
         Action::OpenProductPr { change: c, .. } => change(&mut f, c),
+        Action::RebuildProductPr { pr, change: c, .. } => {
+            f.pr = *pr;
+            change(&mut f, c);
+        }
         Action::DeployCi {
             pr,
             change: c,
@@ -414,11 +557,15 @@ pub fn action_fields(action: &Action) -> ActionFields {
             wave,
             waves,
             override_reason,
+            requested_by,
             ..
         } => {
             f.env = Some(env.clone());
             f.tag = Some(tag.clone());
             f.trailers.push("Stagecoach-Action: promote".into());
+            if let Some(who) = requested_by {
+                f.trailers.push(format!("{}: {who}", trailer::REQUESTED_BY));
+            }
             f.trailers.push(format!("Stagecoach-Product: {tag}"));
             f.trailers.push(format!("Stagecoach-Wave: {wave}/{waves}"));
             if let Some(r) = override_reason {

@@ -23,12 +23,16 @@ use crate::version;
 
 use super::authority;
 use super::snapshot::*;
+use super::trailer;
 use super::{Engine, HEALTH_CONTEXT, NOTES_SAMPLES, NOTES_STABILITY};
 
 /// How many components are observed at once.
 const OBSERVE_CONCURRENCY: usize = 8;
 /// How many closed PRs per repo the engine looks back at.
 const RECENT_PULLS: usize = 30;
+/// How long the running bot trusts a PR listing of the product or a
+/// landscape that no hint and no write of its own has touched.
+const LISTING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How many landscape commits are read for the record.
 const LANDSCAPE_HISTORY: usize = 60;
 
@@ -50,10 +54,17 @@ impl Engine {
         Policy::parse(&text, &format!("{repo}:{}", self.config.product.policy))
     }
 
+    /// Read the whole world.
     pub async fn observe(&self, policy: &Policy) -> Result<Snapshot> {
+        self.observe_with(policy, false).await
+    }
+
+    /// Read the world; `scoped` reads only what changed and keeps the rest
+    /// from earlier passes (`scope.rs`), as the running bot does.
+    pub async fn observe_with(&self, policy: &Policy, scoped: bool) -> Result<Snapshot> {
         let now = self.clock.now();
-        let me = self.forge.whoami().await?;
-        let product = self.observe_product(policy, &me).await?;
+        let me = self.me().await?;
+        let product = self.observe_product(policy, &me, scoped).await?;
         // Components are independent: read several at once (each is a git
         // fetch and a few forge calls), keeping the manifest's order.
         let mut wanted = Vec::new();
@@ -63,14 +74,50 @@ impl Engine {
             wanted.push((name.clone(), repo));
         }
         let me = me.as_str();
-        let components: Vec<ComponentView> = stream::iter(wanted)
-            .map(|(name, repo)| self.observe_component(policy, name, repo, me))
-            .buffered(OBSERVE_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let components: Vec<ComponentView> = if scoped {
+            let all: Vec<String> = wanted.iter().map(|(_, r)| r.to_string()).collect();
+            let plan = self.scope.plan(&all, now, self.config.sweep_period());
+            let mut to_read = Vec::new();
+            for (name, repo) in &wanted {
+                if plan.repos.contains(&repo.to_string()) {
+                    to_read.push((name.clone(), repo.clone()));
+                }
+            }
+            let read: Vec<ComponentView> = stream::iter(to_read)
+                .map(|(name, repo)| self.observe_component(policy, name, repo, me, true))
+                .buffered(OBSERVE_CONCURRENCY)
+                .try_collect()
+                .await?;
+            for view in &read {
+                self.scope.store_component(&plan, view);
+            }
+            wanted
+                .iter()
+                .filter_map(|(name, repo)| {
+                    let repo = repo.to_string();
+                    read.iter()
+                        .find(|v| v.repo.to_string() == repo)
+                        .cloned()
+                        .or_else(|| self.scope.component(&repo))
+                        .map(|mut v| {
+                            v.name = name.clone();
+                            v
+                        })
+                })
+                .collect()
+        } else {
+            stream::iter(wanted)
+                .map(|(name, repo)| self.observe_component(policy, name, repo, me, false))
+                .buffered(OBSERVE_CONCURRENCY)
+                .try_collect()
+                .await?
+        };
         let mut envs = Vec::new();
         for env in &policy.environments {
-            envs.push(self.observe_env(policy, env, &product.manifest).await?);
+            envs.push(
+                self.observe_env(policy, env, &product.manifest, scoped)
+                    .await?,
+            );
         }
         let mut product = product;
         // A product PR's CI deploy and PR environment live in the CI landscape.
@@ -99,6 +146,7 @@ impl Engine {
             product,
             components,
             envs,
+            gates_running: self.inflight.keys(),
         })
     }
 
@@ -143,18 +191,36 @@ impl Engine {
         ))
     }
 
-    async fn observe_product(&self, policy: &Policy, me: &str) -> Result<ProductView> {
+    async fn observe_product(
+        &self,
+        policy: &Policy,
+        me: &str,
+        scoped: bool,
+    ) -> Result<ProductView> {
         let repo = self.config.product_repo();
         let branch = self.config.product.branch.clone();
         let manifest_path = self.config.product.manifest.clone();
         let prefix = policy.versioning.tag_prefix.clone();
-        let pulls = self.pulls_of(&repo).await?;
+        let now = self.clock.now();
+        let pulls = match self
+            .scope
+            .listing(&repo, now, LISTING_MAX_AGE)
+            .filter(|_| scoped)
+        {
+            Some(pulls) => pulls,
+            None => {
+                let pulls = self.pulls_of(&repo).await?;
+                self.scope.store_listing(&repo, now, &pulls);
+                pulls
+            }
+        };
         let heads: Vec<(u64, String)> = pulls
             .iter()
             .filter(|p| p.state == PrState::Open)
             .map(|p| (p.number, p.head_sha.clone()))
             .collect();
         let source = repo.to_string();
+        let bot_email = self.identity.email.clone();
         let git = self
             .with_repo(&repo, move |ws| {
                 let main_sha = ws
@@ -205,14 +271,24 @@ impl Engine {
                 for (number, head) in heads {
                     changes.insert(
                         number,
-                        pr_changes(ws, &main_sha, &head, &manifest_path, &manifest),
+                        (
+                            pr_changes(ws, &main_sha, &head, &manifest_path, &manifest),
+                            branch_state(ws, &main_sha, &head, &bot_email),
+                        ),
                     );
                 }
                 Ok((main_sha, manifest, tags, changes))
             })
             .await?;
         let (main_sha, manifest, mut tags, mut changes) = git;
-        let releases = self.forge.list_releases(&repo).await?;
+        let releases = match self.scope.releases(now, LISTING_MAX_AGE).filter(|_| scoped) {
+            Some(releases) => releases,
+            None => {
+                let releases = self.forge.list_releases(&repo).await?;
+                self.scope.store_releases(now, &releases);
+                releases
+            }
+        };
         for t in &mut tags {
             t.release = releases.iter().find(|r| r.tag_name == t.name).cloned();
         }
@@ -220,49 +296,29 @@ impl Engine {
         let mut pr_branches = BTreeMap::new();
         for pr in pulls {
             pr_branches.insert(pr.head_ref.clone(), pr.number);
-            let statuses = self.statuses_of(&repo, &pr).await?;
-            // One read of an open PR's comments serves approvals and sticky comments.
-            let mut open_sticky = None;
-            let (reviews, approve_comments, approvers) = if pr.state == PrState::Open {
-                let reviews = self.forge.list_reviews(&repo, pr.number).await?;
-                let comments = self.forge.list_comments(&repo, pr.number).await?;
-                open_sticky = Some(sticky_in(&comments, me));
-                let approve_comments: Vec<(String, u64)> = comments
-                    .iter()
-                    .filter(|c| {
-                        c.author != me
-                            && c.body.trim().lines().next().map(str::trim) == Some("/approve")
-                    })
-                    .map(|c| (c.author.clone(), c.id))
-                    .collect();
-                let mut who: BTreeSet<String> = reviews
-                    .iter()
-                    .filter(|r| r.state == crate::forge::ReviewState::Approved)
-                    .map(|r| r.author.clone())
-                    .collect();
-                who.extend(approve_comments.iter().map(|(a, _)| a.clone()));
-                let mut approvers = BTreeMap::new();
-                for user in who {
-                    let a = authority::resolve(
-                        self.forge.as_ref(),
-                        &repo,
-                        "approvers",
-                        &policy.people.approvers,
-                        &user,
-                    )
-                    .await?;
-                    approvers.insert(user, a);
-                }
-                (reviews, approve_comments, approvers)
+            let cached = if scoped {
+                self.scope.product_pull(&repo, &pr)
             } else {
-                (Vec::new(), Vec::new(), BTreeMap::new())
+                None
             };
-            let sticky = match open_sticky {
-                Some(sticky) => sticky,
-                None if pr.merged => self.sticky_of(&repo, pr.number, me).await?,
-                None => BTreeMap::new(),
+            let detail = match cached {
+                Some(d) => d,
+                None => {
+                    let d = self.product_pull_detail(policy, &repo, &pr, me).await?;
+                    self.scope.store_product_pull(&pr, &d);
+                    d
+                }
             };
-            let changes = changes.remove(&pr.number).unwrap_or(Ok(Vec::new()));
+            let super::scope::ProductPullDetail {
+                statuses,
+                reviews,
+                approve_comments,
+                approvers,
+                sticky,
+            } = detail;
+            let (changes, (branch, bump_from)) = changes
+                .remove(&pr.number)
+                .unwrap_or((Ok(Vec::new()), (BranchState::default(), None)));
             views.push(ProductPull {
                 pr,
                 changes,
@@ -273,6 +329,8 @@ impl Engine {
                 ci_deploy: None,
                 pr_env_present: false,
                 sticky,
+                branch,
+                bump_from,
             });
         }
         Ok(ProductView {
@@ -286,12 +344,73 @@ impl Engine {
         })
     }
 
+    /// What a product PR's statuses, reviews and comments say (the requests
+    /// a pass may skip when the PR did not move).
+    async fn product_pull_detail(
+        &self,
+        policy: &Policy,
+        repo: &RepoId,
+        pr: &PullRequest,
+        me: &str,
+    ) -> Result<super::scope::ProductPullDetail> {
+        let statuses = self.statuses_of(repo, pr).await?;
+        // One read of an open PR's comments serves approvals and sticky comments.
+        let mut open_sticky = None;
+        let (reviews, approve_comments, approvers) = if pr.state == PrState::Open {
+            let reviews = self.forge.list_reviews(repo, pr.number).await?;
+            let comments = self.forge.list_comments(repo, pr.number).await?;
+            open_sticky = Some(sticky_in(&comments, me));
+            let approve_comments: Vec<(String, u64)> = comments
+                .iter()
+                .filter(|c| {
+                    c.author != me
+                        && c.body.trim().lines().next().map(str::trim) == Some("/approve")
+                })
+                .map(|c| (c.author.clone(), c.id))
+                .collect();
+            let mut who: BTreeSet<String> = reviews
+                .iter()
+                .filter(|r| r.state == crate::forge::ReviewState::Approved)
+                .map(|r| r.author.clone())
+                .collect();
+            who.extend(approve_comments.iter().map(|(a, _)| a.clone()));
+            let mut approvers = BTreeMap::new();
+            for user in who {
+                let a = authority::resolve(
+                    self.forge.as_ref(),
+                    repo,
+                    "approvers",
+                    &policy.people.approvers,
+                    &user,
+                )
+                .await?;
+                approvers.insert(user, a);
+            }
+            (reviews, approve_comments, approvers)
+        } else {
+            (Vec::new(), Vec::new(), BTreeMap::new())
+        };
+        let sticky = match open_sticky {
+            Some(sticky) => sticky,
+            None if pr.merged => self.sticky_of(repo, pr.number, me).await?,
+            None => BTreeMap::new(),
+        };
+        Ok(super::scope::ProductPullDetail {
+            statuses,
+            reviews,
+            approve_comments,
+            approvers,
+            sticky,
+        })
+    }
+
     async fn observe_component(
         &self,
         policy: &Policy,
         name: String,
         repo: RepoId,
         me: &str,
+        scoped: bool,
     ) -> Result<ComponentView> {
         let pulls = self.pulls_of(&repo).await?;
         let merges: Vec<(u64, String)> = pulls
@@ -303,7 +422,7 @@ impl Engine {
                     .map(|m| (p.number, m))
             })
             .collect();
-        let prefix = policy.versioning.tag_prefix.clone();
+        let prefix = policy.component_tag_prefix(&name).to_owned();
         let bot_tags = policy.versioning.tagging == Tagging::Bot;
         let rules = policy.versioning.bumps.clone();
         let (tags, released, untagged_next) = self
@@ -348,42 +467,24 @@ impl Engine {
             .await?;
         let mut views = Vec::new();
         for pr in pulls {
-            let statuses = self.statuses_of(&repo, &pr).await?;
-            let parsed = labels::parse_labels(policy, &pr.labels);
-            let hotfix_actor = match &parsed.hotfix_to {
-                Some(v) => {
-                    let label = crate::engine::text::fill(&policy.labels.hotfix, &v.to_string());
-                    let actor = self
-                        .forge
-                        .label_events(&repo, pr.number)
-                        .await?
-                        .into_iter()
-                        .rev()
-                        .find(|e| e.added && e.label == label)
-                        .map(|e| e.actor);
-                    match actor {
-                        Some(actor) => {
-                            let a = authority::resolve(
-                                self.forge.as_ref(),
-                                &self.config.product_repo(),
-                                "hotfixers",
-                                &policy.people.hotfixers,
-                                &actor,
-                            )
-                            .await?;
-                            Some((actor, a))
-                        }
-                        None => None,
-                    }
-                }
-                None => None,
-            };
-            // Closed-unmerged PRs are not ours to talk about.
-            let sticky = if pr.state == PrState::Open || pr.merged {
-                self.sticky_of(&repo, pr.number, me).await?
+            let cached = if scoped {
+                self.scope.component_pull(&repo, &pr)
             } else {
-                BTreeMap::new()
+                None
             };
+            let detail = match cached {
+                Some(d) => d,
+                None => {
+                    let d = self.component_pull_detail(policy, &repo, &pr, me).await?;
+                    self.scope.store_component_pull(&repo, &pr, &d);
+                    d
+                }
+            };
+            let super::scope::ComponentPullDetail {
+                statuses,
+                hotfix_actor,
+                sticky,
+            } = detail;
             views.push(ComponentPull {
                 released_in: released.get(&pr.number).cloned(),
                 pr,
@@ -401,11 +502,63 @@ impl Engine {
         })
     }
 
+    /// What a component PR's statuses, label events and comments say.
+    async fn component_pull_detail(
+        &self,
+        policy: &Policy,
+        repo: &RepoId,
+        pr: &PullRequest,
+        me: &str,
+    ) -> Result<super::scope::ComponentPullDetail> {
+        let statuses = self.statuses_of(repo, pr).await?;
+        let parsed = labels::parse_labels(policy, &pr.labels);
+        let hotfix_actor = match &parsed.hotfix_to {
+            Some(v) => {
+                let label = crate::engine::text::fill(&policy.labels.hotfix, &v.to_string());
+                let actor = self
+                    .forge
+                    .label_events(repo, pr.number)
+                    .await?
+                    .into_iter()
+                    .rev()
+                    .find(|e| e.added && e.label == label)
+                    .map(|e| e.actor);
+                match actor {
+                    Some(actor) => {
+                        let a = authority::resolve(
+                            self.forge.as_ref(),
+                            &self.config.product_repo(),
+                            "hotfixers",
+                            &policy.people.hotfixers,
+                            &actor,
+                        )
+                        .await?;
+                        Some((actor, a))
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        // Closed-unmerged PRs are not ours to talk about.
+        let sticky = if pr.state == PrState::Open || pr.merged {
+            self.sticky_of(repo, pr.number, me).await?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(super::scope::ComponentPullDetail {
+            statuses,
+            hotfix_actor,
+            sticky,
+        })
+    }
+
     async fn observe_env(
         &self,
         policy: &Policy,
         env: &Environment,
         manifest: &ProductManifest,
+        scoped: bool,
     ) -> Result<EnvView> {
         let repo =
             RepoId::parse(&env.repo).map_err(|e| e.context(format!("environment {}", env.name)))?;
@@ -487,6 +640,12 @@ impl Engine {
             .filter(|c| c.trailers.get("Stagecoach-Action") == Some("promote"))
             .take(8)
         {
+            // Read once; a status hint or the end of the bot's own watch
+            // makes it read again.
+            if let Some(known) = self.scope.health(&repo, &c.sha).filter(|_| scoped) {
+                c.health = known;
+                continue;
+            }
             c.health = self
                 .forge
                 .list_statuses(&repo, &c.sha)
@@ -495,9 +654,10 @@ impl Engine {
                 .find(|s| s.context == HEALTH_CONTEXT)
                 .map(|s| s.state)
                 .filter(|s| *s != StatusState::Pending);
+            self.scope.store_health(&repo, &c.sha, c.health);
         }
         let asks = if env.manual {
-            self.promotion_asks(policy, &repo).await?
+            self.promotion_asks(policy, &repo, scoped).await?
         } else {
             Vec::new()
         };
@@ -516,19 +676,63 @@ impl Engine {
 impl Engine {
     /// The newest `/promote` comment of each open PR on a landscape repo,
     /// with what the policy and the forge say of its author.
-    async fn promotion_asks(&self, policy: &Policy, repo: &RepoId) -> Result<Vec<PromotionAsk>> {
-        let me = self.forge.whoami().await?;
-        let product = self.config.product_repo();
+    async fn promotion_asks(
+        &self,
+        policy: &Policy,
+        repo: &RepoId,
+        scoped: bool,
+    ) -> Result<Vec<PromotionAsk>> {
         let mut asks = Vec::new();
-        for pr in self.forge.list_open_pulls(repo).await? {
-            let comments = self.forge.list_comments(repo, pr.number).await?;
+        let now = self.clock.now();
+        let open = match self
+            .scope
+            .listing(repo, now, LISTING_MAX_AGE)
+            .filter(|_| scoped)
+        {
+            Some(open) => open,
+            None => {
+                let open = self.forge.list_open_pulls(repo).await?;
+                self.scope.store_listing(repo, now, &open);
+                open
+            }
+        };
+        for pr in open {
+            let cached = if scoped {
+                self.scope.ask(repo, &pr)
+            } else {
+                None
+            };
+            let ask = match cached {
+                Some(ask) => ask,
+                None => {
+                    let ask = self.promotion_ask(policy, repo, pr.number).await?;
+                    self.scope.store_ask(repo, &pr, &ask);
+                    ask
+                }
+            };
+            asks.extend(ask);
+        }
+        Ok(asks)
+    }
+
+    /// The newest `/promote` comment of one landscape PR, if any.
+    async fn promotion_ask(
+        &self,
+        policy: &Policy,
+        repo: &RepoId,
+        number: u64,
+    ) -> Result<Option<PromotionAsk>> {
+        let me = self.me().await?;
+        let product = self.config.product_repo();
+        {
+            let comments = self.forge.list_comments(repo, number).await?;
             let newest = comments.iter().rev().find_map(|c| {
                 (c.author != me)
                     .then(|| parse_promote_command(&c.body).map(|p| (c.author.clone(), p)))
                     .flatten()
             });
             let Some((by, (tag, override_reason))) = newest else {
-                continue;
+                return Ok(None);
             };
             let as_promoter = authority::resolve(
                 self.forge.as_ref(),
@@ -546,17 +750,16 @@ impl Engine {
                 &by,
             )
             .await?;
-            asks.push(PromotionAsk {
-                pr: pr.number,
+            Ok(Some(PromotionAsk {
+                pr: number,
                 by,
                 tag,
                 override_reason,
                 as_promoter,
                 as_hotfixer,
                 sticky: sticky_in(&comments, &me),
-            });
+            }))
         }
-        Ok(asks)
     }
 }
 
@@ -656,4 +859,56 @@ fn other_changed_files(
     others.sort();
     others.dedup();
     Ok(others)
+}
+
+/// Where a PR's branch stands against main (see `BranchState`), and the
+/// `Stagecoach-From` of its newest bump commit. Read from git only.
+fn branch_state(
+    ws: &Workspace,
+    main_sha: &str,
+    head: &str,
+    bot_email: &str,
+) -> (BranchState, Option<String>) {
+    let r = ws.repo();
+    let (Ok(main), Ok(head)) = (git2::Oid::from_str(main_sha), git2::Oid::from_str(head)) else {
+        return (BranchState::default(), None);
+    };
+    let Ok(base) = r.merge_base(main, head) else {
+        return (BranchState::default(), None);
+    };
+    // Commits reachable from `tip` but not from `base`, newest first.
+    let since = |tip: git2::Oid| -> Vec<git2::Commit<'_>> {
+        let Ok(mut walk) = r.revwalk() else {
+            return Vec::new();
+        };
+        if walk.push(tip).is_err() || walk.hide(base).is_err() {
+            return Vec::new();
+        }
+        walk.filter_map(|oid| oid.ok().and_then(|oid| r.find_commit(oid).ok()))
+            .collect()
+    };
+    let is_bump = |c: &git2::Commit<'_>| {
+        Trailers::parse(c.message().unwrap_or("")).get(trailer::ACTION)
+            == Some(trailer::action::BUMP)
+    };
+    let on_branch = since(head);
+    let bot_owned = !on_branch.is_empty()
+        && on_branch
+            .iter()
+            .all(|c| is_bump(c) && c.committer().email().ok() == Some(bot_email));
+    let bump_from = on_branch.iter().find(|c| is_bump(c)).and_then(|c| {
+        Trailers::parse(c.message().unwrap_or(""))
+            .get(trailer::FROM)
+            .map(str::to_string)
+    });
+    let gained = since(main);
+    let main_gained_only_bumps = gained.iter().all(|c| c.parent_count() > 1 || is_bump(c));
+    (
+        BranchState {
+            bot_owned,
+            behind: base != main,
+            main_gained_only_bumps,
+        },
+        bump_from,
+    )
 }

@@ -13,7 +13,7 @@ use crate::policy::{Policy, RiskLevel};
 use crate::risk;
 use crate::version::Bump;
 
-use super::action::{Action, context};
+use super::action::{Action, context, short};
 use super::snapshot::{Authority, ProductPull, Snapshot};
 use super::text;
 
@@ -24,12 +24,7 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
         .environments
         .iter()
         .find(|e| matches!(e.follows, crate::policy::Follows::ProductPrs));
-    // One PR at a time between "deployed" and "health known" on CI, so a
-    // health verdict always belongs to exactly one change.
-    let mut ci_claimed = snap.product.pulls.iter().any(|p| {
-        p.pr.state == PrState::Open
-            && p.statuses.get(context::CI).map(|s| s.state) == Some(StatusState::Pending)
-    });
+    let mut ci = CiSlots::taken(policy, snap, ci_env);
     let mut pulls: Vec<&ProductPull> = snap.product.pulls.iter().collect();
     pulls.sort_by_key(|p| p.pr.number);
     for pull in pulls {
@@ -42,14 +37,68 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
         }
         decide_open(
             policy,
+            snap,
             repo,
             pull,
             ci_env.is_some(),
-            &mut ci_claimed,
+            &mut ci,
             &mut actions,
         );
     }
     actions
+}
+
+/// The product PRs between "deployed" and "health known" on CI, and whether
+/// one more may start: up to the environment's `concurrency.max` side by
+/// side, one per component (so a verdict belongs to one change), and a core
+/// component (`concurrency.alone`) on its own.
+struct CiSlots {
+    max: usize,
+    alone: Vec<String>,
+    /// (component, is core) of each PR in flight.
+    taken: Vec<(String, bool)>,
+}
+
+impl CiSlots {
+    fn taken(policy: &Policy, snap: &Snapshot, env: Option<&crate::policy::Environment>) -> Self {
+        let (max, alone) = env
+            .map(|e| (e.concurrency.max, e.concurrency.alone.clone()))
+            .unwrap_or((1, Vec::new()));
+        let mut slots = CiSlots {
+            max,
+            alone,
+            taken: Vec::new(),
+        };
+        for p in &snap.product.pulls {
+            let in_flight = p.pr.state == PrState::Open
+                && p.statuses.get(context::CI).map(|s| s.state) == Some(StatusState::Pending);
+            if let (true, Ok([change])) = (in_flight, p.changes.as_deref()) {
+                let core = slots.is_core(policy, p);
+                slots.taken.push((change.component.clone(), core));
+            }
+        }
+        slots
+    }
+
+    fn is_core(&self, policy: &Policy, pull: &ProductPull) -> bool {
+        labels::parse_labels(policy, &pull.pr.labels)
+            .component
+            .is_some_and(|size| self.alone.contains(&size))
+    }
+
+    /// Take a slot for `component` if the rules allow it now.
+    fn claim(&mut self, component: &str, core: bool) -> bool {
+        let free = self.taken.len() < self.max
+            && !self
+                .taken
+                .iter()
+                .any(|(c, is_core)| *is_core || c == component)
+            && (!core || self.taken.is_empty());
+        if free {
+            self.taken.push((component.to_string(), core));
+        }
+        free
+    }
 }
 
 /// A closed PR leaves nothing behind: its PR environment goes, and an
@@ -112,10 +161,11 @@ fn comment(
 
 fn decide_open(
     policy: &Policy,
+    snap: &Snapshot,
     repo: &RepoId,
     pull: &ProductPull,
     has_ci: bool,
-    ci_claimed: &mut bool,
+    ci: &mut CiSlots,
     actions: &mut Vec<Action>,
 ) {
     let n = pull.pr.number;
@@ -233,8 +283,8 @@ fn decide_open(
     let live_deploy = pull.ci_deploy.as_ref().filter(|d| !d.reverted);
     match status_is(pull, context::CI) {
         None => {
-            if !*ci_claimed {
-                *ci_claimed = true;
+            let core = ci.is_core(policy, pull);
+            if ci.claim(&change.component, core) {
                 actions.push(Action::DeployCi {
                     pr: n,
                     head_sha: pull.pr.head_sha.clone(),
@@ -360,14 +410,24 @@ fn decide_open(
             body.push_str("\nHigh-risk product PRs need an approval from someone the policy lists under `people.approvers` who also has write access.\n");
             comment(repo, pull, "approval", body, actions);
         }
-        match allowed.first() {
-            Some(who) => {
+        // An approval carried over a rebuild (main gained only verified bumps).
+        let carried = pull
+            .statuses
+            .get(context::APPROVAL)
+            .filter(|s| s.state == StatusState::Success && s.description.contains(CARRIED))
+            .map(|s| s.description.clone());
+        match allowed
+            .first()
+            .map(|w| format!("approved by {}", text::inert(w)))
+            .or(carried)
+        {
+            Some(description) => {
                 set_status(
                     repo,
                     pull,
                     context::APPROVAL,
                     StatusState::Success,
-                    format!("approved by {}", text::inert(who)),
+                    description,
                     actions,
                 );
                 if pull.pr_env_present {
@@ -391,10 +451,7 @@ fn decide_open(
     // 4. Merge what the policy lets the bot merge.
     let approved = needs_approval; // reached here only when approved
     if policy.risk.auto_merge.contains(&level) || approved {
-        actions.push(Action::Merge {
-            pr: n,
-            head_sha: pull.pr.head_sha.clone(),
-        });
+        merge_or_rebuild(snap, repo, pull, change, actions);
     } else {
         comment(
             repo,
@@ -405,5 +462,85 @@ fn decide_open(
             ),
             actions,
         );
+    }
+}
+
+/// What a rebuilt head says of the verdicts it carries (see `pulls.rs`).
+pub const CARRIED: &str = "(carried from ";
+
+/// The last step of a green product PR. What merges must be what was
+/// verified plus what main has. A bump behind a main that gained only other
+/// bumps (each verified on its own road) merges as it is, and only if git
+/// cannot merge it (the bump lines are neighbours, GitHub answers 405) is
+/// the bot's branch rebuilt on main, its verdicts carried to the new head:
+/// ten bumps landing together cost a rebuild per conflict, never a CI round
+/// each. Behind a main that gained anything else (a policy change, a
+/// person's commit) the branch is rebuilt and CI runs again. A branch a
+/// person pushed to is theirs: the bot says so and only tries the merge. A
+/// refused merge is recorded (`stagecoach/merge`) and tried again only once
+/// main moves.
+fn merge_or_rebuild(
+    snap: &Snapshot,
+    repo: &RepoId,
+    pull: &ProductPull,
+    change: &super::snapshot::ComponentChange,
+    actions: &mut Vec<Action>,
+) {
+    let n = pull.pr.number;
+    let refused_here = pull.statuses.get(context::MERGE).is_some_and(|s| {
+        s.state == StatusState::Failure
+            && s.description
+                .contains(&format!("at main {}", short(&snap.product.main_sha)))
+    });
+    let branch = &pull.branch;
+    let rebuild = |carry: Vec<crate::forge::CommitStatus>| Action::RebuildProductPr {
+        pr: n,
+        branch: pull.pr.head_ref.clone(),
+        old_head: pull.pr.head_sha.clone(),
+        change: change.clone(),
+        carry,
+    };
+    if branch.behind && branch.bot_owned && !branch.main_gained_only_bumps {
+        actions.push(rebuild(Vec::new()));
+        return;
+    }
+    if branch.behind && branch.bot_owned && refused_here {
+        let carry = [
+            context::LABELS,
+            context::CI,
+            context::SMOKE,
+            context::APPROVAL,
+        ]
+        .iter()
+        .filter_map(|c| pull.statuses.get(*c))
+        .filter(|s| s.state == StatusState::Success)
+        .map(|s| crate::forge::CommitStatus {
+            description: s
+                .description
+                .split(CARRIED)
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .to_string(),
+            ..s.clone()
+        })
+        .collect();
+        actions.push(rebuild(carry));
+        return;
+    }
+    if branch.behind && !branch.bot_owned {
+        comment(
+            repo,
+            pull,
+            "rebase",
+            "Someone other than Stagecoach pushed to this branch, so it is theirs now: Stagecoach will not rebuild it on main. Rebase it by hand (or close it; a new bump PR is opened for the next release).".into(),
+            actions,
+        );
+    }
+    if !refused_here {
+        actions.push(Action::Merge {
+            pr: n,
+            head_sha: pull.pr.head_sha.clone(),
+        });
     }
 }

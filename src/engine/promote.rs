@@ -54,6 +54,16 @@ impl Engine {
             by: me,
             authority,
         };
+        // Not allowed is its own answer (exit code 3), once env and tag exist.
+        if let super::snapshot::Authority::Refused(why) = &req.authority
+            && policy.environment(env).is_some()
+            && snap.product.tags.iter().any(|t| t.name == tag)
+        {
+            return Err(Error::denied(format!(
+                "cannot promote {tag} to {env}: {} may not promote to {env}: {why}",
+                req.by
+            )));
+        }
         if let Some(why) = release::refusal(&policy, &snap, &req) {
             return Err(Error::input(format!(
                 "cannot promote {tag} to {env}: {why}"
@@ -67,7 +77,9 @@ impl Engine {
             }
         }
         let mut steps = Vec::new();
+        let mut finished = self.gate_finished();
         loop {
+            finished.borrow_and_update();
             let snap = self.observe(&policy).await?;
             match release::next_step(&policy, &snap, &req) {
                 Step::Done => {
@@ -78,6 +90,11 @@ impl Engine {
                     });
                 }
                 Step::Failed(why) => return Err(Error::world(why)),
+                Step::Watching(why) => {
+                    steps.push(why.clone());
+                    tracing::info!("{why}");
+                    let _ = finished.changed().await;
+                }
                 Step::Wait { until, why } => {
                     steps.push(why.clone());
                     tracing::info!(%until, "{why}");
@@ -101,6 +118,61 @@ impl Engine {
 }
 
 impl Engine {
+    /// Roll `env` back to an earlier release, as the token's user: `to`, or
+    /// the tag the environment ran before the one it runs now. A rollback is
+    /// a normal promotion (waves, soak, health, the record, who asked); the
+    /// target must have run on `env` before, healthy, which is why the
+    /// environment's `follows` rule (release, or what the upstream runs) is
+    /// waived, and the commits say so (`Stagecoach-Override: rollback …`).
+    pub async fn rollback(&self, env: &str, to: Option<&str>) -> Result<Promoted> {
+        let policy = self.load_policy().await?;
+        if policy.environment(env).is_none() {
+            return Err(Error::input(format!(
+                "no environment `{env}` in the policy"
+            )));
+        }
+        let snap = self.observe(&policy).await?;
+        let view = snap
+            .envs
+            .iter()
+            .find(|v| v.name == env)
+            .ok_or_else(|| Error::input(format!("environment `{env}` was not observed")))?;
+        let current = view.current_tag().map(str::to_string);
+        let ran = release::tags_that_ran(view);
+        let target = match to {
+            Some(tag) => {
+                if !ran.iter().any(|t| t == tag) {
+                    return Err(Error::input(format!(
+                        "cannot roll {env} back to {tag}: it never ran there healthy (it ran {}); promote it instead",
+                        if ran.is_empty() {
+                            "nothing yet".to_string()
+                        } else {
+                            ran.join(", ")
+                        }
+                    )));
+                }
+                tag.to_string()
+            }
+            None => ran
+                .iter()
+                .find(|t| Some(t.as_str()) != current.as_deref())
+                .cloned()
+                .ok_or_else(|| {
+                    Error::input(format!(
+                        "cannot roll {env} back: no earlier release ran there healthy"
+                    ))
+                })?,
+        };
+        if current.as_deref() == Some(target.as_str()) {
+            return Err(Error::input(format!("{env} runs {target} already")));
+        }
+        let reason = format!(
+            "rollback from {} to {target}",
+            current.as_deref().unwrap_or("nothing")
+        );
+        self.promote(&target, env, Some(reason)).await
+    }
+
     /// Cut hotfix `base`+1 patch with `component` at `version`, as the
     /// token's user (who must be a hotfixer), then send it to the first
     /// environment that follows releases. Returns the hotfix tag.
@@ -122,7 +194,7 @@ impl Engine {
         )
         .await?
         {
-            return Err(Error::input(format!("{me} may not cut a hotfix: {why}")));
+            return Err(Error::denied(format!("{me} may not cut a hotfix: {why}")));
         }
         let snap = self.observe(&policy).await?;
         let base_tag = snap

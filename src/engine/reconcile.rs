@@ -22,7 +22,11 @@ pub fn reconcile(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     // both carrying a release to main): do it once.
     let mut unique: Vec<Action> = Vec::with_capacity(actions.len());
     for a in actions {
-        if !unique.contains(&a) {
+        // A gate that runs already is waited for, not started again.
+        let running = a
+            .gate_key()
+            .is_some_and(|k| snap.gates_running.contains(&k));
+        if !running && !unique.contains(&a) {
             unique.push(a);
         }
     }

@@ -29,6 +29,8 @@ pub enum Step {
     Act(Vec<Action>),
     /// Nothing to do before `until` (soaking).
     Wait { until: DateTime<Utc>, why: String },
+    /// A wave's health watch runs; its verdict is the next step.
+    Watching(String),
     /// Every wave is out and healthy.
     Done,
     /// A wave failed its health watch and was rolled back; the promotion stops.
@@ -91,10 +93,21 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
     } else {
         env.waves.clone()
     };
+    let manifest = snap
+        .product
+        .tags
+        .iter()
+        .find(|t| t.name == req.tag)
+        .and_then(|t| t.manifest.as_ref());
     let mut previous_done: Option<DateTime<Utc>> = None;
     for (i, clusters) in waves.iter().enumerate() {
         let wave = i + 1;
-        match view.wave_commit(&req.tag, wave) {
+        // The record says the wave has the tag, and its files agree (a
+        // person's edit since then makes the wave go again).
+        let standing = view
+            .wave_commit(&req.tag, wave)
+            .filter(|_| manifest.is_none_or(|m| view.runs(m, clusters)));
+        match standing {
             None => {
                 if let Some(done) = previous_done {
                     let until = done + chrono::Duration::from_std(env.soak).unwrap_or_default();
@@ -118,16 +131,29 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
                     waves: waves.len(),
                     clusters: clusters.clone(),
                     override_reason: req.override_reason.clone(),
+                    requested_by: Some(req.by.clone()),
                 }]);
             }
             Some(commit) => match commit.health {
                 None | Some(StatusState::Pending) => {
-                    return Step::Act(vec![Action::WatchPromotion {
+                    let watch = Action::WatchPromotion {
                         env: req.env.clone(),
                         tag: req.tag.clone(),
                         commit: commit.sha.clone(),
                         clusters: clusters.clone(),
-                    }]);
+                    };
+                    if watch
+                        .gate_key()
+                        .is_some_and(|k| snap.gates_running.contains(&k))
+                    {
+                        return Step::Watching(format!(
+                            "watching the health of wave {wave}/{} of {} on {}",
+                            waves.len(),
+                            req.tag,
+                            req.env
+                        ));
+                    }
+                    return Step::Act(vec![watch]);
                 }
                 Some(StatusState::Failure) | Some(StatusState::Error) => {
                     return Step::Act(vec![Action::Rollback {
@@ -141,6 +167,26 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
         }
     }
     Step::Done
+}
+
+/// The tags that ran on an environment with every wave healthy, newest
+/// first (each once): where a rollback may go.
+pub fn tags_that_ran(view: &super::snapshot::EnvView) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for c in &view.history {
+        let (Some(tag), Some(wave)) = (
+            c.trailers.get(super::trailer::PRODUCT),
+            c.trailers.get(super::trailer::WAVE),
+        ) else {
+            continue;
+        };
+        let last_wave = wave.split_once('/').is_some_and(|(i, n)| i == n);
+        let healthy = c.health == Some(StatusState::Success) && !c.reverted;
+        if last_wave && healthy && !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_string());
+        }
+    }
+    tags
 }
 
 /// Whether an earlier attempt of this promotion failed (a wave was rolled
@@ -209,6 +255,10 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
                         "⏳ Promoting {tag} to {} for {who}: {why}; the next wave goes after {}.",
                         view.name,
                         until.format("%H:%M:%S UTC")
+                    )),
+                    Step::Watching(why) => Some(format!(
+                        "⏳ Promoting {tag} to {} for {who}: {why}.",
+                        view.name
                     )),
                     Step::Done => Some(format!(
                         "✅ {tag} runs on {} (every wave healthy), as {who} asked.",

@@ -4,7 +4,7 @@
 //! only this. Anything a decision needs (a permission, a file at a tag, the
 //! clock) is a field here, so every rule can be tested with a literal value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use semver::Version;
@@ -14,12 +14,18 @@ use crate::forge::{CommitStatus, PullRequest, Release, RepoId, Review};
 use crate::git::trailers::Trailers;
 use crate::manifest::product::ProductManifest;
 
+use super::trailer;
+
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub now: DateTime<Utc>,
     pub product: ProductView,
     pub components: Vec<ComponentView>,
     pub envs: Vec<EnvView>,
+    /// Keys of the gates running in the background now (`Action::gate_key`):
+    /// an input like the clock, so a gate is started once and, after a
+    /// restart (when nothing runs), started again.
+    pub gates_running: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +95,23 @@ pub struct ProductPull {
     pub pr_env_present: bool,
     /// The bot's sticky comments on the PR: topic → body (without marker).
     pub sticky: BTreeMap<String, String>,
+    /// Where the PR's branch stands against main.
+    pub branch: BranchState,
+    /// `Stagecoach-From` of the bump commit on the branch (its sources).
+    pub bump_from: Option<String>,
+}
+
+/// Where a product PR's branch stands against main, read from git.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BranchState {
+    /// Every commit on the branch since it left main is a bump commit the
+    /// bot wrote: the bot may rebuild it. A person's push makes it theirs.
+    pub bot_owned: bool,
+    /// Main has commits the branch does not have.
+    pub behind: bool,
+    /// Everything main gained since the branch left it is other bump PRs
+    /// merged by their road (each verified on CI before it merged).
+    pub main_gained_only_bumps: bool,
 }
 
 /// Whether a person may do a guarded thing (approve, hotfix, promote), with
@@ -195,23 +218,46 @@ impl EnvView {
             .filter(|c| !c.reverted)
             .find(|c| {
                 matches!(
-                    c.trailers.get("Stagecoach-Action"),
-                    Some("promote") | Some("hotfix")
+                    c.trailers.get(trailer::ACTION),
+                    Some(trailer::action::PROMOTE) | Some(trailer::action::HOTFIX)
                 )
             })
-            .and_then(|c| c.trailers.get("Stagecoach-Product"))
+            .and_then(|c| c.trailers.get(trailer::PRODUCT))
     }
 
-    /// The newest live promote commit for `tag` and wave `wave` (1-based).
+    /// The promote commit that put `tag` on wave `wave` (1-based) and still
+    /// stands: the newest live promotion of that wave is for `tag`. An older
+    /// commit for the tag, overtaken by another tag's since, does not count:
+    /// a promotion is done when the environment runs the tag now, so an
+    /// earlier release can be promoted again (a rollback).
     pub fn wave_commit(&self, tag: &str, wave: usize) -> Option<&LandscapeCommit> {
         let wave = wave.to_string();
-        self.history.iter().find(|c| {
-            !c.reverted
-                && c.trailers.get("Stagecoach-Product") == Some(tag)
-                && c.trailers
-                    .get("Stagecoach-Wave")
-                    .map(|w| w.split('/').next())
-                    == Some(Some(&wave))
+        self.history
+            .iter()
+            .filter(|c| !c.reverted)
+            .filter(|c| {
+                matches!(
+                    c.trailers.get(trailer::ACTION),
+                    Some(trailer::action::PROMOTE) | Some(trailer::action::HOTFIX)
+                )
+            })
+            .find(|c| {
+                c.trailers.get(trailer::WAVE).map(|w| w.split('/').next()) == Some(Some(&wave))
+            })
+            .filter(|c| c.trailers.get(trailer::PRODUCT) == Some(tag))
+    }
+
+    /// Whether the landscape's files pin every component of `manifest` on
+    /// each of `clusters` (the clusters that run the component).
+    pub fn runs(&self, manifest: &ProductManifest, clusters: &[String]) -> bool {
+        clusters.iter().all(|cluster| {
+            let Some(running) = self.versions.get(cluster) else {
+                return true;
+            };
+            manifest
+                .components
+                .iter()
+                .all(|(name, pin)| running.get(name).is_none_or(|v| *v == pin.version))
         })
     }
 }

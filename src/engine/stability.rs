@@ -383,13 +383,19 @@ fn prometheus_fraction(answer: &Value, max: f64) -> (f64, String) {
 }
 
 /// Alertmanager `/api/v2/alerts` answer → 1 when no alert fires, else 0.
+///
+/// The query asks for active, unsilenced, uninhibited alerts only; an alert
+/// whose own `status` still says it is suppressed, silenced or inhibited
+/// (a proxy or an older Alertmanager that ignores the filters) is not
+/// counted either, so a muted alert never fails a tag.
 fn alerts_fraction(answer: &Value) -> (f64, String) {
-    let Some(alerts) = answer.as_array() else {
+    let Some(all) = answer.as_array() else {
         return (
             0.0,
             "alertmanager answered something other than a list of alerts".into(),
         );
     };
+    let alerts: Vec<&Value> = all.iter().filter(|a| counts_as_firing(a)).collect();
     if alerts.is_empty() {
         return (1.0, "no active alerts".to_string());
     }
@@ -411,6 +417,17 @@ fn alerts_fraction(answer: &Value) -> (f64, String) {
         detail.push_str(&format!(" and {more} more"));
     }
     (0.0, detail)
+}
+
+/// An alert as Alertmanager v2 lists it (`gettableAlert`): firing unless its
+/// `status.state` is `suppressed` or it names a silence or an inhibitor.
+fn counts_as_firing(alert: &Value) -> bool {
+    let status = &alert["status"];
+    let muted_by = |key: &str| status[key].as_array().is_some_and(|by| !by.is_empty());
+    status["state"].as_str() != Some("suppressed")
+        && !muted_by("silencedBy")
+        && !muted_by("inhibitedBy")
+        && !muted_by("mutedBy")
 }
 
 fn gates_fraction(results: &[GateResult]) -> (f64, String) {
@@ -531,6 +548,34 @@ mod tests {
         assert_eq!(f, 0.0);
         assert_eq!(detail, "1 active alert(s): HighLatency");
         assert_eq!(alerts_fraction(&json!({"oops": 1})).0, 0.0);
+    }
+
+    #[test]
+    fn muted_alerts_do_not_count_even_when_the_filters_were_ignored() {
+        let alert =
+            |name: &str, status: Value| json!({"labels": {"alertname": name}, "status": status});
+        let answer = json!([
+            alert(
+                "Silenced",
+                json!({"state": "suppressed", "silencedBy": ["s1"], "inhibitedBy": []})
+            ),
+            alert(
+                "Inhibited",
+                json!({"state": "suppressed", "silencedBy": [], "inhibitedBy": ["fp"]})
+            ),
+            alert(
+                "Firing",
+                json!({"state": "active", "silencedBy": [], "inhibitedBy": []})
+            ),
+        ]);
+        assert_eq!(
+            alerts_fraction(&answer),
+            (0.0, "1 active alert(s): Firing".to_string())
+        );
+        assert_eq!(
+            alerts_fraction(&json!([alert("Silenced", json!({"state": "suppressed"}))])).0,
+            1.0
+        );
     }
 
     #[test]

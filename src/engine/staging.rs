@@ -88,6 +88,7 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
                 .cloned()
                 .unwrap_or_else(|| env.clusters.clone()),
             override_reason: None,
+            requested_by: None,
         });
         return actions;
     }

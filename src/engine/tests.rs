@@ -80,6 +80,7 @@ fn pr(number: u64, head: &str, labels: &[&str]) -> PullRequest {
         labels: labels.iter().map(|s| s.to_string()).collect(),
         html_url: String::new(),
         created_at: now(),
+        updated_at: None,
         merged_at: None,
     }
 }
@@ -119,6 +120,8 @@ fn product_pull(
         ci_deploy: None,
         pr_env_present: false,
         sticky: BTreeMap::new(),
+        branch: Default::default(),
+        bump_from: None,
     }
 }
 
@@ -202,6 +205,7 @@ fn snapshot() -> Snapshot {
             env("canary", Vec::new()),
             env("prod", Vec::new()),
         ],
+        gates_running: Default::default(),
     }
 }
 
@@ -211,32 +215,240 @@ fn a_converged_world_decides_nothing() {
     assert!(actions.is_empty(), "{actions:#?}");
 }
 
+/// The decisions that move a road, without the comments and statuses that
+/// report on it.
+fn moves(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
+    reconcile(policy, snap)
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Comment { .. } | Action::SetStatus { .. }))
+        .collect()
+}
+
+/// A product PR being watched on CI: deployed, its health pending.
+fn watched(number: u64, head: &str, labels: &[&str], change: (&str, &str, &str)) -> ProductPull {
+    let mut p = product_pull(number, head, labels, change);
+    status(&mut p, context::CI, StatusState::Pending, "watching");
+    p.ci_deploy = Some(landscape_commit(
+        &format!("c{number}"),
+        now(),
+        &[("Stagecoach-Action", "bump")],
+    ));
+    p
+}
+
+fn deploys(snap: &Snapshot) -> Vec<u64> {
+    reconcile(&policy(), snap)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::DeployCi { pr, .. } => Some(pr),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn only_one_product_pr_at_a_time_is_deployed_to_ci() {
+fn product_prs_for_different_components_go_to_ci_side_by_side() {
     let mut snap = snapshot();
     snap.product.pulls = vec![
         product_pull(7, "h7", LOW, ("payments", "1.4.2", "1.4.3")),
         product_pull(8, "h8", LOW, ("checkout", "2.0.1", "2.0.2")),
     ];
-    let deploys: Vec<u64> = reconcile(&policy(), &snap)
+    assert_eq!(deploys(&snap), vec![7, 8], "neither waits for the other");
+}
+
+#[test]
+fn one_change_per_component_is_on_ci_at_a_time() {
+    let mut snap = snapshot();
+    snap.product.pulls = vec![
+        watched(7, "h7", LOW, ("payments", "1.4.2", "1.4.3")),
+        product_pull(8, "h8", LOW, ("payments", "1.4.2", "1.4.4")),
+        product_pull(9, "h9", LOW, ("checkout", "2.0.1", "2.0.2")),
+    ];
+    assert_eq!(
+        deploys(&snap),
+        vec![9],
+        "payments 1.4.4 waits for 1.4.3's verdict, checkout goes"
+    );
+}
+
+#[test]
+fn a_core_component_runs_alone_on_ci() {
+    let mut snap = snapshot();
+    // An XL (core) change first: nothing joins it.
+    snap.product.pulls = vec![
+        product_pull(7, "h7", HIGH, ("payments", "1.4.2", "1.4.3")),
+        product_pull(8, "h8", LOW, ("checkout", "2.0.1", "2.0.2")),
+    ];
+    assert_eq!(deploys(&snap), vec![7]);
+    // While it is watched, the other still waits.
+    snap.product.pulls[0] = watched(7, "h7", HIGH, ("payments", "1.4.2", "1.4.3"));
+    assert_eq!(deploys(&snap), Vec::<u64>::new());
+    // A core change waits for CI to be empty.
+    snap.product.pulls = vec![
+        watched(8, "h8", LOW, ("checkout", "2.0.1", "2.0.2")),
+        product_pull(9, "h9", HIGH, ("payments", "1.4.2", "1.4.3")),
+    ];
+    assert_eq!(deploys(&snap), Vec::<u64>::new());
+}
+
+#[test]
+fn ci_takes_at_most_the_policys_number_of_product_prs_at_once() {
+    let mut p = policy();
+    if let Some(ci) = p.environments.iter_mut().find(|e| e.name == "ci") {
+        ci.concurrency.max = 2;
+    }
+    let mut snap = snapshot();
+    snap.product.pulls = vec![
+        product_pull(7, "h7", LOW, ("payments", "1.4.2", "1.4.3")),
+        product_pull(8, "h8", LOW, ("checkout", "2.0.1", "2.0.2")),
+        product_pull(9, "h9", LOW, ("search", "0.1.0", "0.1.1")),
+    ];
+    let d: Vec<u64> = reconcile(&p, &snap)
         .into_iter()
         .filter_map(|a| match a {
             Action::DeployCi { pr, .. } => Some(pr),
             _ => None,
         })
         .collect();
-    assert_eq!(deploys, vec![7], "the lowest PR number goes first, alone");
+    assert_eq!(d, vec![7, 8]);
+}
 
-    // While #7's health is pending, #8 still waits.
-    let mut seven = product_pull(7, "h7", LOW, ("payments", "1.4.2", "1.4.3"));
-    status(&mut seven, context::CI, StatusState::Pending, "watching");
-    snap.product.pulls[0] = seven;
+#[test]
+fn a_gate_that_runs_is_waited_for_and_after_a_restart_started_again_without_a_deploy() {
+    let mut snap = snapshot();
+    snap.product.pulls = vec![watched(7, "h7", LOW, ("payments", "1.4.2", "1.4.3"))];
+    let watch = moves(&policy(), &snap);
+    let key = match watch.as_slice() {
+        [a @ Action::WatchCiHealth { pr: 7, .. }] => a.gate_key().expect("a gate"),
+        other => panic!("expected one health watch, got {other:#?}"),
+    };
+    snap.gates_running.insert(key);
+    assert!(
+        moves(&policy(), &snap).is_empty(),
+        "the running watch is not started twice, and nothing is deployed"
+    );
+    snap.gates_running.clear(); // a restart: nothing runs
+    assert!(matches!(
+        moves(&policy(), &snap).as_slice(),
+        [Action::WatchCiHealth { pr: 7, .. }]
+    ));
+}
+
+/// A low-risk PR whose every gate is green.
+fn green(number: u64, head: &str, change: (&str, &str, &str)) -> ProductPull {
+    let mut p = product_pull(number, head, LOW, change);
+    status(
+        &mut p,
+        context::LABELS,
+        StatusState::Success,
+        "labels complete",
+    );
+    status(&mut p, context::CI, StatusState::Success, "healthy on ci-1");
+    p.ci_deploy = Some(landscape_commit(
+        "c",
+        now(),
+        &[("Stagecoach-Action", "bump")],
+    ));
+    p
+}
+
+#[test]
+fn a_green_bump_behind_main_is_rebuilt_and_keeps_its_verdicts_when_main_gained_only_bumps() {
+    let mut snap = snapshot();
+    let mut p = green(7, "h7", ("payments", "1.4.2", "1.4.3"));
+    p.branch = BranchState {
+        bot_owned: true,
+        behind: true,
+        main_gained_only_bumps: true,
+    };
+    // Behind a main of verified bumps, it merges as it is ...
+    snap.product.pulls = vec![p.clone()];
+    assert!(matches!(
+        moves(&policy(), &snap).as_slice(),
+        [Action::Merge { pr: 7, .. }]
+    ));
+    // ... and is rebuilt only when git cannot merge it.
+    status(
+        &mut p,
+        context::MERGE,
+        StatusState::Failure,
+        "merge refused at main main0: Pull Request is not mergeable",
+    );
+    snap.product.pulls = vec![p.clone()];
+    match moves(&policy(), &snap).as_slice() {
+        [
+            Action::RebuildProductPr {
+                pr: 7,
+                old_head,
+                carry,
+                ..
+            },
+        ] => {
+            assert_eq!(old_head, "h7");
+            let carried: Vec<&str> = carry.iter().map(|s| s.context.as_str()).collect();
+            assert_eq!(carried, vec![context::LABELS, context::CI]);
+        }
+        other => panic!("expected a rebuild, got {other:#?}"),
+    }
+    // Main gained something else (a policy change): CI runs again.
+    p.branch.main_gained_only_bumps = false;
+    snap.product.pulls = vec![p];
+    assert!(matches!(
+        moves(&policy(), &snap).as_slice(),
+        [Action::RebuildProductPr { carry, .. }] if carry.is_empty()
+    ));
+}
+
+#[test]
+fn a_branch_a_person_pushed_to_is_not_rebuilt_and_the_pr_says_so() {
+    let mut snap = snapshot();
+    let mut p = green(7, "h7", ("payments", "1.4.2", "1.4.3"));
+    p.branch = BranchState {
+        bot_owned: false,
+        behind: true,
+        main_gained_only_bumps: true,
+    };
+    snap.product.pulls = vec![p];
     let actions = reconcile(&policy(), &snap);
     assert!(
         !actions
             .iter()
-            .any(|a| matches!(a, Action::DeployCi { pr: 8, .. })),
+            .any(|a| matches!(a, Action::RebuildProductPr { .. })),
         "{actions:#?}"
+    );
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Comment { topic, body, .. } if topic == "rebase" && body.contains("theirs"))
+    ));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Merge { pr: 7, .. }))
+    );
+}
+
+#[test]
+fn a_refused_merge_is_not_asked_again_until_main_moves() {
+    let mut snap = snapshot();
+    let mut p = green(7, "h7", ("payments", "1.4.2", "1.4.3"));
+    status(
+        &mut p,
+        context::MERGE,
+        StatusState::Failure,
+        "merge refused at main main0: Merge conflict",
+    );
+    snap.product.pulls = vec![p];
+    assert!(
+        !reconcile(&policy(), &snap)
+            .iter()
+            .any(|a| matches!(a, Action::Merge { .. })),
+        "refused at this main: wait"
+    );
+    snap.product.main_sha = "main1".into();
+    assert!(
+        reconcile(&policy(), &snap)
+            .iter()
+            .any(|a| matches!(a, Action::Merge { pr: 7, .. })),
+        "main moved: try again"
     );
 }
 

@@ -73,6 +73,9 @@ pub struct PullRequest {
     pub labels: Vec<String>,
     pub html_url: String,
     pub created_at: DateTime<Utc>,
+    /// Moves with every comment, review, label and push (GitHub's rule),
+    /// so an unchanged value lets a reader keep what it read before.
+    pub updated_at: Option<DateTime<Utc>>,
     pub merged_at: Option<DateTime<Utc>>,
 }
 
@@ -170,6 +173,9 @@ pub enum MergeOutcome {
     /// GitHub said 405 (not mergeable) or 409 (head moved): say why, try later.
     Refused {
         reason: String,
+        /// A 409: the head moved under the merge, a race worth trying again
+        /// at once; a 405 waits for the PR or main to change.
+        head_moved: bool,
     },
 }
 

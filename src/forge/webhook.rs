@@ -218,7 +218,9 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Option<Event>, Parse
                 repo: p.repository.id(event_name)?,
                 number: p.pull_request.number,
                 reviewer: p.review.user.login,
-                state: p.review.state.to_ascii_lowercase(),
+                // GitHub sends it in lower case (`approved`); taken as sent,
+                // so a payload in another spelling shows as what it is.
+                state: p.review.state,
             }))
         }
         "issue_comment" => {

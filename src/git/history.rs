@@ -67,6 +67,67 @@ pub fn settle_for_one_pass() {
     git2::opts::strict_hash_verification(false);
 }
 
+/// Refuse a shallow clone: its history stops early, so the tag search finds
+/// no tag (or an old one) and the answer looks right while it is wrong.
+/// Failure of the world (exit 1): the arguments are fine, the checkout is not.
+pub fn refuse_shallow(repo: &Repository, path: &std::path::Path) -> Result<()> {
+    if repo.is_shallow() {
+        return Err(Error::world(format!(
+            "{}: a shallow clone, so the history and its tags are incomplete; fetch all of it first (`git fetch --unshallow --tags`, or `fetch-depth: 0` for actions/checkout)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A tag that looks like a release but was not taken as one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredTag {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Tags that look like releases but are not release tags for `prefix`:
+/// without the prefix, with it in another case, pre-releases (never a
+/// release to count from), and the prefix followed by something not semver.
+/// Tags that look like nothing of the kind (`latest`, `deploy-42`) are left out.
+pub fn ignored_tags(repo: &Repository, prefix: &str) -> Result<Vec<IgnoredTag>> {
+    let names = repo.tag_names(None)?;
+    let mut ignored = Vec::new();
+    for name in names.iter().filter_map(|name| name.ok().flatten()) {
+        if let Some(reason) = why_ignored(name, prefix) {
+            ignored.push(IgnoredTag {
+                name: name.to_owned(),
+                reason,
+            });
+        }
+    }
+    Ok(ignored)
+}
+
+/// Why `tag` is not a release tag for `prefix`; `None` when it is one, or
+/// when it does not look like a version at all.
+pub fn why_ignored(tag: &str, prefix: &str) -> Option<String> {
+    let semver = |s: &str| Version::parse(s).ok();
+    if let Some(rest) = tag.strip_prefix(prefix) {
+        return match semver(rest) {
+            Some(v) if v.pre.is_empty() => None,
+            Some(_) => Some("a pre-release, not a release to count from".to_owned()),
+            None => Some(format!("not semver after the prefix {prefix:?}")),
+        };
+    }
+    let head = tag
+        .get(..prefix.len())
+        .filter(|h| h.eq_ignore_ascii_case(prefix));
+    if let Some(rest) = head.and_then(|_| tag.get(prefix.len()..)) {
+        if semver(rest).is_some() {
+            return Some(format!("prefix in another case than {prefix:?}"));
+        }
+    }
+    let bare = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
+    semver(bare).map(|_| format!("no prefix {prefix:?}"))
+}
+
 /// The commit a revision names; an unknown revision is bad input.
 fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid> {
     let object = repo.revparse_single(rev).map_err(|e| {
@@ -228,10 +289,14 @@ pub fn next_version(
     let to_oid = resolve_commit(repo, to)?;
     let (current, current_tag, counted) = match from {
         Some(f) => {
+            let current = parse_tag(f, prefix).ok_or_else(|| {
+                Error::input(format!(
+                    "--from {f:?}: not a release tag; expected {prefix:?} followed by a semver (e.g. {prefix}1.2.3)"
+                ))
+            })?;
             let from_oid = resolve_commit(repo, f)?;
-            let current = parse_tag(f, prefix);
-            let tag = current.is_some().then(|| f.to_owned());
-            (current, tag, tally(repo, Some(from_oid), to_oid, rules)?)
+            let tally = tally(repo, Some(from_oid), to_oid, rules)?;
+            (Some(current), Some(f.to_owned()), tally)
         }
         None => {
             let mut chosen = None;
@@ -448,9 +513,45 @@ mod tests {
         r.tag("v1.1.0", second);
         r.commit("fix: c");
         assert_eq!(r.next(Some("v1.0.0")).next, Some(Version::new(1, 1, 0)));
-        let by_sha = r.next(Some(&first.to_string()));
-        assert_eq!(by_sha.current, None);
-        assert_eq!(by_sha.next, Some(Version::new(0, 1, 0)));
+    }
+
+    /// Issue 10, point 5: a `from` that is no release tag is bad input, not
+    /// a silent count from 0.0.0.
+    #[test]
+    fn a_from_that_is_not_a_release_tag_is_bad_input() {
+        let mut r = TestRepo::new();
+        let first = r.commit("feat: a");
+        r.tag("v1.0.0", first);
+        r.commit("fix: c");
+        for from in [first.to_string(), "main".to_owned(), "1.0.0".to_owned()] {
+            let e =
+                next_version(&r.repo, Some(&from), "HEAD", "v", &default_bump_rules()).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{from}");
+            assert!(e.message().contains("not a release tag"), "{e}");
+        }
+    }
+
+    #[test]
+    fn tags_that_look_like_releases_but_are_not_say_why() {
+        let cases = [
+            ("v1.2.3", None),
+            ("1.2.3", Some("no prefix \"v\"")),
+            ("V1.2.3", Some("prefix in another case than \"v\"")),
+            (
+                "v1.3.0-rc.1",
+                Some("a pre-release, not a release to count from"),
+            ),
+            ("v1.2", Some("not semver after the prefix \"v\"")),
+            ("latest", None),
+            ("deploy-42", None),
+        ];
+        for (tag, why) in cases {
+            assert_eq!(why_ignored(tag, "v").as_deref(), why, "{tag}");
+        }
+        assert_eq!(
+            why_ignored("Payments-v1.0.0", "payments-v").as_deref(),
+            Some("prefix in another case than \"payments-v\"")
+        );
     }
 
     #[test]

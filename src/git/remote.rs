@@ -145,6 +145,66 @@ impl Remote {
         }
     }
 
+    /// A forced update that holds only while the remote ref is still
+    /// `update.old` (a lease). Locally a compare-and-swap; over the network
+    /// the ref is read from the same connection the push then uses, and
+    /// receive-pack refuses the update if the ref moved after it advertised
+    /// it (the old value is part of the update command).
+    pub fn push_with_lease(&self, repo: &Repository, update: &RefUpdate) -> Result<PushResult> {
+        let (Some(new), Some(old)) = (update.new, update.old) else {
+            return self.push(repo, update);
+        };
+        if let Some(path) = &self.local_path {
+            // `reference_matching` with force: replaced only if it still holds `old`.
+            return self.push_local(repo, path, update);
+        }
+        let mut remote = repo
+            .remote_anonymous(&self.url)
+            .map_err(|e| self.error("pushing to", &e))?;
+        let callbacks = self.callbacks();
+        let mut connection = remote
+            .connect_auth(git2::Direction::Push, Some(callbacks), None)
+            .map_err(|e| self.error("connecting to", &e))?;
+        let current = connection
+            .list()
+            .map_err(|e| self.error("listing refs of", &e))?
+            .iter()
+            .find(|h| h.name() == update.name)
+            .map(|h| h.oid());
+        if current != Some(old) {
+            return Ok(PushResult::Rejected(format!(
+                "{} is at {} now, not {old}",
+                update.name,
+                current
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "nothing".into())
+            )));
+        }
+        // Push on the same connection: libgit2 sends the old value it was
+        // advertised, and receive-pack refuses the update if the ref moved.
+        let refspec = format!("+{new}:{}", update.name);
+        let mut refused: Option<String> = None;
+        let pushed = {
+            let mut callbacks = self.callbacks();
+            callbacks.push_update_reference(|_, status| {
+                if let Some(status) = status {
+                    refused = Some(status.to_string());
+                }
+                Ok(())
+            });
+            let mut options = PushOptions::new();
+            options.remote_callbacks(callbacks);
+            connection
+                .remote()
+                .push(&[refspec.as_str()], Some(&mut options))
+        };
+        match (pushed, refused) {
+            (Err(e), _) => Err(self.error(&format!("pushing {} to", update.name), &e)),
+            (Ok(()), None) => Ok(PushResult::Pushed),
+            (Ok(()), Some(reason)) => Ok(PushResult::Rejected(reason)),
+        }
+    }
+
     fn push_network(&self, repo: &Repository, update: &RefUpdate) -> Result<PushResult> {
         let refspec = match update.new {
             Some(new) => format!("{new}:{}", update.name),

@@ -82,6 +82,15 @@ pub enum Outcome {
     Unchanged { head: String },
 }
 
+/// What rebuilding a branch did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rebuilt {
+    /// The branch now holds the rebuilt commit.
+    Pushed { sha: String },
+    /// The branch was not where the caller last saw it: nothing was pushed.
+    Moved { head: String },
+}
+
 /// A tag with the commit it names and its annotation (None for a lightweight tag).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TagInfo {
@@ -345,6 +354,65 @@ impl Workspace {
                 },
             ))
         })
+    }
+
+    /// Rebuild `branch` as one commit on top of `base`: `edit` applied to
+    /// `base`'s tree, pushed with a lease — only if the branch still points
+    /// at `expected` (as `git push --force-with-lease=branch:expected` does).
+    /// This is the one forced write, and only for branches the bot owns; a
+    /// branch that moved is left as it is (`Moved`).
+    pub fn rebuild_branch(
+        &self,
+        branch: &str,
+        base: &str,
+        expected: &str,
+        message: &str,
+        trailers: &Trailers,
+        edit: &mut dyn FnMut(&TreeView) -> Result<Vec<FileChange>>,
+    ) -> Result<Rebuilt> {
+        let remote_ref = branch_ref(branch)?;
+        let expected = Oid::from_str(expected)?;
+        let full_message = trailers.append_to(message);
+        self.fetch()?;
+        let head = self.branch_oid(branch)?;
+        if head != Some(expected) {
+            return Ok(Rebuilt::Moved {
+                head: head.map(|h| h.to_string()).unwrap_or_default(),
+            });
+        }
+        let base = self.resolve_commit(base)?;
+        let view = TreeView {
+            repo: &self.repo,
+            tree: base.tree()?,
+            head: base.id().to_string(),
+        };
+        let changes = edit(&view)?;
+        let tree = apply_changes(&self.repo, &view.tree, &changes)?;
+        let tree = self.repo.find_tree(tree)?;
+        let commit = self.commit(&full_message, &tree, &[&base])?;
+        let update = RefUpdate {
+            name: remote_ref,
+            new: Some(commit),
+            old: Some(expected),
+        };
+        match self.remote.push_with_lease(&self.repo, &update)? {
+            PushResult::Pushed => {
+                self.mirror_pushed(&update);
+                Ok(Rebuilt::Pushed {
+                    sha: commit.to_string(),
+                })
+            }
+            PushResult::Rejected(reason) => {
+                tracing::debug!(%branch, reason = %self.remote.redact(&reason), "rebuild lost its lease");
+                self.fetch()?;
+                Ok(Rebuilt::Moved {
+                    head: self
+                        .branch_oid(branch)?
+                        .map(|h| h.to_string())
+                        .unwrap_or_default(),
+                })
+            }
+        }
     }
 
     /// Undo one commit of `branch` with a new commit on top of its current

@@ -39,8 +39,11 @@ pub enum NodeKind {
     },
     Mapping(Vec<(Node, Node)>),
     Sequence(Vec<Node>),
-    /// `*name`, pointing at the anchor id it repeats.
-    Alias(usize),
+    /// `*name`, pointing at the anchor id it repeats; `name` as written, for messages.
+    Alias {
+        id: usize,
+        name: String,
+    },
 }
 
 /// The parsed stream: its documents, and its events without spans (for
@@ -57,7 +60,7 @@ impl Node {
             NodeKind::Scalar { .. } => "a scalar",
             NodeKind::Mapping(_) => "a mapping",
             NodeKind::Sequence(_) => "a sequence",
-            NodeKind::Alias(_) => "an alias",
+            NodeKind::Alias { .. } => "an alias",
         }
     }
 
@@ -74,6 +77,18 @@ fn position(span: &Span) -> Position {
         line: span.start.line(),
         column: span.start.col() + 1,
     }
+}
+
+/// The `name` of `*name` at `span`; `?` when the parser gave no byte position.
+fn alias_name(text: &str, span: &Span) -> String {
+    let Some(written) = span.byte_range().and_then(|r| text.get(r.start..)) else {
+        return "?".to_owned();
+    };
+    written
+        .trim_start_matches('*')
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '[' | ']' | '{' | '}'))
+        .collect()
 }
 
 fn scan_error(source: &str, e: &ScanError) -> Error {
@@ -129,7 +144,10 @@ pub fn parse<'a>(text: &'a str, source: &str) -> Result<Stream<'a>> {
                 })
             }
             Event::Alias(id) => Some(Node {
-                kind: NodeKind::Alias(*id),
+                kind: NodeKind::Alias {
+                    id: *id,
+                    name: alias_name(text, &span),
+                },
                 anchor: 0,
                 position: at,
                 event_index,
@@ -216,6 +234,22 @@ mod tests {
         };
         assert_eq!(items[0].as_scalar(), Some("plain"));
         assert_eq!(items[0].position, Position { line: 3, column: 5 });
+    }
+
+    #[test]
+    fn aliases_know_their_names() {
+        let stream = parse("a: &base {x: 1}\nb: *base\nc: [*base, 2]\n", "t.yaml").unwrap();
+        let NodeKind::Mapping(pairs) = &stream.documents[0].kind else {
+            panic!("not a mapping");
+        };
+        let NodeKind::Alias { name, id } = &pairs[1].1.kind else {
+            panic!("not an alias");
+        };
+        assert_eq!((name.as_str(), *id), ("base", pairs[0].1.anchor));
+        let NodeKind::Sequence(items) = &pairs[2].1.kind else {
+            panic!("not a sequence");
+        };
+        assert!(matches!(&items[0].kind, NodeKind::Alias { name, .. } if name == "base"));
     }
 
     #[test]

@@ -13,14 +13,20 @@ use crate::error::Error;
 use crate::forge::RepoId;
 
 /// A YAML reader error as `SOURCE:LINE:COL: message`, on one line.
-pub(super) fn one_line(err: &serde_saphyr::Error, source: &str) -> Error {
+pub(super) fn one_line(err: &serde_saphyr::Error, source: &str, text: &str) -> Error {
     let message = serde_saphyr::UserMessageFormatter.format_message(err.without_snippet());
     let message: String = message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     match err.location().filter(|l| l.line() > 0) {
-        Some(l) => Error::input(format!("{source}:{}:{}: {message}", l.line(), l.column())),
+        Some(l) => {
+            let (line, col) = (l.line() as usize, l.column() as usize);
+            match super::locate::path_at(text, line, col) {
+                Some(path) => Error::input(format!("{source}:{line}:{col}: {path}: {message}")),
+                None => Error::input(format!("{source}:{line}:{col}: {message}")),
+            }
+        }
         None => Error::input(format!("{source}: {message}")),
     }
 }
@@ -128,8 +134,23 @@ pub fn check_cron(text: &str) -> Result<(), String> {
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(text)
-        .map(|_| ())
         .map_err(|e| format!("cron `{text}` is invalid ({e}); {expected}"))
+        .and_then(|cron| {
+            // A schedule that never fires (`0 0 30 2 *`: 30 February) would
+            // silently never run; any real one fires within a few years.
+            let start = chrono::DateTime::<chrono::Utc>::from_timestamp(1_704_067_200, 0)
+                .unwrap_or_default();
+            match cron.find_next_occurrence(&start, true) {
+                Ok(next)
+                    if next.signed_duration_since(start) < chrono::TimeDelta::days(9 * 366) =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "cron `{text}` never fires (no such date); {expected}"
+                )),
+            }
+        })
 }
 
 /// `owner/name` of a repository.
@@ -209,6 +230,13 @@ mod tests {
         let six = check_cron("0 0 6 * * 1-5").expect_err("six fields");
         assert!(six.contains("has 6 fields"), "{six}");
         assert!(check_cron("61 * * * *").is_err());
+        let never = check_cron("0 0 30 2 *").expect_err("30 February");
+        assert!(never.contains("never fires"), "{never}");
+        assert!(check_cron("0 0 31 4,6 *").is_err(), "31 April and June");
+        assert!(
+            check_cron("0 0 29 2 *").is_ok(),
+            "29 February comes every four years"
+        );
         assert!(check_cron("").is_err());
     }
 

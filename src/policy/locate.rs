@@ -103,6 +103,43 @@ pub(super) fn locate(text: &str, path: &KeyPath) -> Option<(usize, usize)> {
     best.map(|s| (s.start.line(), s.start.col() + 1))
 }
 
+/// The key path of the deepest entry that starts at or before 1-based
+/// `line`:`col` (where a reader error points), so errors found while reading
+/// name their key as cross-field ones do. `None` for the root or bad YAML.
+pub(super) fn path_at(text: &str, line: usize, col: usize) -> Option<KeyPath> {
+    let root = parse(text)?;
+    let at = (line, col);
+    let starts = |s: Span| (s.start.line(), s.start.col() + 1);
+    let mut path = KeyPath::root();
+    let mut node = &root;
+    loop {
+        match node {
+            Node::Map(_, entries) => {
+                let Some((key, value)) = entries.iter().rev().find(|(k, _)| starts(k.span()) <= at)
+                else {
+                    break;
+                };
+                path = path.key(key.key_text(text)?);
+                node = value;
+            }
+            Node::Seq(_, items) => {
+                let Some((i, item)) = items
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find(|(_, item)| starts(item.span()) <= at)
+                else {
+                    break;
+                };
+                path = path.index(i);
+                node = item;
+            }
+            Node::Leaf(_) => break,
+        }
+    }
+    (!path.0.is_empty()).then_some(path)
+}
+
 fn parse(text: &str) -> Option<Node> {
     let mut events = Parser::new_from_str(text).filter_map(|e| match e {
         Ok((Event::Comment(..), _)) | Ok((Event::Anchor(..), _)) => None,
@@ -195,6 +232,15 @@ environments:
             .index(1);
         assert_eq!(path.to_string(), "environments[1].waves[1][1]");
         assert_eq!(locate(TEXT, &path), Some((11, 16)));
+    }
+
+    #[test]
+    fn a_position_names_the_key_path_it_is_in() {
+        let path = |l, c| path_at(TEXT, l, c).map(|p| p.to_string());
+        assert_eq!(path(2, 24).as_deref(), Some("risk.levels.high"));
+        assert_eq!(path(8, 14).as_deref(), Some("environments[1].follows"));
+        assert_eq!(path(11, 16).as_deref(), Some("environments[1].waves[1][1]"));
+        assert_eq!(path_at(": : [", 1, 1), None);
     }
 
     #[test]

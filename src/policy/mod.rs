@@ -153,7 +153,14 @@ impl FromStr for RiskLevel {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Versioning {
+    /// What the product's release tags start with (`v` in `v1.4.2`).
     pub tag_prefix: String,
+    /// What component release tags start with; `None` means `tag_prefix`.
+    /// Read through [`Policy::component_tag_prefix`].
+    pub component_tag_prefix: Option<String>,
+    /// Per component name, a prefix of its own (a repository that holds and
+    /// tags several components: `payments-v`), over `component_tag_prefix`.
+    pub component_tag_prefixes: BTreeMap<String, String>,
     /// Conventional-commit type → bump. A breaking change (`!` or
     /// `BREAKING CHANGE:`) is always major and needs no entry.
     pub bumps: BTreeMap<String, Bump>,
@@ -203,6 +210,29 @@ pub struct Environment {
     pub manual: bool,
     #[serde(default, deserialize_with = "de::duration")]
     pub soak: Duration,
+    /// How many product PRs this environment tests at once (CI), and which
+    /// component sizes are core and run alone.
+    #[serde(default)]
+    pub concurrency: Concurrency,
+}
+
+/// Parallel roads on one environment: everything runs side by side up to
+/// `max`; a change to a core component (its `component:` size is in
+/// `alone`) runs alone, as seed 004 asks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Concurrency {
+    pub max: usize,
+    pub alone: Vec<String>,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self {
+            max: 4,
+            alone: vec!["XL".into()],
+        }
+    }
 }
 
 /// What feeds an environment.
@@ -516,6 +546,8 @@ impl Default for Versioning {
         .collect();
         Versioning {
             tag_prefix: "v".into(),
+            component_tag_prefix: None,
+            component_tag_prefixes: BTreeMap::new(),
             bumps,
             tagging: Tagging::Component,
         }
@@ -570,7 +602,7 @@ impl Policy {
     /// Parse and validate policy text; `source` names it in messages.
     pub fn parse(text: &str, source: &str) -> Result<Policy> {
         let mut policy: Policy =
-            serde_saphyr::from_str(text).map_err(|e| de::one_line(&e, source))?;
+            serde_saphyr::from_str(text).map_err(|e| de::one_line(&e, source, text))?;
         if let Some(problem) = validate::problems(&policy).into_iter().next() {
             let at = match locate::locate(text, &problem.path) {
                 Some((line, col)) => format!("{source}:{line}:{col}"),
@@ -660,6 +692,18 @@ impl Policy {
         self.sizes
             .iter()
             .position(|s| s.eq_ignore_ascii_case(size.trim()))
+    }
+
+    /// What `component`'s release tags start with: its own entry in
+    /// `versioning.component_tag_prefixes`, else `versioning.component_tag_prefix`,
+    /// else `versioning.tag_prefix`.
+    pub fn component_tag_prefix(&self, component: &str) -> &str {
+        let versioning = &self.versioning;
+        versioning
+            .component_tag_prefixes
+            .get(component)
+            .or(versioning.component_tag_prefix.as_ref())
+            .unwrap_or(&versioning.tag_prefix)
     }
 
     /// The bump a conventional-commit type asks for, if any.

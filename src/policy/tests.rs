@@ -84,7 +84,10 @@ fn principals_read_users_and_teams() {
 #[test]
 fn an_unknown_key_is_refused_at_its_line() {
     let m = refused("risk:\n  weights: {component: 25}\n  colour: red\n");
-    assert!(m.starts_with("p.yaml:3:3: unknown field `colour`"), "{m}");
+    assert!(
+        m.starts_with("p.yaml:3:3: risk.colour: unknown field `colour`"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -96,7 +99,7 @@ fn thresholds_out_of_order_are_refused_at_the_key() {
     );
     let m = refused("risk:\n  levels: {medium: 0, high: 40}\n");
     assert!(
-        m.starts_with("p.yaml:2:20: threshold `0` is out of range"),
+        m.starts_with("p.yaml:2:20: risk.levels.medium: threshold `0` is out of range"),
         "{m}"
     );
     assert!(refused("risk: {levels: {high: 101}}").contains("1..=100"));
@@ -106,7 +109,7 @@ fn thresholds_out_of_order_are_refused_at_the_key() {
 fn a_negative_weight_is_refused() {
     let m = refused("risk:\n  weights:\n    bump: -5\n");
     assert!(
-        m.starts_with("p.yaml:3:11: weight `-5` is out of range; expected a whole number 0..="),
+        m.starts_with("p.yaml:3:11: risk.weights.bump: weight `-5` is out of range; expected a whole number 0..="),
         "{m}"
     );
     assert!(refused("risk: {weights: {bump: 1.5}}").contains("not a whole number"));
@@ -121,10 +124,22 @@ fn an_invalid_cron_is_refused_at_its_value() {
     );
     let m = refused(&text);
     assert!(
-        m.starts_with("p.yaml:10:22: cron `0 25 * * *` is invalid"),
+        m.starts_with("p.yaml:10:22: environments[1].when.schedule: cron `0 25 * * *` is invalid"),
         "{m}"
     );
     assert!(m.contains("expected five fields"), "{m}");
+}
+
+#[test]
+fn a_cron_that_can_never_fire_is_refused_at_load_with_its_key_path() {
+    let text = format!(
+        "{ENV_HEAD}  - name: staging\n    repo: acme/st\n    follows: product-tags\n    clusters: [s-1]\n    when: {{schedule: \"0 0 30 2 *\"}}\n"
+    );
+    let m = refused(&text);
+    assert!(
+        m.starts_with("p.yaml:10:22: environments[1].when.schedule: cron `0 0 30 2 *` never fires"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -174,14 +189,14 @@ fn bad_durations_and_repos_are_refused_at_their_value() {
     );
     let m = refused(&soak);
     assert!(
-        m.starts_with("p.yaml:6:66: `one day` is not a duration"),
+        m.starts_with("p.yaml:6:66: environments[1].soak: `one day` is not a duration"),
         "{m}"
     );
     let repo =
         "environments:\n  - {name: ci, repo: landscape, follows: product-prs, clusters: [c]}\n";
-    assert!(
-        refused(repo).starts_with("p.yaml:2:22: repository `landscape`: expected `owner/name`")
-    );
+    assert!(refused(repo).starts_with(
+        "p.yaml:2:22: environments[0].repo: repository `landscape`: expected `owner/name`"
+    ));
 }
 
 #[test]
@@ -279,5 +294,42 @@ mod no_panic {
             let mangled = format!("{}{junk}{}", &text[..at], &text[at..]);
             let _ = Policy::parse(&mangled, "p.yaml");
         }
+    }
+}
+
+/// Issue 10, point 5: the component tag prefix is a policy setting, per
+/// component when a repository tags several.
+#[test]
+fn component_tag_prefix_defaults_to_tag_prefix_and_can_be_set_per_component() {
+    let p = Policy::builtin();
+    assert_eq!(p.component_tag_prefix("payments"), "v");
+    let p = Policy::parse(
+        "versioning:\n  tag_prefix: release-\n  component_tag_prefix: v\n  component_tag_prefixes:\n    payments: payments-v\n",
+        "p.yaml",
+    )
+    .expect("parses");
+    assert_eq!(p.component_tag_prefix("payments"), "payments-v");
+    assert_eq!(p.component_tag_prefix("checkout"), "v");
+    assert_eq!(p.versioning.tag_prefix, "release-");
+    let p = Policy::parse("versioning:\n  tag_prefix: r\n", "p.yaml").expect("parses");
+    assert_eq!(p.component_tag_prefix("checkout"), "r");
+
+    let e = Policy::parse(
+        "versioning:\n  component_tag_prefixes:\n    payments: \"pay v\"\n",
+        "p.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.message()
+            .contains("versioning.component_tag_prefixes.payments: tag prefix \"pay v\""),
+        "{e}"
+    );
+    for bad in ["a..b", "v~", "v^", "v:", "v?", "v*", "v[", "v\\\\", "-v"] {
+        let message = refused(&format!("versioning:\n  component_tag_prefix: \"{bad}\"\n"));
+        assert!(
+            message.contains("versioning.component_tag_prefix: tag prefix"),
+            "{bad}: {message}"
+        );
     }
 }

@@ -30,11 +30,78 @@ pub(super) fn problems(policy: &Policy) -> Vec<Problem> {
             ));
         }
     }
+    let versioning = root.key("versioning");
+    let prefixes = std::iter::once((
+        versioning.key("tag_prefix"),
+        Some(&policy.versioning.tag_prefix),
+    ))
+    .chain(std::iter::once((
+        versioning.key("component_tag_prefix"),
+        policy.versioning.component_tag_prefix.as_ref(),
+    )))
+    .chain(
+        policy
+            .versioning
+            .component_tag_prefixes
+            .iter()
+            .map(|(name, prefix)| {
+                (
+                    versioning.key("component_tag_prefixes").key(name),
+                    Some(prefix),
+                )
+            }),
+    );
+    for (path, prefix) in prefixes {
+        if let Some(prefix) = prefix.filter(|p| !tag_prefix_ok(p)) {
+            out.push(problem(
+                &path,
+                format!(
+                    "tag prefix {prefix:?} cannot start a git tag name; expected text without spaces, `..` or any of ~^:?*[\\ (like `v` or `payments-v`)"
+                ),
+            ));
+        }
+    }
     let envs = root.key("environments");
     for (i, env) in policy.environments.iter().enumerate() {
         environment(env, &policy.environments[..i], &envs.index(i), &mut out);
+        concurrency(
+            env,
+            &policy.sizes,
+            &envs.index(i).key("concurrency"),
+            &mut out,
+        );
     }
     out
+}
+
+fn concurrency(env: &Environment, sizes: &[String], path: &KeyPath, out: &mut Vec<Problem>) {
+    if env.concurrency.max == 0 {
+        out.push(problem(
+            &path.key("max"),
+            "must be at least 1: how many product PRs this environment tests at once",
+        ));
+    }
+    for size in &env.concurrency.alone {
+        if !sizes.contains(size) {
+            out.push(problem(
+                &path.key("alone"),
+                format!(
+                    "`{size}` is not one of the policy's sizes ({}); expected component sizes that run alone, e.g. [XL]",
+                    sizes.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether `prefix` can start a git tag name (git check-ref-format's rules
+/// that a prefix alone can break).
+fn tag_prefix_ok(prefix: &str) -> bool {
+    !prefix.contains("..")
+        && !prefix.starts_with(['-', '/', '.'])
+        && !prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
 }
 
 fn problem(path: &KeyPath, message: impl Into<String>) -> Problem {

@@ -44,7 +44,7 @@ fn comment_event(
         "issue": app.urls.issue(state, r, p),
         "comment": app.urls.comment(state, r, c),
         "repository": app.urls.repo(state, r, None),
-        "organization": app.urls.org(state, &r.owner),
+        "organization": app.urls.organization(state, &r.owner),
         "sender": app.urls.user(state, sender),
     }))
 }
@@ -91,6 +91,10 @@ pub async fn create_comment(
         .ok_or_else(ApiError::not_found)?;
     let id = state.new_id();
     let now = Utc::now();
+    // A new comment moves the PR's `updated_at`, as on GitHub.
+    if let Some(p) = access::repo_mut(&mut state, &o, &n)?.pull_mut(num) {
+        p.updated_at = now;
+    }
     access::repo_mut(&mut state, &o, &n)?
         .comments
         .push(CommentRecord {

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod git;
 pub mod hooks;
 mod issues;
+pub mod limits;
 pub mod people;
 mod pulls;
 mod render;
@@ -31,6 +32,12 @@ pub use world::{World, WorldUser, create_world};
 
 use crate::error::{Error, Result};
 
+/// The bot's `forge.budget` against a sandbox on 127.0.0.1 (the demo, the
+/// tests): writes are not spaced, and the rest stays just inside GitHub's
+/// limits (which the sandbox enforces) — 750 points a minute is at most 875 in
+/// any minute with the bucket's burst, under the 900 GitHub allows.
+pub const BOT_BUDGET: &str = "{rest_points_per_minute: 750, content_per_minute: 75, content_per_hour: 450, write_spacing: 0s}";
+
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
@@ -41,6 +48,8 @@ pub struct SandboxOptions {
     /// Where to send webhooks (the bot's `/webhook`); can be set later.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
+    /// GitHub's rate limits, enforced per token (default: GitHub's numbers).
+    pub limits: limits::Limits,
 }
 
 impl SandboxOptions {
@@ -51,6 +60,7 @@ impl SandboxOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             webhook_url: None,
             webhook_secret: None,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -85,10 +95,13 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
     .map_err(|e| Error::world(format!("sandbox world: {e}")))??;
 
     let state = state::ForgeState::load(&world.dir)?;
-    let (hooks, _delivery) = hooks::Hooks::start(hooks::Target {
-        url: opts.webhook_url.clone(),
-        secret: opts.webhook_secret.clone(),
-    });
+    let (hooks, _delivery) = hooks::Hooks::start(
+        hooks::Target {
+            url: opts.webhook_url.clone(),
+            secret: opts.webhook_secret.clone(),
+        },
+        &api_url,
+    );
     let app = Arc::new(server::App {
         dir: world.dir.clone(),
         urls: render::Urls {
@@ -100,6 +113,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         faults: faults::Faults::default(),
         signals: signals::Signals::default(),
         started: chrono::Utc::now().timestamp(),
+        limits: limits::Limiter::new(opts.limits),
     });
     let router = server::router(app.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -139,6 +153,23 @@ impl Sandbox {
     /// Point webhooks at the bot (which may start after the sandbox).
     pub fn set_webhook(&self, url: Option<String>, secret: Option<String>) {
         self.app.hooks.set_target(hooks::Target { url, secret });
+    }
+
+    /// Where webhooks go now.
+    pub fn webhook_url(&self) -> Option<String> {
+        self.app.hooks.url()
+    }
+
+    /// Send GitHub's `ping` to the webhook target and wait for how it went
+    /// (`None` when no target is set): whether the bot is listening there.
+    pub async fn ping_webhook(&self) -> Option<hooks::DeliveryRecord> {
+        self.app.hooks.ping().await
+    }
+
+    /// The recent webhook deliveries and their outcomes, newest first (what
+    /// `GET /orgs/acme/hooks/1/deliveries` lists).
+    pub fn deliveries(&self) -> Vec<hooks::DeliveryRecord> {
+        self.app.hooks.deliveries()
     }
 
     /// Act as one of the world's people over HTTP (and git, for pushes).

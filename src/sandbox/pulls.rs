@@ -69,7 +69,7 @@ pub fn pull_event(
         "number": p.number,
         "pull_request": pull_json(app, state, r, p, false),
         "repository": app.urls.repo(state, r, None),
-        "organization": app.urls.org(state, &r.owner),
+        "organization": app.urls.organization(state, &r.owner),
         "sender": app.urls.user(state, sender),
     })
 }
@@ -539,6 +539,10 @@ pub async fn create_review(
     let commit_id = req.commit_id.unwrap_or_else(|| live_head(&app, r, p));
     let id = state.new_id();
     let r = access::repo_mut(&mut state, &o, &n)?;
+    // A review moves the PR's `updated_at`, as on GitHub.
+    if let Some(p) = r.pull_mut(num) {
+        p.updated_at = Utc::now();
+    }
     r.reviews.push(ReviewRecord {
         id,
         pull_number: num,
@@ -559,10 +563,10 @@ pub async fn create_review(
             "pull_request_review",
             json!({
                 "action": "submitted",
-                "review": review,
-                "pull_request": pull_json(&app, &state, r, p, false),
+                "review": app.urls.review_in_hook(&review),
+                "pull_request": app.urls.pull_in_review_hook(&pull_json(&app, &state, r, p, false)),
                 "repository": app.urls.repo(&state, r, None),
-                "organization": app.urls.org(&state, &r.owner),
+                "organization": app.urls.organization(&state, &r.owner),
                 "sender": app.urls.user(&state, &login),
             }),
         );

@@ -39,9 +39,31 @@ impl Urls {
         self.account(login, id, kind)
     }
 
+    /// An organisation as a repository's `owner` (a user of type Organization).
     pub fn org(&self, state: &ForgeState, login: &str) -> Value {
         let id = state.orgs.get(login).map(|o| o.id).unwrap_or(0);
         self.account(login, id, "Organization")
+    }
+
+    /// An organisation as webhooks carry it in `organization` (GitHub's
+    /// `organization-simple`, which has its own URLs, not a user's).
+    pub fn organization(&self, state: &ForgeState, login: &str) -> Value {
+        let id = state.orgs.get(login).map(|o| o.id).unwrap_or(0);
+        let url = format!("{}/orgs/{login}", self.api);
+        json!({
+            "login": login,
+            "id": id,
+            "node_id": node_id("Organization", id),
+            "url": url,
+            "repos_url": format!("{url}/repos"),
+            "events_url": format!("{url}/events"),
+            "hooks_url": format!("{url}/hooks"),
+            "issues_url": format!("{url}/issues"),
+            "members_url": format!("{url}/members{{/member}}"),
+            "public_members_url": format!("{url}/public_members{{/member}}"),
+            "avatar_url": format!("{}/_avatars/{login}", self.api),
+            "description": null
+        })
     }
 
     fn account(&self, login: &str, id: u64, kind: &str) -> Value {
@@ -64,7 +86,6 @@ impl Urls {
             "events_url": format!("{a}/users/{login}/events{{/privacy}}"),
             "received_events_url": format!("{a}/users/{login}/received_events"),
             "type": kind,
-            "user_view_type": "public",
             "site_admin": false
         })
     }
@@ -126,8 +147,7 @@ impl Urls {
             "allow_forking": true,
             "web_commit_signoff_required": false,
             "license": null,
-            "network_count": 0,
-            "subscribers_count": 0
+            "custom_properties": {}
         });
         if let (Value::Object(target), Value::Object(more)) = (&mut v, flags) {
             target.extend(more);
@@ -141,6 +161,10 @@ impl Urls {
             v[*key] = Value::String(value);
         }
         if let Some(login) = viewer {
+            // Only GET /repos/{o}/{r} answers a `full-repository`, with these
+            // counts; a repository inside a pull request or a webhook has none.
+            v["network_count"] = json!(0);
+            v["subscribers_count"] = json!(0);
             let p = state.permission(r, login);
             v["permissions"] = json!({
                 "admin": p >= Permission::Admin,
@@ -312,7 +336,17 @@ impl Urls {
                 "merged_at": p.merged_at.as_ref().map(ts)
             },
             "performed_via_github_app": null,
-            "state_reason": null
+            "state_reason": null,
+            "reactions": self.no_reactions(&url)
+        })
+    }
+
+    /// A `reactions` rollup with nothing in it (nobody reacts in the sandbox).
+    fn no_reactions(&self, subject_url: &str) -> Value {
+        json!({
+            "url": format!("{subject_url}/reactions"),
+            "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
+            "confused": 0, "heart": 0, "rocket": 0, "eyes": 0
         })
     }
 
@@ -331,11 +365,7 @@ impl Urls {
             "updated_at": ts(&c.updated_at),
             "author_association": association(state, r, &c.user),
             "performed_via_github_app": null,
-            "reactions": {
-                "url": format!("{a}/repos/{full}/issues/comments/{}/reactions", c.id),
-                "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-                "confused": 0, "heart": 0, "rocket": 0, "eyes": 0
-            }
+            "reactions": self.no_reactions(&format!("{a}/repos/{full}/issues/comments/{}", c.id))
         })
     }
 
@@ -409,6 +439,62 @@ impl Urls {
         })
     }
 
+    /// A release as webhooks carry it: GitHub's webhook `release` has no
+    /// `immutable` or `updated_at` (the REST answer has both).
+    pub fn release_in_hook(&self, release: &Value) -> Value {
+        let mut v = release.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("immutable");
+            o.remove("updated_at");
+        }
+        v
+    }
+
+    /// A commit as a `status` webhook carries it: GitHub's webhook schema
+    /// has no `verified_at` in `commit.verification` (the REST answer does).
+    pub fn commit_in_hook(&self, commit: &Value) -> Value {
+        let mut v = commit.clone();
+        if let Some(o) = v["commit"]["verification"].as_object_mut() {
+            o.remove("verified_at");
+        }
+        v
+    }
+
+    /// A review as webhooks carry it: the same fields as the REST answer,
+    /// but the state in lower case (`approved`), as GitHub sends it.
+    pub fn review_in_hook(&self, review: &Value) -> Value {
+        let mut v = review.clone();
+        if let Some(state) = v["state"].as_str() {
+            v["state"] = json!(state.to_ascii_lowercase());
+        }
+        v
+    }
+
+    /// A pull request as a `pull_request_review` webhook carries it: without
+    /// the counts and merge state of the full pull request.
+    pub fn pull_in_review_hook(&self, pull: &Value) -> Value {
+        let mut v = pull.clone();
+        if let Some(o) = v.as_object_mut() {
+            for key in [
+                "additions",
+                "changed_files",
+                "comments",
+                "commits",
+                "deletions",
+                "maintainer_can_modify",
+                "mergeable",
+                "mergeable_state",
+                "merged",
+                "merged_by",
+                "rebaseable",
+                "review_comments",
+            ] {
+                o.remove(key);
+            }
+        }
+        v
+    }
+
     pub fn issue_event(&self, state: &ForgeState, r: &RepoRecord, e: &IssueEventRecord) -> Value {
         let color = r
             .labels
@@ -445,7 +531,9 @@ impl Urls {
                 "message": c.message,
                 "tree": {"sha": c.tree, "url": format!("{base}/git/trees/{}", c.tree)},
                 "url": format!("{base}/git/commits/{}", c.sha),
-                "comment_count": 0
+                "comment_count": 0,
+                // The sandbox signs nothing.
+                "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null}
             },
             "url": format!("{base}/commits/{}", c.sha),
             "html_url": format!("{}/{}/commit/{}", self.api, r.full_name(), c.sha),
@@ -481,7 +569,7 @@ const REPO_URLS: &[(&str, &str)] = &[
     ("collaborators_url", "/collaborators{/collaborator}"),
     ("comments_url", "/comments{/number}"),
     ("commits_url", "/commits{/sha}"),
-    ("compare_url", "/compare/{}...{head}"),
+    ("compare_url", "/compare/{base}...{head}"),
     ("contents_url", "/contents/{+path}"),
     ("contributors_url", "/contributors"),
     ("deployments_url", "/deployments"),

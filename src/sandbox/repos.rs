@@ -122,7 +122,7 @@ pub async fn create_status(
     let commit = open_repo(&app, &o, &n)
         .ok()
         .and_then(|repo| git::commit_info(&repo, &record.sha))
-        .map(|c| app.urls.commit(r, &c))
+        .map(|c| app.urls.commit_in_hook(&app.urls.commit(r, &c)))
         .unwrap_or(Value::Null);
     app.hooks.send(
         "status",
@@ -139,7 +139,7 @@ pub async fn create_status(
             "created_at": body["created_at"],
             "updated_at": body["updated_at"],
             "repository": app.urls.repo(&state, r, None),
-            "organization": app.urls.org(&state, &r.owner),
+            "organization": app.urls.organization(&state, &r.owner),
             "sender": app.urls.user(&state, &login),
         }),
     );
@@ -433,9 +433,9 @@ fn release_event(
 ) -> Value {
     json!({
         "action": action,
-        "release": release,
+        "release": app.urls.release_in_hook(release),
         "repository": app.urls.repo(state, r, None),
-        "organization": app.urls.org(state, &r.owner),
+        "organization": app.urls.organization(state, &r.owner),
         "sender": app.urls.user(state, sender),
     })
 }
@@ -497,10 +497,24 @@ pub async fn update_release(
         .iter_mut()
         .find(|x| x.id == id)
         .ok_or_else(ApiError::not_found)?;
+    // What an `edited` webhook says changed (GitHub's `changes`).
+    let mut changes = serde_json::Map::new();
     if let Some(v) = edit.name {
+        if rel.name.as_deref() != Some(v.as_str()) {
+            changes.insert(
+                "name".into(),
+                json!({"from": rel.name.clone().unwrap_or_default()}),
+            );
+        }
         rel.name = Some(v);
     }
     if let Some(v) = edit.body {
+        if rel.body.as_deref() != Some(v.as_str()) {
+            changes.insert(
+                "body".into(),
+                json!({"from": rel.body.clone().unwrap_or_default()}),
+            );
+        }
         rel.body = Some(v);
     }
     if let Some(v) = edit.prerelease {
@@ -517,10 +531,11 @@ pub async fn update_release(
     let r = access::repo(&state, &o, &n)?;
     let json_rel = app.urls.release(&state, r, &record);
     let action = if publishing { "published" } else { "edited" };
-    app.hooks.send(
-        "release",
-        release_event(&app, &state, r, &json_rel, action, &login),
-    );
+    let mut event = release_event(&app, &state, r, &json_rel, action, &login);
+    if action == "edited" {
+        event["changes"] = Value::Object(changes);
+    }
+    app.hooks.send("release", event);
     reply(StatusCode::OK, json_rel)
 }
 

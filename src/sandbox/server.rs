@@ -1,6 +1,6 @@
 //! The HTTP face of the sandbox: GitHub's routes, and the gate every request
-//! passes (faults, token auth, rate-limit headers, ETags and 304s, counting),
-//! plus the error bodies and pagination GitHub answers with.
+//! passes (faults, token auth, GitHub's rate limits with their headers, ETags
+//! and 304s, counting), plus the error bodies and pagination GitHub answers with.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::faults::Faults;
 use super::hooks::Hooks;
+use super::limits::{self, Limiter, Quota};
 use super::render::Urls;
 use super::signals::Signals;
 use super::state::ForgeState;
@@ -34,6 +35,8 @@ pub struct App {
     pub faults: Faults,
     pub signals: Signals,
     pub started: i64,
+    /// GitHub's primary and secondary rate limits, per token.
+    pub limits: Limiter,
 }
 
 pub type Shared = Arc<App>;
@@ -60,6 +63,11 @@ pub struct UserStats {
     pub writes: u64,
     /// Every request by HTTP method, 304s included.
     pub by_method: BTreeMap<String, u64>,
+    /// Requests refused for a rate limit, by limit (`primary`, `points`,
+    /// `concurrency`, `content_per_minute`, `content_per_hour`); not counted above.
+    pub refused: BTreeMap<String, u64>,
+    /// Secondary-limit points spent (GET 1, POST/PATCH/PUT/DELETE 5), 304s included.
+    pub points: u64,
 }
 
 pub const RATE_LIMIT: u64 = 5000;
@@ -68,6 +76,14 @@ const DOCS: &str = "https://docs.github.com/rest";
 pub fn router(app: Shared) -> Router {
     let api = Router::new()
         .route("/user", get(repos::get_user))
+        .route(
+            "/orgs/{org}/hooks/{hook}/deliveries",
+            get(super::hooks::list_deliveries),
+        )
+        .route(
+            "/orgs/{org}/hooks/{hook}/deliveries/{delivery}",
+            get(super::hooks::get_delivery),
+        )
         .route("/repos/{o}/{r}", get(repos::get_repo))
         .route("/repos/{o}/{r}/pulls", get(pulls::list).post(pulls::create))
         .route(
@@ -183,11 +199,11 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
         token
             .as_deref()
             .and_then(|t| state.user_by_token(t))
-            .map(|u| u.login.clone())
+            .map(|u| (u.login.clone(), u.id))
     };
     let fault = app
         .faults
-        .take(req.method(), req.uri().path(), caller.as_deref());
+        .take(req.method(), req.uri().path(), caller.as_ref().map(|(login, _)| login.as_str()));
     if let Some(fault) = &fault {
         if let Ok(mut s) = app.stats.lock() {
             s.faulted += 1;
@@ -198,13 +214,30 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
             return resp;
         }
     }
-    let Some(login) = caller else {
+    let Some((login, user_id)) = caller else {
         if let Ok(mut s) = app.stats.lock() {
             s.unauthenticated += 1;
         }
         let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
-        rate_headers(&app, resp.headers_mut(), 60, 0);
+        let quota = Quota {
+            limit: 60,
+            used: 0,
+            reset: app.started + 3600,
+        };
+        rate_headers(resp.headers_mut(), quota);
         return resp;
+    };
+    let admitted = match app.limits.admit(&login, user_id, req.method()) {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            if let Ok(mut s) = app.stats.lock() {
+                let u = s.users.entry(login).or_default();
+                *u.refused
+                    .entry(refused.kind.as_str().to_string())
+                    .or_default() += 1;
+            }
+            return *refused.response;
+        }
     };
     let is_get = req.method() == Method::GET;
     let method = req.method().clone();
@@ -246,26 +279,26 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     } else {
         (resp, false)
     };
-    let used = match app.stats.lock() {
-        Ok(mut s) => {
-            let u = s.users.entry(login).or_default();
-            *u.by_method.entry(method.as_str().to_string()).or_default() += 1;
-            if matches!(
-                method,
-                Method::POST | Method::PATCH | Method::PUT | Method::DELETE
-            ) {
-                u.writes += 1;
-            }
-            if not_modified {
-                u.not_modified += 1;
-            } else {
-                u.requests += 1;
-            }
-            u.requests
+    let quota = admitted.answered(not_modified);
+    drop(admitted);
+    if let Ok(mut s) = app.stats.lock() {
+        let u = s.users.entry(login).or_default();
+        *u.by_method.entry(method.as_str().to_string()).or_default() += 1;
+        let mutating = matches!(
+            method,
+            Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+        );
+        if mutating {
+            u.writes += 1;
         }
-        Err(_) => 0,
-    };
-    rate_headers(&app, resp.headers_mut(), RATE_LIMIT, used);
+        u.points += if mutating { 5 } else { 1 };
+        if not_modified {
+            u.not_modified += 1;
+        } else {
+            u.requests += 1;
+        }
+    }
+    rate_headers(resp.headers_mut(), quota);
     resp
 }
 
@@ -278,23 +311,10 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     }
 }
 
-fn rate_headers(app: &App, h: &mut HeaderMap, limit: u64, used: u64) {
-    let reset = app.started + 3600;
-    let pairs = [
-        ("x-ratelimit-limit", limit.to_string()),
-        (
-            "x-ratelimit-remaining",
-            limit.saturating_sub(used).to_string(),
-        ),
-        ("x-ratelimit-reset", reset.to_string()),
-        ("x-ratelimit-used", used.to_string()),
-        ("x-ratelimit-resource", "core".to_string()),
-        ("x-github-media-type", "github.v3; format=json".to_string()),
-    ];
-    for (k, v) in pairs {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
+fn rate_headers(h: &mut HeaderMap, quota: Quota) {
+    limits::rate_headers(h, quota);
+    if let Ok(v) = HeaderValue::from_str("github.v3; format=json") {
+        h.insert("x-github-media-type", v);
     }
 }
 

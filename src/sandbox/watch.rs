@@ -117,7 +117,7 @@ async fn announce(app: &Arc<App>, prev: &Snapshot, now: &Snapshot) {
                     "head_commit": head_commit,
                     "repository": repo_json,
                     "pusher": {"name": sender, "email": null},
-                    "organization": app.urls.org(&state, o),
+                    "organization": app.urls.organization(&state, o),
                     "sender": app.urls.user(&state, &sender),
                 }),
             );
@@ -135,7 +135,7 @@ async fn announce(app: &Arc<App>, prev: &Snapshot, now: &Snapshot) {
                         "description": null,
                         "pusher_type": "user",
                         "repository": app.urls.repo(&state, r, None),
-                        "organization": app.urls.org(&state, o),
+                        "organization": app.urls.organization(&state, o),
                         "sender": app.urls.user(&state, &sender),
                     }),
                 );
@@ -200,7 +200,8 @@ fn push_commit(app: &App, full: &str, c: &git::CommitInfo) -> Value {
     let date = chrono::DateTime::<chrono::Utc>::from_timestamp(c.time, 0)
         .map(|t| t.to_rfc3339())
         .unwrap_or_default();
-    let who = json!({"name": c.author_name, "email": c.author_email, "username": null});
+    // The sandbox's people commit under their login, which GitHub gives as `username`.
+    let who = json!({"name": c.author_name, "email": c.author_email, "username": c.author_name});
     json!({
         "id": c.sha,
         "tree_id": c.tree,

@@ -174,9 +174,77 @@ pub fn create_world_at(dir: &Path, api: Option<&str>) -> Result<World> {
 /// The demo world grown to `components` components: the demo's three plus
 /// `svc-0001`, `svc-0002`, … (copies of one small released repo, `v1.0.0`),
 /// pinned in `product.yaml` and deployed on every landscape. For measuring
-/// the bot at scale (`benches/resync.rs`); loads the world when already there.
+/// the bot at scale (`benches/resync.rs`, `stagecoach sandbox --components`);
+/// loads the world when already there.
 pub fn create_world_scaled(dir: &Path, components: usize) -> Result<World> {
     build_world(dir, None, components.max(COMPONENTS.len()))
+}
+
+/// Whether `dir` already holds a world (made by any of the `create_world*`).
+pub fn world_exists(dir: &Path) -> bool {
+    World::marker(dir).exists()
+}
+
+/// Components of the demo world before it is grown (payments, checkout, search).
+pub fn demo_component_count() -> usize {
+    COMPONENTS.len()
+}
+
+/// `svc-0001` … `svc-NNNN`: the name of the `i`th grown component.
+pub fn scaled_name(i: usize) -> String {
+    format!("svc-{i:04}")
+}
+
+/// Open `count` product PRs on a running sandbox of a grown world, each
+/// bumping one grown component (`svc-0001` 1.0.0 → 1.0.1, then `svc-0002`,
+/// …), pushed and opened by alice and not labelled yet: the bot asks for
+/// labels and then waits. A PR whose branch is already there is not opened
+/// again, so a restarted sandbox keeps its count. Returns how many it opened.
+pub async fn open_product_prs(sandbox: &super::Sandbox, count: usize) -> Result<usize> {
+    let grown = sandbox
+        .world
+        .components
+        .len()
+        .saturating_sub(COMPONENTS.len());
+    if count > grown {
+        return Err(Error::input(format!(
+            "--open-prs {count}: at most {grown}, one per grown component (--components minus the demo's {})",
+            COMPONENTS.len()
+        )));
+    }
+    let alice = sandbox.person("alice")?;
+    let product = sandbox.world.repo_path(PRODUCT);
+    let mut opened = 0;
+    for i in 1..=count {
+        let name = scaled_name(i);
+        let branch = format!("bump/{name}");
+        let bumped = {
+            let repo = git::open(&product)?;
+            if git::branch_sha(&repo, &branch).is_some() {
+                continue;
+            }
+            let text = git::read_file(&repo, "main", "product.yaml").ok_or_else(|| {
+                Error::world(format!("{}: no product.yaml on main", product.display()))
+            })?;
+            text.replace(
+                &format!("{name}: {{repo: {OWNER}/{name}, version: 1.0.0}}"),
+                &format!("{name}: {{repo: {OWNER}/{name}, version: 1.0.1}}"),
+            )
+        };
+        alice
+            .commit_files(
+                PRODUCT,
+                &branch,
+                &[("product.yaml", &bumped)],
+                &format!("fix({name}): bump to 1.0.1"),
+            )
+            .await?;
+        alice
+            .open_pr(PRODUCT, &branch, "main", &format!("{name} 1.0.1"), "")
+            .await?;
+        opened += 1;
+    }
+    Ok(opened)
 }
 
 /// The history of every scaled component.
@@ -220,7 +288,7 @@ fn build_world(dir: &Path, api: Option<&str>, components: usize) -> Result<World
     }
     let mut template: Option<PathBuf> = None;
     for i in 1..=components.saturating_sub(COMPONENTS.len()) {
-        let name = format!("svc-{i:04}");
+        let name = scaled_name(i);
         let path = git::repo_path(&dir, OWNER, &name);
         let version = match &template {
             // A copy of the first one's bare repo: same commits, same tags.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use semver::Version;
 use serde::Serialize;
 
-use crate::engine::snapshot::{EnvView, ProductPull, ProductTag, Snapshot};
+use crate::engine::snapshot::{ComponentView, EnvView, ProductPull, ProductTag, Snapshot};
 use crate::engine::{Engine, Observed, stability};
 use crate::error::{Error, Result};
 use crate::forge::{PrState, RepoId, StatusState};
@@ -551,6 +551,9 @@ pub fn component_status(
         .iter()
         .find(|c| c.name == component)
         .ok_or_else(|| unknown_component(snap, component))?;
+    if let Some(v) = &version {
+        known_version(o, view, v)?;
+    }
     let main = snap
         .product
         .manifest
@@ -641,6 +644,36 @@ pub fn component_status(
         product_tags,
         open_prs,
     })
+}
+
+/// A version asked about must exist somewhere: a component tag, main's pin
+/// or a landscape; otherwise `status` would print a road that carries nothing.
+fn known_version(o: &Observed, view: &ComponentView, version: &Version) -> Result<()> {
+    let snap = &o.snapshot;
+    let tagged = view.tags.iter().any(|(v, _, _)| v == version);
+    let pinned = snap
+        .product
+        .manifest
+        .components
+        .get(&view.name)
+        .is_some_and(|p| &p.version == version);
+    let running = snap.envs.iter().any(|e| {
+        e.versions
+            .values()
+            .any(|vs| vs.get(&view.name) == Some(version))
+    });
+    if tagged || pinned || running {
+        return Ok(());
+    }
+    let latest = view
+        .tags
+        .last()
+        .map(|(_, t, _)| format!("; the latest tag is {t}"))
+        .unwrap_or_default();
+    Err(Error::input(format!(
+        "{} has no version {version}: no tag, product pin or landscape has it{latest}",
+        view.name
+    )))
 }
 
 fn unknown_component(snap: &Snapshot, name: &str) -> Error {
@@ -873,6 +906,7 @@ mod tests {
                 labels: labels.iter().map(|l| l.to_string()).collect(),
                 html_url: "http://x/acme/product/pull/7".into(),
                 created_at: chrono::Utc::now(),
+                updated_at: None,
                 merged_at: None,
             },
             changes: Ok(vec![ComponentChange {
@@ -900,6 +934,8 @@ mod tests {
             ci_deploy: None,
             pr_env_present: true,
             sticky: Default::default(),
+            branch: Default::default(),
+            bump_from: None,
         }
     }
 

@@ -42,11 +42,12 @@ pub async fn played_road() -> Road {
 /// A bot config as the bot's own user; `read_token` for the dashboard.
 pub fn config_text(sb: &Sandbox, dir: &Path, read_token: Option<&str>) -> String {
     format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"s3cret\", resync: 1h{read}}}\n",
         api = sb.api_url,
+        budget = stagecoach::sandbox::BOT_BUDGET,
         token = sb.world.bot_token(),
         url = sb.world.git_url_template(),
         cache = dir.join("people-cache").display(),

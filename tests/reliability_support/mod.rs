@@ -45,11 +45,12 @@ pub fn quick_retries() -> RetryPolicy {
 
 pub fn bot_config(sb: &Sandbox, cache: &Path, secret: &str) -> Config {
     let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
         api = sb.api_url,
+        budget = stagecoach::sandbox::BOT_BUDGET,
         token = sb.world.bot_token(),
         url = sb.world.git_url_template(),
         cache = cache.display(),

@@ -53,6 +53,8 @@ pub struct Road {
     pub sb: Sandbox,
     pub dir: PathBuf,
     pub engine: Arc<Engine>,
+    /// The bot's counters (its GitHub client's included).
+    pub metrics: Arc<Metrics>,
     bot: Option<Bot>,
     _temp: tempfile::TempDir,
 }
@@ -62,6 +64,14 @@ pub struct RoadOptions {
     pub bot: bool,
     /// Staging weather at start: calm (KPI passes) or stormy (KPI fails).
     pub calm: bool,
+    /// An edit of the product's policy (`policies/default.yaml` on main),
+    /// committed by rita before the bot starts: e.g. pointing the stability
+    /// signals at real Prometheus and Alertmanager.
+    pub policy: Option<PolicyEdit>,
+    /// GitHub's rate limits as the sandbox enforces them, and the bot's
+    /// `forge.budget` (a YAML mapping); `None`: GitHub's numbers and
+    /// `sandbox::BOT_BUDGET`.
+    pub limits: Option<(sandbox::limits::Limits, String)>,
 }
 
 impl Default for RoadOptions {
@@ -69,13 +79,32 @@ impl Default for RoadOptions {
         Self {
             bot: true,
             calm: true,
+            policy: None,
+            limits: None,
         }
     }
 }
 
+/// A rewrite of the product's policy text.
+pub type PolicyEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+/// Where the product's policy lives in the sandbox's product repository.
+pub const POLICY_PATH: &str = "policies/default.yaml";
+
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Config {
+    bot_config_with(sb, dir, cache, token, secret, sandbox::BOT_BUDGET)
+}
+
+fn bot_config_with(
+    sb: &Sandbox,
+    dir: &Path,
+    cache: &str,
+    token: &str,
+    secret: &str,
+    budget: &str,
+) -> Config {
     let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
@@ -97,23 +126,44 @@ impl Road {
             .tempdir()
             .expect("tempdir");
         let dir = temp.path().to_path_buf();
-        let sb = sandbox::start(SandboxOptions::new(&dir))
-            .await
-            .expect("sandbox");
+        let mut sandbox_opts = SandboxOptions::new(&dir);
+        let mut budget = sandbox::BOT_BUDGET.to_string();
+        if let Some((limits, bot_budget)) = &opts.limits {
+            sandbox_opts.limits = limits.clone();
+            budget = bot_budget.clone();
+        }
+        let sb = sandbox::start(sandbox_opts).await.expect("sandbox");
         let dir = sb.dir().to_path_buf();
         let secret = hex::encode(rand::random::<[u8; 16]>());
-        let config = bot_config(&sb, &dir, "cache", sb.world.bot_token(), &secret);
+        let config = bot_config_with(&sb, &dir, "cache", sb.world.bot_token(), &secret, &budget);
         let metrics = Arc::new(Metrics::new());
-        let forge = GitHub::from_config(&config).expect("forge");
+        let forge = GitHub::from_config(&config)
+            .expect("forge")
+            .with_metrics(metrics.clone());
         let engine = Arc::new(Engine::new(config, Arc::new(forge)));
         let road = Road {
             sb,
             dir,
             engine,
+            metrics: metrics.clone(),
             bot: None,
             _temp: temp,
         };
         road.weather(opts.calm).await;
+        if let Some(edit) = &opts.policy {
+            let policy = road
+                .file_at("product", "main", POLICY_PATH)
+                .expect("the product's policy");
+            road.person("rita")
+                .commit_files(
+                    "product",
+                    "main",
+                    &[(POLICY_PATH, &edit(&policy))],
+                    "chore(policy): the test's policy",
+                )
+                .await
+                .expect("commit the policy");
+        }
         if !opts.bot {
             return road;
         }
@@ -171,6 +221,45 @@ impl Road {
     /// `component@version` is unhealthy wherever it runs (`world/unhealthy`).
     pub fn make_unhealthy(&self, what: &str) {
         append(&self.dir.join("world/unhealthy"), what);
+    }
+
+    /// The health check of `what` (`component@version`) holds until
+    /// [`Road::release_slow`]: a slow rollout.
+    pub fn make_slow(&self, what: &str) {
+        append(&self.dir.join("world/slow"), what);
+    }
+
+    pub fn release_slow(&self, what: &str) {
+        let path = self.dir.join("world/slow");
+        let kept: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l != what)
+            .map(str::to_string)
+            .collect();
+        std::fs::write(&path, kept.join("\n") + "\n").expect("world/slow");
+    }
+
+    /// Give CI's health watch `timeout` (a policy change on the product's main).
+    pub async fn ci_health_timeout(&self, timeout: &str) {
+        let policy = self
+            .file_at("product", "main", "policies/default.yaml")
+            .expect("policy");
+        let at = policy.find("timeout: 10s}").expect("the CI health timeout");
+        let new = format!(
+            "{}timeout: {timeout}}}{}",
+            &policy[..at],
+            &policy[at + "timeout: 10s}".len()..]
+        );
+        self.person("rita")
+            .commit_files(
+                "product",
+                "main",
+                &[("policies/default.yaml", &new)],
+                "chore(policy): a longer CI health watch",
+            )
+            .await
+            .expect("policy change");
     }
 
     /// The smoke gate fails for `what` (`component@version`, optionally

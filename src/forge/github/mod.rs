@@ -14,6 +14,7 @@
 //! it again only if the effect is not there ([`GitHub::write_looking`]).
 
 mod auth;
+pub mod budget;
 mod etag;
 mod models;
 mod paths;
@@ -30,6 +31,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 pub use auth::GitHubAuth;
+pub use budget::Limits as BudgetLimits;
 pub use retry::RetryPolicy;
 
 use self::models::{
@@ -177,7 +179,14 @@ impl GitHub {
     }
 
     pub fn from_config(config: &Config) -> Result<Self> {
-        Self::new(&config.forge.api_url, GitHubAuth::from_config(config)?)
+        let limits = config.budget_limits()?;
+        Ok(Self::new(&config.forge.api_url, GitHubAuth::from_config(config)?)?.with_budget(limits))
+    }
+
+    /// Keep to these request-budget limits (`forge.budget` in the config).
+    pub fn with_budget(mut self, limits: BudgetLimits) -> Self {
+        self.transport.set_budget(limits);
+        self
     }
 
     /// Count every answer into `/metrics`.
@@ -521,6 +530,7 @@ impl Forge for GitHub {
                 match (merge.merged, merge.sha) {
                     (Some(false), _) => Ok(MergeOutcome::Refused {
                         reason: merge.message.unwrap_or_else(|| "not merged".into()),
+                        head_moved: false,
                     }),
                     (_, Some(sha)) => Ok(MergeOutcome::Merged { sha }),
                     (_, None) => Err(Error::world(format!(
@@ -531,6 +541,7 @@ impl Forge for GitHub {
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::CONFLICT => {
                 let message = answer.message();
                 Ok(MergeOutcome::Refused {
+                    head_moved: answer.status == StatusCode::CONFLICT,
                     reason: if message.is_empty() {
                         answer.status.to_string()
                     } else {

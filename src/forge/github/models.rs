@@ -44,6 +44,8 @@ pub struct WirePull {
     pub labels: Vec<Name>,
     pub html_url: String,
     pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
     pub merged_at: Option<DateTime<Utc>>,
 }
 
@@ -70,6 +72,7 @@ impl From<WirePull> for PullRequest {
             labels: w.labels.into_iter().map(|l| l.name).collect(),
             html_url: w.html_url,
             created_at: w.created_at,
+            updated_at: w.updated_at,
             merged_at: w.merged_at,
         }
     }

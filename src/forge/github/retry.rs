@@ -13,6 +13,9 @@
 //!   a POST or PUT whose answer was lost may have been done, so the transport
 //!   hands it back and the caller looks for its effect before sending it again;
 //! - anything else (a plain 403 is a permission problem): never retried.
+//!
+//! The transport asks [`super::budget::rate_limited`] first: a rate-limit
+//! refusal it recognises is waited out by the request budget, unbounded.
 
 use std::time::Duration;
 

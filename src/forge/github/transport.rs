@@ -1,7 +1,9 @@
 //! One exchange with the GitHub API, done well: relative URLs (so octocrab
-//! adds credentials only for the configured API root), retries by
-//! [`retry::decide`], conditional GETs from the [`EtagCache`], `Link`
-//! pagination, a metrics count per answer, and error messages without secrets.
+//! adds credentials only for the configured API root), the request
+//! [`Budget`] before every attempt (and its waits after a rate-limit
+//! refusal), retries by [`retry::decide`], conditional GETs from the
+//! [`EtagCache`], `Link` pagination, a metrics count per answer, and error
+//! messages without secrets.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,6 +12,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
+use super::budget::{self, Budget, Limits, RateLimited};
 use super::etag::{CachedPage, EtagCache};
 use super::models::WireError;
 use super::paths;
@@ -49,6 +52,7 @@ pub struct Transport {
     base: http::Uri,
     cache: EtagCache,
     policy: RetryPolicy,
+    budget: Budget,
     metrics: Option<Arc<Metrics>>,
     /// Secrets to scrub from any message, should a server ever echo them.
     secrets: Vec<String>,
@@ -68,6 +72,7 @@ impl Transport {
             base,
             cache: EtagCache::new(ETAG_PAGES),
             policy: RetryPolicy::default(),
+            budget: Budget::new(Limits::default()),
             metrics: None,
             secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
         }
@@ -80,6 +85,10 @@ impl Transport {
 
     pub fn set_policy(&mut self, policy: RetryPolicy) {
         self.policy = policy;
+    }
+
+    pub fn set_budget(&mut self, limits: Limits) {
+        self.budget = Budget::new(limits);
     }
 
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
@@ -98,9 +107,15 @@ impl Transport {
         let cached = (method == Method::GET)
             .then(|| self.cache.get(path))
             .flatten();
+        let cost = budget::cost(&method, path, body);
+        let what = format!("{method} {path}");
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let _ticket = self
+                .budget
+                .admit(cost, &what, self.metrics.as_deref())
+                .await;
             let mut builder = http::Request::builder()
                 .method(method.clone())
                 .uri(path)
@@ -150,6 +165,36 @@ impl Transport {
                 }
             };
             self.count(&family, status.as_str());
+            if let Some(limited) = self.rate_limited(status, &headers, &text) {
+                // Refused before it was done, so sending it again is safe even
+                // for a POST; and a rate-limited attempt does not count
+                // against the retry bounds: writes wait, they are not dropped.
+                let (kind, wait) = match limited {
+                    RateLimited::Primary(wait) => {
+                        self.budget.primary_limit(wait);
+                        ("primary", wait)
+                    }
+                    RateLimited::Secondary(told) => {
+                        ("secondary", self.budget.secondary_limit(told))
+                    }
+                };
+                if let Some(m) = &self.metrics {
+                    m.rate_limited(kind);
+                }
+                tracing::warn!(%method, path, %status, kind, wait_s = wait.as_secs_f64(), "GitHub rate limit: holding every request, then retrying");
+                attempt -= 1;
+                continue;
+            }
+            self.budget.answered();
+            if let Some(wait) = budget::spent_until(&headers, epoch_now()) {
+                // The last request of the hour went through: hold the next
+                // ones until the reset rather than have them refused.
+                tracing::warn!(
+                    wait_s = wait.as_secs_f64(),
+                    "GitHub primary rate limit spent: holding requests until its reset"
+                );
+                self.budget.primary_limit(wait);
+            }
             match self.decide(&method, attempt, Some(status), &headers) {
                 Decision::RetryAfter(wait) => {
                     tracing::warn!(%method, path, %status, attempt, ?wait, "GitHub asked us to wait, retrying");
@@ -278,12 +323,24 @@ impl Transport {
         status: Option<StatusCode>,
         headers: &HeaderMap,
     ) -> Decision {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
         let jitter: f64 = rand::random();
-        retry::decide_for(method, &self.policy, attempt, status, headers, now, jitter)
+        retry::decide_for(method, &self.policy, attempt, status, headers, epoch_now(), jitter)
+    }
+
+    fn rate_limited(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        text: &str,
+    ) -> Option<RateLimited> {
+        if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+            return None;
+        }
+        let message = serde_json::from_str::<WireError>(text)
+            .ok()
+            .and_then(|e| e.message)
+            .unwrap_or_default();
+        budget::rate_limited(status, headers, &message, epoch_now())
     }
 
     fn count(&self, family: &str, status: &str) {
@@ -291,4 +348,12 @@ impl Transport {
             m.github_request(family, status);
         }
     }
+}
+
+/// The current Unix time in seconds (what `x-ratelimit-reset` is written in).
+fn epoch_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }

@@ -1,0 +1,445 @@
+//! Many roads at once, measured at scale on the sandbox (issue 9's figures):
+//!
+//! 1. a quiet minute of the running bot (one resync step a minute, the
+//!    sweep reading its share): REST points, with GET 1 and writes 5 as
+//!    GitHub counts them for its secondary limit, 304s included;
+//! 2. a webhook about one component PR to the bot's first action on it
+//!    (p50, p99);
+//! 3. one component's CI health watch held for `ROADS_HOLD` seconds while
+//!    ten other low-risk changes are carried: each one's time to its product
+//!    tag, against one change alone;
+//! 4. the requests of one low-risk road (component tag → product PR → CI →
+//!    merge → product tag) in a world of 3 and of `ROADS_COMPONENTS`;
+//! 5. a delivery that never arrives, healed by the sweep within its period
+//!    (the engine's clock moves a minute per pass).
+//!
+//! `cargo bench --bench roads` (`ROADS_COMPONENTS=1000 ROADS_PRS=200
+//! ROADS_HOLD=90`). It exits 1 when a figure misses its goal. Figures and
+//! the machine: docs/benchmarks.md.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use stagecoach::bot::Bot;
+use stagecoach::config::Config;
+use stagecoach::engine::{Clock, Engine};
+use stagecoach::forge::github::GitHub;
+use stagecoach::metrics::Metrics;
+use stagecoach::sandbox::{self, Sandbox, SandboxOptions, world};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The engine's clock, moved by the bench.
+struct Manual(Mutex<DateTime<Utc>>);
+
+impl Clock for Manual {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|_| Utc::now())
+    }
+}
+
+impl Manual {
+    fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+fn config(sb: &Sandbox, cache: &std::path::Path, sweep: &str) -> Config {
+    // The sandbox enforces GitHub's secondary limits itself; the bot's
+    // budget is the sandbox's (writes not spaced), as in the demo and tests.
+    let text = format!(
+        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
+         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
+         product: {{repo: acme/product}}\n\
+         server: {{resync: 60s, sweep: {sweep}}}\n",
+        api = sb.api_url,
+        token = sb.world.bot_token(),
+        budget = sandbox::BOT_BUDGET,
+        url = sb.world.git_url_template(),
+        cache = cache.display(),
+    );
+    Config::parse(&text, "bench config").expect("config")
+}
+
+fn engine(sb: &Sandbox, cache: &std::path::Path, sweep: &str) -> Engine {
+    let config = config(sb, cache, sweep);
+    let forge = GitHub::from_config(&config).expect("forge");
+    Engine::new(config, Arc::new(forge))
+}
+
+/// The bot's requests since the last reset, as GitHub's secondary limit
+/// counts them: (points, requests, writes).
+fn points(sb: &Sandbox) -> (u64, u64, u64) {
+    let stats = sb.stats();
+    let bot = stats.users.get(world::BOT).cloned().unwrap_or_default();
+    let mut points = 0;
+    let mut requests = 0;
+    for (method, n) in &bot.by_method {
+        requests += n;
+        points += match method.as_str() {
+            "GET" | "HEAD" => *n,
+            _ => 5 * n,
+        };
+    }
+    (points, requests, bot.writes)
+}
+
+struct World {
+    sb: Sandbox,
+    _tmp: tempfile::TempDir,
+    cache: std::path::PathBuf,
+}
+
+async fn world_of(components: usize, prs: usize) -> World {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("sandbox");
+    let started = Instant::now();
+    world::create_world_scaled(&dir, components).expect("world");
+    let sb = sandbox::start(SandboxOptions::new(&dir))
+        .await
+        .expect("sandbox");
+    world::open_product_prs(&sb, prs).await.expect("open PRs");
+    eprintln!(
+        "world: {} components, {prs} open product PRs in {:.1}s",
+        sb.world.components.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let cache = tmp.path().join("cache");
+    World {
+        sb,
+        _tmp: tmp,
+        cache,
+    }
+}
+
+async fn wait<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            eprintln!("roads bench: {what} did not happen within {limit:?}");
+            std::process::exit(1);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+const LOW: &[&str] = &[
+    "component: S",
+    "change: S",
+    "ft-coverage: 90",
+    "functional: true",
+];
+
+/// A developer's low-risk change to `repo`, merged and tagged `tag`.
+async fn release(sb: &Sandbox, repo: &str, branch: &str, tag: &str) {
+    let alice = sb.person("alice").expect("alice");
+    alice
+        .commit_files(repo, branch, &[("src/change.txt", branch)], "fix: a change")
+        .await
+        .expect("commit");
+    let n = alice
+        .open_pr(repo, branch, "main", "fix: a change", "")
+        .await
+        .expect("PR");
+    alice.add_labels(repo, n, LOW).await.expect("labels");
+    let sha = alice.merge(repo, n).await.expect("merge");
+    alice.tag(repo, tag, &sha).await.expect("tag");
+}
+
+/// Whether a product tag pins `component` at `version`.
+fn tagged(sb: &Sandbox, component: &str, version: &str) -> bool {
+    let Ok(repo) = git2::Repository::open_bare(sb.world.repo_path("product")) else {
+        return false;
+    };
+    let Ok(names) = repo.tag_names(None) else {
+        return false;
+    };
+    let needle = format!("{component}: {{repo: acme/{component}, version: {version}}}");
+    names.iter().any(|t| {
+        let Ok(Some(t)) = t else { return false };
+        repo.revparse_single(&format!("{t}^{{commit}}:product.yaml"))
+            .ok()
+            .and_then(|o| o.peel_to_blob().ok())
+            .is_some_and(|b| String::from_utf8_lossy(b.content()).contains(&needle))
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let components = env_usize("ROADS_COMPONENTS", 1000);
+    let prs = env_usize("ROADS_PRS", 200);
+    let hold = env_usize("ROADS_HOLD", 90) as u64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ok = rt.block_on(async move {
+        let mut ok = true;
+        let mut report = Vec::new();
+
+        // 1 and 5: a quiet minute, and a delivery that never arrives.
+        let w = world_of(components, prs).await;
+        let clock = Arc::new(Manual(Mutex::new(Utc::now())));
+        let bot = engine(&w.sb, &w.cache, "10m").with_clock(clock.clone());
+        let started = Instant::now();
+        bot.converge().await.expect("converge");
+        eprintln!("converged in {:.1}s", started.elapsed().as_secs_f64());
+        bot.step().await.expect("settle");
+        let mut minutes = Vec::new();
+        for _ in 0..3 {
+            clock.advance(chrono::Duration::seconds(60));
+            w.sb.reset_stats();
+            let swept = bot.swept();
+            let acted = bot.step().await.expect("step");
+            let (p, r, writes) = points(&w.sb);
+            minutes.push((p, r, writes, bot.swept() - swept, acted));
+        }
+        let worst = minutes.iter().map(|m| m.0).max().unwrap_or(0);
+        for (p, r, writes, swept, acted) in &minutes {
+            eprintln!(
+                "quiet minute: {p} REST points ({r} requests, {writes} writes), {swept} components swept, {acted} actions"
+            );
+        }
+        let quiet_ok = worst <= 300 && minutes.iter().all(|m| m.2 == 0);
+        ok &= quiet_ok;
+        report.push(format!(
+            "| a quiet minute, {components} components, {prs} open product PRs | at most {worst} REST points a minute (GitHub's secondary limit: 900), 0 writes, {} components read by the sweep a minute | ≤ 300 points, 0 writes | {} |",
+            minutes.first().map(|m| m.3).unwrap_or(0),
+            if quiet_ok { "met" } else { "MISSED" }
+        ));
+
+        // A lost delivery: a PR with a missing label, no webhook at all.
+        let alice = w.sb.person("alice").expect("alice");
+        let repo = world::scaled_name(components.saturating_sub(4).max(1));
+        alice
+            .commit_files(&repo, "fix/lost", &[("src/lost.txt", "x")], "fix: lost")
+            .await
+            .expect("commit");
+        let n = alice
+            .open_pr(&repo, "fix/lost", "main", "fix: lost", "")
+            .await
+            .expect("PR");
+        alice.add_labels(&repo, n, &["component: S"]).await.expect("label");
+        let mut simulated = 0;
+        let healed = loop {
+            clock.advance(chrono::Duration::seconds(60));
+            simulated += 60;
+            bot.step().await.expect("step");
+            let comments = alice.comments(&format!("acme/{repo}"), n).await.expect("comments");
+            if comments.iter().any(|(who, _)| who == world::BOT) {
+                break true;
+            }
+            if simulated > 660 {
+                break false;
+            }
+        };
+        ok &= healed;
+        report.push(format!(
+            "| a delivery that never arrives (sweep 10m, a pass a minute) | healed after {} simulated minutes | within the sweep period | {} |",
+            simulated / 60,
+            if healed { "met" } else { "MISSED" }
+        ));
+        drop(bot);
+
+        // 2: webhook → first action, with the real bot and its webhooks.
+        let metrics = Arc::new(Metrics::new());
+        let live = Arc::new(engine(&w.sb, &w.cache, "10m"));
+        let secret = "bench-secret".to_string();
+        let running = Bot::start(
+            live.clone(),
+            metrics,
+            "127.0.0.1:0",
+            Some(secret.clone()),
+            Duration::from_secs(60),
+            None,
+        )
+        .await
+        .expect("bot");
+        w.sb
+            .set_webhook(Some(format!("http://{}/webhook", running.addr)), Some(secret));
+        // The bot's first pass (a cold scope) is not part of the figure.
+        wait("the bot's first pass", Duration::from_secs(600), || async {
+            (live.passes() > 0).then_some(())
+        })
+        .await;
+        let mut latencies = Vec::new();
+        for i in 0..20 {
+            let repo = world::scaled_name(components.saturating_sub(i + 10).max(1));
+            let branch = format!("fix/latency-{i}");
+            alice
+                .commit_files(&repo, &branch, &[("src/l.txt", &branch)], "fix: latency")
+                .await
+                .expect("commit");
+            let n = alice
+                .open_pr(&repo, &branch, "main", "fix: latency", "")
+                .await
+                .expect("PR");
+            let started = Instant::now();
+            alice.add_labels(&repo, n, &["component: S"]).await.expect("label");
+            let full = format!("acme/{repo}");
+            wait("the bot's comment", Duration::from_secs(60), || async {
+                let c = alice.comments(&full, n).await.ok()?;
+                c.iter().any(|(who, _)| who == world::BOT).then_some(())
+            })
+            .await;
+            latencies.push(started.elapsed().as_secs_f64());
+        }
+        latencies.sort_by(f64::total_cmp);
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        let latency_ok = p50 <= 1.0 && p99 <= 3.0;
+        ok &= latency_ok;
+        report.push(format!(
+            "| a webhook about one component PR → the bot's first action ({components} components) | p50 {p50:.2} s, p99 {p99:.2} s (20 deliveries) | p50 ≤ 1 s, p99 ≤ 3 s | {} |",
+            if latency_ok { "met" } else { "MISSED" }
+        ));
+
+        // 3: one slow health watch, ten other low-risk changes.
+        let product = w.sb.world.repo_path("product");
+        let policy = {
+            let repo = git2::Repository::open_bare(&product).expect("product");
+            let blob = repo
+                .revparse_single("main:policies/default.yaml")
+                .and_then(|o| o.peel_to_blob())
+                .expect("policy");
+            String::from_utf8_lossy(blob.content()).replacen("timeout: 10s}", "timeout: 300s}", 1)
+        };
+        w.sb.person("rita")
+            .expect("rita")
+            .commit_files(
+                "product",
+                "main",
+                &[("policies/default.yaml", &policy)],
+                "chore(policy): a longer CI health watch",
+            )
+            .await
+            .expect("policy");
+        // One change alone first.
+        let alone_name = world::scaled_name(components - 1);
+        let started = Instant::now();
+        release(&w.sb, &alone_name, "fix/alone", "v1.0.1").await;
+        wait("the change alone tagged", Duration::from_secs(600), || async {
+            tagged(&w.sb, &alone_name, "1.0.1").then_some(())
+        })
+        .await;
+        let alone = started.elapsed().as_secs_f64();
+        // The slow one, then ten others.
+        let slow = world::scaled_name(components - 2);
+        let hold_file = w.sb.dir().join("world/slow");
+        std::fs::write(&hold_file, format!("{slow}@1.0.1\n")).expect("slow");
+        release(&w.sb, &slow, "fix/slow", "v1.0.1").await;
+        let started = Instant::now();
+        let others: Vec<String> = (0..10).map(|i| world::scaled_name(components - 3 - i)).collect();
+        for name in &others {
+            release(&w.sb, name, "fix/one-of-ten", "v1.0.1").await;
+        }
+        let release_after = tokio::spawn({
+            let hold_file = hold_file.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(hold)).await;
+                let _ = std::fs::write(&hold_file, "");
+            }
+        });
+        let mut times = Vec::new();
+        for name in &others {
+            wait("one of the ten tagged", Duration::from_secs(900), || async {
+                tagged(&w.sb, name, "1.0.1").then_some(())
+            })
+            .await;
+            times.push(started.elapsed().as_secs_f64());
+        }
+        let slowest = times.iter().copied().fold(0.0, f64::max);
+        let held_ok = slowest <= 2.0 * alone.max(1.0) && slowest < hold as f64;
+        ok &= held_ok;
+        report.push(format!(
+            "| one CI health watch held {hold} s, ten other low-risk changes | each of the ten tagged within {slowest:.1} s (alone: {alone:.1} s) | ≤ 2× alone, before the slow one | {} |",
+            if held_ok { "met" } else { "MISSED" }
+        ));
+        let _ = release_after.await;
+        running.shutdown().await;
+        w.sb.shutdown().await;
+
+        // 4: one low-risk road's requests at 3 and at N components, sweep off.
+        let mut costs = Vec::new();
+        for size in [3, components] {
+            let w = world_of(size, 0).await;
+            let clock = Arc::new(Manual(Mutex::new(Utc::now())));
+            let bot = engine(&w.sb, &w.cache, "1000h").with_clock(clock.clone());
+            bot.converge().await.expect("converge");
+            bot.step().await.expect("settle");
+            let name = if size == 3 { "payments".to_string() } else { world::scaled_name(1) };
+            let (version, tag) = if size == 3 { ("1.4.3", "v1.4.3") } else { ("1.0.1", "v1.0.1") };
+            w.sb.reset_stats();
+            release(&w.sb, &name, "fix/road", tag).await;
+            let repo = stagecoach::forge::RepoId::parse(&format!("acme/{name}")).expect("repo");
+            // The hints the webhooks would give: the component's repo.
+            bot.hint(&stagecoach::forge::webhook::Event::Create {
+                repo,
+                ref_type: "tag".into(),
+                git_ref: tag.into(),
+            });
+            let product = stagecoach::forge::RepoId::parse("acme/product").expect("repo");
+            for _ in 0..30 {
+                bot.hint(&stagecoach::forge::webhook::Event::Push {
+                    repo: product.clone(),
+                    git_ref: "refs/heads/main".into(),
+                    after: String::new(),
+                });
+                clock.advance(chrono::Duration::seconds(1));
+                bot.step().await.expect("step");
+                // Let a gate started by this step finish (its verdict wakes the next).
+                let mut finished = bot.gate_finished();
+                if !bot.gates_running().is_empty() {
+                    let _ = tokio::time::timeout(Duration::from_secs(30), finished.changed()).await;
+                }
+                if tagged(&w.sb, &name, version) {
+                    break;
+                }
+            }
+            let (p, r, writes) = points(&w.sb);
+            eprintln!("road at {size} components: {p} points, {r} requests, {writes} writes");
+            costs.push((size, r, p));
+            w.sb.shutdown().await;
+        }
+        let (small, large) = (costs[0].1 as f64, costs[1].1 as f64);
+        let road_ok = (large - small).abs() <= 0.2 * small;
+        ok &= road_ok;
+        report.push(format!(
+            "| one low-risk road (component tag → product PR → CI → merge → product tag) | {} requests at 3 components, {} at {components} | within 20 % | {} |",
+            costs[0].1,
+            costs[1].1,
+            if road_ok { "met" } else { "MISSED" }
+        ));
+
+        println!("\n| what | measured | goal | |");
+        println!("| --- | --- | --- | --- |");
+        for row in &report {
+            println!("{row}");
+        }
+        ok
+    });
+    if !ok {
+        eprintln!("roads bench: a figure missed its goal (see the table)");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,48 @@
+//! `stagecoach rollback ENV [--to TAG]`: put an environment back on an
+//! earlier release (the one it ran before, or `--to`), as a normal
+//! promotion in waves, as yourself (your token), recorded with who asked.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::forge::github::GitHub;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The environment, e.g. canary or prod.
+    pub env: String,
+    /// The release to go back to; by default the one the environment ran before.
+    #[arg(long = "to", value_name = "TAG")]
+    pub to: Option<String>,
+    #[arg(long, default_value = "stagecoach.yaml")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub acting: super::Acting,
+    #[command(flatten)]
+    pub output: super::Output,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    super::init_logging("text");
+    let config = super::load_config_as(&args.config, &args.acting)?;
+    let done = super::runtime()?.block_on(async move {
+        let forge = GitHub::from_config(&config)?;
+        let engine = Engine::new(config, Arc::new(forge));
+        engine.rollback(&args.env, args.to.as_deref()).await
+    })?;
+    if args.output.json() {
+        return super::emitln(&super::to_json(&serde_json::json!({
+            "tag": done.tag,
+            "env": done.env,
+            "steps": done.steps,
+        }))?);
+    }
+    let mut out = String::new();
+    for s in &done.steps {
+        out.push_str(&format!("{s}\n"));
+    }
+    out.push_str(&format!("{} runs on {} again\n", done.tag, done.env));
+    super::emit(&out)
+}

@@ -1,0 +1,323 @@
+//! Acting on pull requests: risk labels, opening a product PR, rebuilding
+//! the bot's own bump branch on a new main, and merging (a refused merge is
+//! recorded as a state, never retried blindly).
+
+use crate::error::{Error, Result};
+use crate::forge::{CommitStatus, MergeMethod, MergeOutcome, NewPull, RepoId, StatusState};
+use crate::git::trailers::Trailers;
+use crate::git::workspace::{FileChange, Outcome, Rebuilt};
+use crate::manifest::product as product_manifest;
+use crate::policy::{Policy, RiskLevel};
+
+use super::super::Engine;
+use super::super::action::{context, short};
+use super::super::snapshot::{ComponentChange, Snapshot};
+use super::super::trailer;
+use super::super::{component, text};
+use super::set_status;
+
+impl Engine {
+    pub(super) async fn set_risk_label(
+        &self,
+        policy: &Policy,
+        snap: &Snapshot,
+        pr: u64,
+        level: RiskLevel,
+        remove: &[String],
+    ) -> Result<String> {
+        let product = &snap.product.repo;
+        for l in remove {
+            self.forge.remove_label(product, pr, l).await?;
+        }
+        self.forge
+            .add_labels(product, pr, &[policy.label_for_risk(level)])
+            .await?;
+        Ok(format!("labelled risk: {level}"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn open_product_pr(
+        &self,
+        policy: &Policy,
+        snap: &Snapshot,
+        change: &ComponentChange,
+        sources: &[u64],
+        labels: &[String],
+        branch: &str,
+        reason: &str,
+    ) -> Result<String> {
+        let product = snap.product.repo.clone();
+        let component_repo = self.component_repo(snap, &change.component)?;
+        // Open, not re-open: a PR for this branch may exist from a previous run.
+        let existing = self
+            .forge
+            .list_open_pulls(&product)
+            .await?
+            .into_iter()
+            .find(|p| p.head_ref == branch);
+        let number = match existing {
+            // Opened before a crash: finish the job (labels first).
+            Some(p) => {
+                let missing: Vec<String> = labels
+                    .iter()
+                    .filter(|l| !p.labels.contains(l))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    self.forge.add_labels(&product, p.number, &missing).await?;
+                }
+                p.number
+            }
+            None => {
+                let trailers = bump_trailers(change, &component_repo, sources);
+                let base = self.config.product.branch.clone();
+                self.commit_bump(
+                    &product,
+                    branch,
+                    &base,
+                    change,
+                    &bump_message(change),
+                    &trailers,
+                )
+                .await?;
+                let log = self
+                    .changelog(policy, snap, None, std::slice::from_ref(change))
+                    .await?;
+                let body = format!(
+                    "Bumps **{}** from {} to {} ({reason}).\n\nFrom: {}\n\n{log}\n\n---\nOpened by Stagecoach. Risk is computed from the labels and shown in a comment; the CI landscape, gates and merge follow the product policy. The branch is the bot's: when main moves, Stagecoach rebuilds it on the new main. Push to it and it becomes yours.",
+                    change.component,
+                    change.from,
+                    change.to,
+                    sources
+                        .iter()
+                        .map(|n| format!("{component_repo}#{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                let pr = self
+                    .forge
+                    .create_pull(
+                        &product,
+                        &NewPull {
+                            title: format!("{}: {} → {}", change.component, change.from, change.to),
+                            body,
+                            head: branch.to_string(),
+                            base: self.config.product.branch.clone(),
+                        },
+                    )
+                    .await?;
+                if !labels.is_empty() {
+                    self.forge.add_labels(&product, pr.number, labels).await?;
+                }
+                pr.number
+            }
+        };
+        for n in sources {
+            self.forge
+                .upsert_sticky_comment(
+                    &component_repo,
+                    *n,
+                    "product",
+                    &component::released_comment(&change.component, &change.to, &product, number),
+                )
+                .await?;
+        }
+        Ok(format!("product PR #{number}"))
+    }
+
+    /// Rebuild the bot's bump branch of product PR `pr` on the product's
+    /// main as it is now: the same one-line edit, one commit, pushed with a
+    /// lease on `old_head` (if anyone moved the branch, nothing is pushed).
+    /// The statuses in `carry` are set on the new head, so a verdict that
+    /// still holds is not earned twice.
+    pub(super) async fn rebuild_product_pr(
+        &self,
+        snap: &Snapshot,
+        pr: u64,
+        branch: &str,
+        old_head: &str,
+        change: &ComponentChange,
+        carry: &[CommitStatus],
+    ) -> Result<String> {
+        let product = snap.product.repo.clone();
+        let manifest_path = self.config.product.manifest.clone();
+        let base = self.config.product.branch.clone();
+        let sources = self
+            .bump_sources(snap, pr)
+            .unwrap_or_else(|| format!("{product}#{pr}"));
+        let trailers = Trailers::new()
+            .with(trailer::ACTION, trailer::action::BUMP)
+            .with(
+                trailer::COMPONENT,
+                format!("{}@{}", change.component, change.to),
+            )
+            .with(trailer::FROM, sources)
+            .with(trailer::REBUILT_FROM, old_head.to_string());
+        let message = bump_message(change);
+        let (branch2, old2, change2) = (branch.to_string(), old_head.to_string(), change.clone());
+        let rebuilt = self
+            .with_repo(&product, move |ws| {
+                ws.rebuild_branch(&branch2, &base, &old2, &message, &trailers, &mut |tree| {
+                    bump_edit(tree, &manifest_path, &change2)
+                })
+            })
+            .await?;
+        match rebuilt {
+            Rebuilt::Pushed { sha } => {
+                for status in carry {
+                    set_status(
+                        self.forge.as_ref(),
+                        &product,
+                        &sha,
+                        &status.context,
+                        status.state,
+                        &format!("{} (carried from {})", status.description, short(old_head)),
+                    )
+                    .await?;
+                }
+                let what = if carry.is_empty() {
+                    "CI runs again on the new head".to_string()
+                } else {
+                    "its verdicts carry over: main only gained other verified bumps".to_string()
+                };
+                self.forge
+                    .upsert_sticky_comment(
+                        &product,
+                        pr,
+                        "rebase",
+                        &format!(
+                            "Main moved, so Stagecoach rebuilt this bump on it ({} → {}); {what}.",
+                            short(old_head),
+                            short(&sha)
+                        ),
+                    )
+                    .await?;
+                Ok(format!("rebuilt on main as {}", short(&sha)))
+            }
+            Rebuilt::Moved { head } => Ok(format!(
+                "not rebuilt: the branch moved to {} since it was read",
+                short(&head)
+            )),
+        }
+    }
+
+    /// The `Stagecoach-From` of a bump PR's first commit: where it came from.
+    fn bump_sources(&self, snap: &Snapshot, pr: u64) -> Option<String> {
+        snap.product
+            .pulls
+            .iter()
+            .find(|p| p.pr.number == pr)
+            .and_then(|p| p.bump_from.clone())
+    }
+
+    pub(super) async fn merge(&self, snap: &Snapshot, pr: u64, head_sha: &str) -> Result<String> {
+        let product = &snap.product.repo;
+        match self
+            .forge
+            .merge_pull(product, pr, MergeMethod::Merge, head_sha)
+            .await?
+        {
+            MergeOutcome::Merged { sha } => Ok(format!("merged as {}", short(&sha))),
+            MergeOutcome::Refused {
+                reason,
+                head_moved: true,
+            } => Ok(format!(
+                "merge refused, the head moved: {reason}; next pass tries again"
+            )),
+            MergeOutcome::Refused { reason, .. } => {
+                // A state, not a retry: the decision waits for main or the
+                // head to move (or rebuilds the bot's own branch).
+                set_status(
+                    self.forge.as_ref(),
+                    product,
+                    head_sha,
+                    context::MERGE,
+                    StatusState::Failure,
+                    &format!(
+                        "merge refused at main {}: {}",
+                        short(&snap.product.main_sha),
+                        reason
+                    ),
+                )
+                .await?;
+                self.forge
+                    .upsert_sticky_comment(
+                        product,
+                        pr,
+                        "merge",
+                        &format!(
+                            "Stagecoach could not merge: {}. It tries again when main or this PR moves.",
+                            text::inert(&reason)
+                        ),
+                    )
+                    .await?;
+                Ok(format!("merge refused: {reason}"))
+            }
+        }
+    }
+
+    /// Commit one component's new version into `product.yaml` on `branch`
+    /// (made from `base` when new): the product PR's and the hotfix's change.
+    pub(super) async fn commit_bump(
+        &self,
+        product: &RepoId,
+        branch: &str,
+        base: &str,
+        change: &ComponentChange,
+        message: &str,
+        trailers: &Trailers,
+    ) -> Result<Outcome> {
+        let manifest_path = self.config.product.manifest.clone();
+        let (branch, base, change) = (branch.to_string(), base.to_string(), change.clone());
+        let (message, trailers) = (message.to_string(), trailers.clone());
+        self.with_repo(product, move |ws| {
+            ws.update_branch(&branch, Some(&base), &message, &trailers, &mut |tree| {
+                bump_edit(tree, &manifest_path, &change)
+            })
+        })
+        .await
+    }
+}
+
+/// The edit of a bump: one component's version in the manifest.
+fn bump_edit(
+    tree: &crate::git::workspace::TreeView,
+    manifest_path: &str,
+    change: &ComponentChange,
+) -> Result<Vec<FileChange>> {
+    let text = tree
+        .read_file(manifest_path)?
+        .ok_or_else(|| Error::input(format!("no `{manifest_path}`")))?;
+    let new = product_manifest::set_component_version(&text, &change.component, &change.to)?;
+    Ok(vec![FileChange {
+        path: manifest_path.to_string(),
+        content: Some(new),
+    }])
+}
+
+fn bump_message(change: &ComponentChange) -> String {
+    format!(
+        "feat({}): {} {} → {}",
+        change.component, change.component, change.from, change.to
+    )
+}
+
+fn bump_trailers(change: &ComponentChange, component_repo: &RepoId, sources: &[u64]) -> Trailers {
+    Trailers::new()
+        .with(trailer::ACTION, trailer::action::BUMP)
+        .with(
+            trailer::COMPONENT,
+            format!("{}@{}", change.component, change.to),
+        )
+        .with(
+            trailer::FROM,
+            format!(
+                "{component_repo}#{}",
+                sources
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",#")
+            ),
+        )
+}
