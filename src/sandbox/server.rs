@@ -201,9 +201,11 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
             .and_then(|t| state.user_by_token(t))
             .map(|u| (u.login.clone(), u.id))
     };
-    let fault = app
-        .faults
-        .take(req.method(), req.uri().path(), caller.as_ref().map(|(login, _)| login.as_str()));
+    let fault = app.faults.take(
+        req.method(),
+        req.uri().path(),
+        caller.as_ref().map(|(login, _)| login.as_str()),
+    );
     if let Some(fault) = &fault {
         if let Ok(mut s) = app.stats.lock() {
             s.faulted += 1;

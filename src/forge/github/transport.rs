@@ -324,7 +324,15 @@ impl Transport {
         headers: &HeaderMap,
     ) -> Decision {
         let jitter: f64 = rand::random();
-        retry::decide_for(method, &self.policy, attempt, status, headers, epoch_now(), jitter)
+        retry::decide_for(
+            method,
+            &self.policy,
+            attempt,
+            status,
+            headers,
+            epoch_now(),
+            jitter,
+        )
     }
 
     fn rate_limited(
