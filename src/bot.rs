@@ -82,6 +82,21 @@ async fn reconcile_loop(
     resync: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // Hints are taken the moment they arrive, not between steps: a step
+    // runs several passes, and each pass must see what changed meanwhile
+    // (a PR merged during the pass that read it open).
+    let hinted = Arc::new(tokio::sync::Notify::new());
+    let taker = {
+        let engine = engine.clone();
+        let hinted = hinted.clone();
+        tokio::spawn(async move {
+            while let Some(event) = hints.recv().await {
+                tracing::debug!(event = %event.describe(), "webhook hint");
+                engine.hint(&event);
+                hinted.notify_one();
+            }
+        })
+    };
     let mut tick = tokio::time::interval(resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut gate_finished = engine.gate_finished();
@@ -92,14 +107,8 @@ async fn reconcile_loop(
             Ok(()) = gate_finished.changed() => {
                 tracing::debug!("a gate finished");
             }
-            Some(event) = hints.recv() => {
-                tracing::debug!(event = %event.describe(), "webhook hint");
-                engine.hint(&event);
-                // Many hints in a burst make one pass.
-                while let Ok(event) = hints.try_recv() {
-                    engine.hint(&event);
-                }
-            }
+            // Many hints in a burst make one pass: one permit wakes the loop.
+            () = hinted.notified() => {}
         }
         gate_finished.borrow_and_update();
         // The pass itself is not cancelled by a stop: the action in hand finishes.
@@ -112,5 +121,6 @@ async fn reconcile_loop(
             break;
         }
     }
+    taker.abort();
     engine.abort_gates();
 }
