@@ -21,7 +21,7 @@ pub fn judge(
         Principal::Team { org, slug } => in_team(org, slug),
     });
     if !named {
-        let list: Vec<String> = principals.iter().map(principal_name).collect();
+        let list: Vec<String> = principals.iter().map(Principal::to_string).collect();
         return Authority::Refused(format!(
             "not listed in people.{role} ({})",
             if list.is_empty() {
@@ -38,13 +38,6 @@ pub fn judge(
         ));
     }
     Authority::Allowed
-}
-
-pub fn principal_name(p: &Principal) -> String {
-    match p {
-        Principal::User(u) => u.clone(),
-        Principal::Team { org, slug } => format!("@{org}/{slug}"),
-    }
 }
 
 /// The edge: ask the forge for the facts, then judge.
