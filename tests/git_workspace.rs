@@ -484,6 +484,57 @@ fn tags_are_created_once_and_never_moved() {
 }
 
 #[test]
+fn two_writers_creating_one_tag_at_once_never_both_win() {
+    // A new ref is created only if absent, checked under the ref's lock: a
+    // check before the lock let two creators both "win" now and then, the
+    // second silently replacing the first (about one round in a hundred here).
+    let remote = Arc::new(Remote::new());
+    let seed = remote.repo();
+    let mut commits = vec![];
+    let mut parent = Oid::from_str(&remote.initial).unwrap();
+    for n in 0..2 {
+        parent = commit_files(&seed, Some(parent), &[("t.txt", &n.to_string())], "t");
+        commits.push(parent.to_string());
+    }
+    seed.reference("refs/heads/main", parent, true, "more")
+        .unwrap();
+    let rounds = 100;
+    let barrier = Arc::new(Barrier::new(2));
+    let writers: Vec<_> = [0usize, 1]
+        .into_iter()
+        .map(|side| {
+            let remote = Arc::clone(&remote);
+            let barrier = Arc::clone(&barrier);
+            let target = commits[side].clone();
+            thread::spawn(move || {
+                let cache = TempDir::new().unwrap();
+                let ws = open(cache.path(), &remote);
+                (0..rounds)
+                    .map(|round| {
+                        barrier.wait();
+                        matches!(
+                            ws.create_tag(&format!("v0.{round}.0"), &target, "race"),
+                            Ok(true)
+                        )
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let won: Vec<Vec<bool>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let repo = remote.repo();
+    for round in 0..rounds {
+        let name = format!("refs/tags/v0.{round}.0");
+        assert_eq!(
+            u8::from(won[0][round]) + u8::from(won[1][round]),
+            1,
+            "{name}: exactly one creator wins"
+        );
+        assert_eq!(repo.reflog(&name).unwrap().len(), 1, "{name} written once");
+    }
+}
+
+#[test]
 fn notes_are_shared_and_written_once() {
     let remote = Remote::new();
     let (cache_a, cache_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());

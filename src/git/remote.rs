@@ -254,8 +254,12 @@ impl Remote {
             (Some(new), Some(old)) => target
                 .reference_matching(&update.name, new, true, old, message)
                 .map(drop),
+            // Created only if absent, checked under the ref's lock: the zero
+            // id as the old value. (`reference(.., force: false)` checks for
+            // the ref before taking the lock, so two creators racing could
+            // both "win" and the second silently replace the first.)
             (Some(new), None) => target
-                .reference(&update.name, new, false, message)
+                .reference_matching(&update.name, new, true, git2::Oid::zero(), message)
                 .map(drop),
             (None, Some(old)) => match target.find_reference(&update.name) {
                 Ok(mut current) if current.target() == Some(old) => current.delete(),
