@@ -386,7 +386,7 @@ fn stagecoach_sandbox_prints_where_it_delivers_and_reports_failed_deliveries() {
     let stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut printed = Vec::new();
     for line in stdout.lines().map_while(Result::ok) {
-        let done = line.starts_with("users:");
+        let done = line.starts_with("users");
         printed.push(line);
         if done {
             break;
