@@ -412,6 +412,7 @@ impl Forge for StatusForge {
             state,
             description: format!("read {reads}"),
             target_url: None,
+            updated_at: None,
         }])
     }
     async fn merge_pull(

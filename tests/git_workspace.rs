@@ -523,10 +523,10 @@ fn two_writers_creating_one_tag_at_once_never_both_win() {
         .collect();
     let won: Vec<Vec<bool>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     let repo = remote.repo();
-    for round in 0..rounds {
+    for (round, (a, b)) in won[0].iter().zip(&won[1]).enumerate() {
         let name = format!("refs/tags/v0.{round}.0");
         assert_eq!(
-            u8::from(won[0][round]) + u8::from(won[1][round]),
+            u8::from(*a) + u8::from(*b),
             1,
             "{name}: exactly one creator wins"
         );

@@ -83,6 +83,7 @@ async fn an_app_trades_its_jwt_for_an_installation_token_and_acts_as_its_bot() {
             state: StatusState::Success,
             description: "labels complete".into(),
             target_url: None,
+            updated_at: None,
         },
     )
     .await

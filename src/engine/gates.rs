@@ -677,6 +677,7 @@ mod tests {
             state,
             description: String::new(),
             target_url: None,
+            updated_at: None,
         };
         let statuses = [
             st("other", StatusState::Failure),

@@ -35,6 +35,8 @@ const RECENT_PULLS: usize = 30;
 const LISTING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How many landscape commits are read for the record.
 const LANDSCAPE_HISTORY: usize = 60;
+/// How many landscape commits are looked at, at most, to find them.
+const LANDSCAPE_WALK: usize = 5_000;
 
 impl Engine {
     /// Read the policy from the product's main branch (never from a PR).
@@ -588,7 +590,13 @@ impl Engine {
                         }
                     }
                 }
-                let log = ws.log(&head, LANDSCAPE_HISTORY)?;
+                // The bot's own commits only: a person (or another tool)
+                // committing often must not push the record out of sight
+                // (seen: a deploy not found, so deployed again every pass).
+                let log = ws.log_where(&head, LANDSCAPE_HISTORY, LANDSCAPE_WALK, |c| {
+                    c.trailers.get(trailer::ACTION).is_some()
+                        || c.trailers.get(trailer::REVERTS).is_some()
+                })?;
                 let reverted: BTreeSet<String> = log
                     .iter()
                     .flat_map(|c| {
@@ -607,6 +615,7 @@ impl Engine {
                         time: c.time,
                         trailers: c.trailers,
                         health: None,
+                        health_at: None,
                     })
                     .collect();
                 let pr_envs = match &env2.pr_envs {
@@ -642,19 +651,23 @@ impl Engine {
         {
             // Read once; a status hint or the end of the bot's own watch
             // makes it read again.
-            if let Some(known) = self.scope.health(&repo, &c.sha).filter(|_| scoped) {
-                c.health = known;
-                continue;
-            }
-            c.health = self
-                .forge
-                .list_statuses(&repo, &c.sha)
-                .await?
-                .into_iter()
-                .find(|s| s.context == HEALTH_CONTEXT)
-                .map(|s| s.state)
-                .filter(|s| *s != StatusState::Pending);
-            self.scope.store_health(&repo, &c.sha, c.health);
+            let verdict = match self.scope.health(&repo, &c.sha).filter(|_| scoped) {
+                Some(known) => known,
+                None => {
+                    let verdict = self
+                        .forge
+                        .list_statuses(&repo, &c.sha)
+                        .await?
+                        .into_iter()
+                        .find(|s| s.context == HEALTH_CONTEXT)
+                        .filter(|s| s.state != StatusState::Pending)
+                        .map(|s| (s.state, s.updated_at));
+                    self.scope.store_health(&repo, &c.sha, verdict);
+                    verdict
+                }
+            };
+            c.health = verdict.map(|(state, _)| state);
+            c.health_at = verdict.and_then(|(_, at)| at);
         }
         let asks = if env.manual {
             self.promotion_asks(policy, &repo, scoped).await?

@@ -125,6 +125,7 @@ pub fn judge(
                         state: StatusState::Success,
                         description: "the policy parses; the bot acts on it".into(),
                         target_url: None,
+                        updated_at: None,
                     },
                 )
             });
@@ -152,6 +153,7 @@ pub fn judge(
                         state: StatusState::Failure,
                         description: truncate(&error, DESCRIPTION_MAX),
                         target_url: None,
+                        updated_at: None,
                     },
                 )
             });

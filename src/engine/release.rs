@@ -162,7 +162,10 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
                         reason: format!("wave {wave}/{} of {} unhealthy", waves.len(), req.tag),
                     }]);
                 }
-                Some(StatusState::Success) => previous_done = Some(commit.time),
+                // The soak counts from the verdict: a slow watch does not eat it.
+                Some(StatusState::Success) => {
+                    previous_done = Some(commit.health_at.unwrap_or(commit.time).max(commit.time))
+                }
             },
         }
     }

@@ -42,6 +42,9 @@ pub struct ComponentPullDetail {
     pub sticky: BTreeMap<String, String>,
 }
 
+/// A landscape commit's health verdict and when it was set.
+pub type HealthVerdict = (StatusState, Option<DateTime<Utc>>);
+
 #[derive(Default)]
 struct State {
     /// Generation of the newest hint per repo (full name); a read that
@@ -58,7 +61,7 @@ struct State {
     asks: BTreeMap<(String, u64), (String, Option<PromotionAsk>)>,
     /// Health verdicts of landscape commits as last read (`None`: no
     /// verdict yet): (repo, sha). Dropped by a status hint or a gate's end.
-    health: BTreeMap<(String, String), Option<StatusState>>,
+    health: BTreeMap<(String, String), Option<HealthVerdict>>,
     /// PR listings of the product and the landscapes, with when they were
     /// read: read again when the repo is hinted or written, or when old.
     listings: BTreeMap<String, (DateTime<Utc>, Vec<PullRequest>)>,
@@ -363,12 +366,12 @@ impl Scope {
 
     /// A landscape commit's health verdict as last read (`Some(None)`: read,
     /// no verdict yet), unless a hint or a gate's end said it changed.
-    pub fn health(&self, repo: &RepoId, sha: &str) -> Option<Option<StatusState>> {
+    pub fn health(&self, repo: &RepoId, sha: &str) -> Option<Option<HealthVerdict>> {
         self.with(|s| s.health.get(&(repo.to_string(), sha.to_string())).copied())
             .flatten()
     }
 
-    pub fn store_health(&self, repo: &RepoId, sha: &str, state: Option<StatusState>) {
+    pub fn store_health(&self, repo: &RepoId, sha: &str, state: Option<HealthVerdict>) {
         self.with(|s| s.health.insert((repo.to_string(), sha.to_string()), state));
     }
 

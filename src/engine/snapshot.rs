@@ -157,6 +157,8 @@ pub struct LandscapeCommit {
     /// The bot's health verdict on this commit (`stagecoach/health` status on
     /// the landscape repo), once watched.
     pub health: Option<crate::forge::StatusState>,
+    /// When that verdict was set: a soak counts from it.
+    pub health_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]

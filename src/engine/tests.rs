@@ -133,6 +133,7 @@ fn status(pull: &mut ProductPull, ctx: &str, state: StatusState, description: &s
             state,
             description: description.into(),
             target_url: None,
+            updated_at: None,
         },
     );
 }
@@ -148,6 +149,7 @@ fn landscape_commit(sha: &str, at: DateTime<Utc>, trailers: &[(&str, &str)]) -> 
         trailers: t,
         reverted: false,
         health: None,
+        health_at: None,
     }
 }
 
@@ -647,6 +649,27 @@ fn a_healthy_wave_soaks_before_the_next_one() {
             "{actions:#?}"
         ),
         other => panic!("expected wave 2, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_soak_counts_from_the_health_verdict_not_from_the_deploy() {
+    // A watch that took longer than the soak must not eat it.
+    let mut snap = snapshot();
+    let mut w1 = wave(
+        "w1",
+        now() - Duration::seconds(10),
+        "1/2",
+        Some(StatusState::Success),
+    );
+    w1.health_at = Some(now() - Duration::seconds(1));
+    snap.envs[3] = env("prod", vec![w1]);
+    match release::next_step(&policy(), &snap, &prod_request("v1.0.0")) {
+        Step::Wait { until, why } => {
+            assert_eq!(until, now() + Duration::seconds(1), "2 s after the verdict");
+            assert!(why.contains("soaking wave 1/2"), "{why}");
+        }
+        other => panic!("expected a soak, got {other:?}"),
     }
 }
 

@@ -145,6 +145,9 @@ pub struct CommitStatus {
     pub state: StatusState,
     pub description: String,
     pub target_url: Option<String>,
+    /// When the forge last set it, as read back (`None` on one being written).
+    #[serde(default)]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Who added or removed which label, and when (the timeline events).

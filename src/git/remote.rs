@@ -259,7 +259,7 @@ impl Remote {
             // the ref before taking the lock, so two creators racing could
             // both "win" and the second silently replace the first.)
             (Some(new), None) => target
-                .reference_matching(&update.name, new, true, git2::Oid::zero(), message)
+                .reference_matching(&update.name, new, true, git2::Oid::ZERO_SHA1, message)
                 .map(drop),
             (None, Some(old)) => match target.find_reference(&update.name) {
                 Ok(mut current) if current.target() == Some(old) => current.delete(),

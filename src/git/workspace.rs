@@ -301,6 +301,33 @@ impl Workspace {
         Ok(commits)
     }
 
+    /// The newest `limit` commits from `rev` that `keep` accepts, looking at
+    /// no more than `max_walk` commits: the bot's own record in a branch that
+    /// people also write to, however busy they are.
+    pub fn log_where(
+        &self,
+        rev: &str,
+        limit: usize,
+        max_walk: usize,
+        keep: impl Fn(&LoggedCommit) -> bool,
+    ) -> Result<Vec<LoggedCommit>> {
+        let start = self.resolve_commit(rev)?;
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+        walk.push(start.id())?;
+        let mut commits = Vec::new();
+        for oid in walk.take(max_walk) {
+            let commit = logged(&self.repo.find_commit(oid?)?);
+            if keep(&commit) {
+                commits.push(commit);
+                if commits.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(commits)
+    }
+
     /// THE write primitive. Fetch; start from the remote head of `branch` (or
     /// from `create_from` when the branch does not exist yet); ask `edit` for
     /// the changes; commit them with `message` and `trailers`; push without

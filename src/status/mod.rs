@@ -924,6 +924,7 @@ mod tests {
                             state: *st,
                             description: d.to_string(),
                             target_url: None,
+                            updated_at: None,
                         },
                     )
                 })

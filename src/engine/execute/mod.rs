@@ -205,6 +205,7 @@ pub(crate) async fn set_status(
                 state,
                 description: clip(description),
                 target_url: None,
+                updated_at: None,
             },
         )
         .await

@@ -161,6 +161,8 @@ pub struct WireStatus {
     pub state: String,
     pub description: Option<String>,
     pub target_url: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl WireStatus {
@@ -177,6 +179,7 @@ impl WireStatus {
             state,
             description: self.description.unwrap_or_default(),
             target_url: self.target_url.filter(|u| !u.is_empty()),
+            updated_at: self.updated_at,
         })
     }
 }
