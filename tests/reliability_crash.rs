@@ -3,7 +3,7 @@
 //! product tag, and restarted each time. The road ends where it would have
 //! without the kills, with no duplicate PR, comment, CI deploy, tag or note.
 //!
-//! `RELIABILITY_KILLS=N` sets the number of kills (default 20, under a minute);
+//! `RELIABILITY_KILLS=N` sets the number of kills (default 20; one to two minutes);
 //! `RELIABILITY_SEED=S` replays one run's kill times.
 
 mod reliability_support;
