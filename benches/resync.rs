@@ -32,7 +32,7 @@ fn engine(sb: &Sandbox, dir: &std::path::Path) -> Engine {
          product: {{repo: acme/product}}\n",
         api = sb.api_url,
         token = sb.world.bot_token(),
-        url = sb.world.git_url_template(),
+        url = sb.git_http_url_template(),
         cache = dir.join("cache").display(),
     );
     let config = Config::parse(&text, "bench config").expect("config");

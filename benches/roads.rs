@@ -64,7 +64,7 @@ fn config(sb: &Sandbox, cache: &std::path::Path, sweep: &str) -> Config {
         api = sb.api_url,
         token = sb.world.bot_token(),
         budget = sandbox::BOT_BUDGET,
-        url = sb.world.git_url_template(),
+        url = sb.git_http_url_template(),
         cache = cache.display(),
     );
     Config::parse(&text, "bench config").expect("config")

@@ -230,7 +230,7 @@ fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) 
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
         api = sb.api_url,
         budget = crate::sandbox::BOT_BUDGET,
-        url = sb.world.git_url_template(),
+        url = sb.git_http_url_template(),
         cache = dir.join(cache).display(),
     );
     Config::parse(&text, "demo config")

@@ -2,6 +2,8 @@
 //! what lands on the remote, what two writers racing each other do, and how a
 //! damaged cache heals.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -872,22 +874,9 @@ const SKIP_GIT_DAEMON: &str = "STAGECOACH_SKIP_GIT_DAEMON";
 impl GitDaemon {
     /// `None` only when skipping was asked for; a missing `git daemon` fails.
     fn start(base: &Path) -> Option<GitDaemon> {
-        if std::env::var(SKIP_GIT_DAEMON).as_deref() == Ok("1") {
-            eprintln!("SKIPPED: {SKIP_GIT_DAEMON}=1, so no test against a git server");
+        if !support::git_server_side("daemon", SKIP_GIT_DAEMON) {
             return None;
         }
-        let exec_path = std::process::Command::new("git")
-            .arg("--exec-path")
-            .output()
-            .expect("git is installed");
-        let exec_path = String::from_utf8_lossy(&exec_path.stdout)
-            .trim()
-            .to_string();
-        assert!(
-            Path::new(&exec_path).join("git-daemon").exists(),
-            "`git daemon` is missing ({exec_path}/git-daemon): install Debian's `git` package \
-             (apt-get install -y git), or set {SKIP_GIT_DAEMON}=1 to skip this test"
-        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let children = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -75,7 +75,7 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
             api = rig.sb.api_url,
             budget = stagecoach::sandbox::BOT_BUDGET,
             token = rig.sb.world.bot_token(),
-            url = rig.sb.world.git_url_template(),
+            url = rig.sb.git_http_url_template(),
             cache = cfg_dir.path().join("cache").display(),
             secret = rig.secret,
         ),

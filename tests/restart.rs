@@ -255,7 +255,7 @@ fn config_text(sb: &Sandbox, dir: &Path) -> String {
         api = sb.api_url,
         budget = stagecoach::sandbox::BOT_BUDGET,
         token = sb.world.bot_token(),
-        url = sb.world.git_url_template(),
+        url = sb.git_http_url_template(),
         cache = dir.join("cache").display(),
     )
 }

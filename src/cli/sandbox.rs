@@ -121,7 +121,7 @@ pub fn person_config(world: &World, api_url: &str, login: &str, role: &str, toke
          forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # {login}'s throwaway sandbox token\n\
          git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache-{login}\"\n\
          product:\n  repo: acme/product\n",
-        url = world.git_url_template(),
+        url = crate::sandbox::git_http::url_template(api_url),
     )
 }
 
@@ -219,7 +219,7 @@ pub fn bot_config(world: &World, api_url: &str, secret: &str) -> String {
          product:\n  repo: acme/product\n\
          server:\n  listen: \"{BOT_LISTEN}\"\n  webhook_secret: \"{secret}\"\n  resync: 30s\n",
         token = world.bot_token(),
-        url = world.git_url_template(),
+        url = crate::sandbox::git_http::url_template(api_url),
         budget = crate::sandbox::BOT_BUDGET,
     )
 }

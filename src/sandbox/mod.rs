@@ -9,6 +9,7 @@ mod access;
 mod apps;
 pub mod faults;
 pub mod git;
+pub mod git_http;
 pub mod hooks;
 mod issues;
 pub mod limits;
@@ -193,6 +194,12 @@ impl Sandbox {
         if let Ok(mut s) = self.app.stats.lock() {
             *s = server::Stats::default();
         }
+    }
+
+    /// The bot's `git.url` template over git's smart HTTP with token auth:
+    /// `http://127.0.0.1:PORT/git/{owner}/{name}.git`, placeholders literal.
+    pub fn git_http_url_template(&self) -> String {
+        git_http::url_template(&self.api_url)
     }
 
     /// The sandbox directory (repos, forge state, scripts).

@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{any, delete, get, patch, post, put};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -171,7 +171,9 @@ pub fn router(app: Shared) -> Router {
             "/prometheus/api/v1/query",
             get(signals::query).post(signals::query),
         )
-        .route("/alertmanager/api/v2/alerts", get(signals::alerts));
+        .route("/alertmanager/api/v2/alerts", get(signals::alerts))
+        // Git's smart HTTP authenticates with basic auth, not the API's gate.
+        .route("/git/{*path}", any(super::git_http::serve));
     tools.merge(api).with_state(app)
 }
 

@@ -49,7 +49,7 @@ pub fn config_text(sb: &Sandbox, dir: &Path, read_token: Option<&str>) -> String
         api = sb.api_url,
         budget = stagecoach::sandbox::BOT_BUDGET,
         token = sb.world.bot_token(),
-        url = sb.world.git_url_template(),
+        url = sb.git_http_url_template(),
         cache = dir.join("people-cache").display(),
         read = read_token
             .map(|t| format!(", read_token: \"{t}\""))

@@ -52,7 +52,7 @@ pub fn bot_config(sb: &Sandbox, cache: &Path, secret: &str) -> Config {
         api = sb.api_url,
         budget = stagecoach::sandbox::BOT_BUDGET,
         token = sb.world.bot_token(),
-        url = sb.world.git_url_template(),
+        url = sb.git_http_url_template(),
         cache = cache.display(),
     );
     Config::parse(&text, "test config").expect("config")

@@ -72,6 +72,9 @@ pub struct RoadOptions {
     /// `forge.budget` (a YAML mapping); `None`: GitHub's numbers and
     /// `sandbox::BOT_BUDGET`.
     pub limits: Option<(sandbox::limits::Limits, String)>,
+    /// The bot reaches the repos by local path instead of git over the
+    /// sandbox's HTTP (which every other flow uses).
+    pub local_git: bool,
 }
 
 impl Default for RoadOptions {
@@ -81,6 +84,7 @@ impl Default for RoadOptions {
             calm: true,
             policy: None,
             limits: None,
+            local_git: false,
         }
     }
 }
@@ -92,7 +96,8 @@ pub type PolicyEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
 pub const POLICY_PATH: &str = "policies/default.yaml";
 
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Config {
-    bot_config_with(sb, dir, cache, token, secret, sandbox::BOT_BUDGET)
+    let url = sb.git_http_url_template();
+    bot_config_with(sb, dir, cache, token, secret, sandbox::BOT_BUDGET, &url)
 }
 
 fn bot_config_with(
@@ -102,6 +107,7 @@ fn bot_config_with(
     token: &str,
     secret: &str,
     budget: &str,
+    git_url: &str,
 ) -> Config {
     let text = format!(
         "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
@@ -109,7 +115,7 @@ fn bot_config_with(
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
         api = sb.api_url,
-        url = sb.world.git_url_template(),
+        url = git_url,
         cache = dir.join(cache).display(),
     );
     Config::parse(&text, "test config").expect("bot config")
@@ -135,7 +141,20 @@ impl Road {
         let sb = sandbox::start(sandbox_opts).await.expect("sandbox");
         let dir = sb.dir().to_path_buf();
         let secret = hex::encode(rand::random::<[u8; 16]>());
-        let config = bot_config_with(&sb, &dir, "cache", sb.world.bot_token(), &secret, &budget);
+        let git_url = if opts.local_git {
+            sb.world.git_url_template()
+        } else {
+            sb.git_http_url_template()
+        };
+        let config = bot_config_with(
+            &sb,
+            &dir,
+            "cache",
+            sb.world.bot_token(),
+            &secret,
+            &budget,
+            &git_url,
+        );
         let metrics = Arc::new(Metrics::new());
         let forge = GitHub::from_config(&config)
             .expect("forge")
@@ -667,4 +686,29 @@ pub fn head_sha(pr: &Value) -> String {
 
 pub fn number(pr: &Value) -> u64 {
     pr["number"].as_u64().unwrap_or_default()
+}
+
+/// Whether the tests that need git's server-side `git-{program}` (`daemon`,
+/// `http-backend`) run: false only when `skip_var=1` asks to skip them (and
+/// says so); a missing program fails the test with what to install.
+pub fn git_server_side(program: &str, skip_var: &str) -> bool {
+    if std::env::var(skip_var).as_deref() == Ok("1") {
+        eprintln!("SKIPPED: {skip_var}=1, so no test that needs `git {program}`");
+        return false;
+    }
+    let exec_path = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git is installed");
+    let exec_path = String::from_utf8_lossy(&exec_path.stdout)
+        .trim()
+        .to_string();
+    assert!(
+        Path::new(&exec_path)
+            .join(format!("git-{program}"))
+            .exists(),
+        "`git {program}` is missing ({exec_path}/git-{program}): install Debian's `git` package \
+         (apt-get install -y git), or set {skip_var}=1 to skip this test"
+    );
+    true
 }
