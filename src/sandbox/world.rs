@@ -197,7 +197,7 @@ pub fn scaled_name(i: usize) -> String {
 
 /// Open `count` product PRs on a running sandbox of a grown world, each
 /// bumping one grown component (`svc-0001` 1.0.0 → 1.0.1, then `svc-0002`,
-/// …), pushed and opened by alice and not labelled yet: the bot asks for
+/// …), pushed and opened by four people in turn and not labelled yet: the bot asks for
 /// labels and then waits. A PR whose branch is already there is not opened
 /// again, so a restarted sandbox keeps its count. Returns how many it opened.
 pub async fn open_product_prs(sandbox: &super::Sandbox, count: usize) -> Result<usize> {
@@ -212,10 +212,17 @@ pub async fn open_product_prs(sandbox: &super::Sandbox, count: usize) -> Result<
             COMPONENTS.len()
         )));
     }
-    let alice = sandbox.person("alice")?;
+    // Four people share the opening: GitHub's content-creation limit (80 a
+    // minute per token, enforced by the sandbox) would refuse one person's
+    // 200 PRs in a few seconds.
+    let openers = ["alice", "bob", "rita", "olga"]
+        .into_iter()
+        .map(|login| sandbox.person(login))
+        .collect::<Result<Vec<_>>>()?;
     let product = sandbox.world.repo_path(PRODUCT);
     let mut opened = 0;
     for i in 1..=count {
+        let opener = &openers[i % openers.len()];
         let name = scaled_name(i);
         let branch = format!("bump/{name}");
         let bumped = {
@@ -231,7 +238,7 @@ pub async fn open_product_prs(sandbox: &super::Sandbox, count: usize) -> Result<
                 &format!("{name}: {{repo: {OWNER}/{name}, version: 1.0.1}}"),
             )
         };
-        alice
+        opener
             .commit_files(
                 PRODUCT,
                 &branch,
@@ -239,7 +246,7 @@ pub async fn open_product_prs(sandbox: &super::Sandbox, count: usize) -> Result<
                 &format!("fix({name}): bump to 1.0.1"),
             )
             .await?;
-        alice
+        opener
             .open_pr(PRODUCT, &branch, "main", &format!("{name} 1.0.1"), "")
             .await?;
         opened += 1;
