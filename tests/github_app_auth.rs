@@ -99,9 +99,9 @@ async fn an_app_trades_its_jwt_for_an_installation_token_and_acts_as_its_bot() {
     sb.shutdown().await;
 }
 
-/// Git stays on local paths here: with App auth the bot's git has no token
-/// yet (the installation token is minted inside the GitHub client), so over
-/// the sandbox's HTTP its clone is refused ("no token is configured").
+/// Git goes over the sandbox's HTTP with the installation token the client
+/// mints for it (`Forge::git_token`): without it the clone is refused
+/// ("the remote asked for credentials and no token is configured").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_runs_its_road_as_an_app_from_the_config() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -114,7 +114,7 @@ async fn the_bot_runs_its_road_as_an_app_from_the_config() {
          git: {{url: \"{}\", cache_dir: \"{}\"}}\n\
          product: {{repo: acme/product}}\n",
         sb.api_url,
-        sb.world.git_url_template(),
+        sb.git_http_url_template(),
         tmp.path().join("cache").display()
     );
     let config = Config::parse(&text, "app config").expect("config");

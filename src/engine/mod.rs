@@ -319,7 +319,11 @@ impl Engine {
     {
         let url = self.config.git_url(repo);
         let cache = self.config.git.cache_dir.clone();
-        let auth = self.auth.clone();
+        // A GitHub App's git token is minted by the forge client, not configured.
+        let auth = match self.forge.git_token().await? {
+            Some(token) => GitAuth { token: Some(token) },
+            None => self.auth.clone(),
+        };
         let identity = self.identity.clone();
         let lock = self
             .repo_locks

@@ -219,6 +219,12 @@ pub fn sticky_marker(topic: &str) -> String {
 pub trait Forge: Send + Sync {
     /// The login of the account the bot acts as.
     async fn whoami(&self) -> Result<String>;
+    /// The token git uses over HTTPS when it is not the configured one (a
+    /// GitHub App's installation token, minted and renewed before it expires);
+    /// `None`: git uses the configured token.
+    async fn git_token(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
     async fn list_open_pulls(&self, repo: &RepoId) -> Result<Vec<PullRequest>>;
     /// Closed PRs too, newest first, at most `limit`.
     async fn list_recent_pulls(&self, repo: &RepoId, limit: usize) -> Result<Vec<PullRequest>>;

@@ -16,6 +16,9 @@ use super::server::{ApiError, Shared};
 use super::state::AppRecord;
 use crate::forge::Permission;
 
+/// How many earlier installation tokens of an App stay good.
+const EARLIER_TOKENS: usize = 4;
+
 #[derive(Deserialize)]
 struct NewApp {
     app_id: u64,
@@ -144,8 +147,10 @@ pub async fn access_token(
     let token = format!("ghs_{}", hex::encode(rand::random::<[u8; 18]>()));
     let login = format!("{}[bot]", record.slug);
     if let Some(user) = state.users.get_mut(&login) {
-        // A new installation token replaces the last one, as if it expired.
-        user.token = token.clone();
+        // Earlier tokens stay good for a while, as on GitHub (a few kept).
+        let earlier = std::mem::replace(&mut user.token, token.clone());
+        user.earlier_tokens.insert(0, earlier);
+        user.earlier_tokens.truncate(EARLIER_TOKENS);
     }
     if let Err(e) = state.save(&app.dir) {
         tracing::warn!("sandbox state not saved: {e}");

@@ -40,6 +40,10 @@ pub struct UserRecord {
     pub id: u64,
     pub login: String,
     pub token: String,
+    /// An App's earlier installation tokens, still good (GitHub keeps each
+    /// for its hour; the API client and git each mint their own).
+    #[serde(default)]
+    pub earlier_tokens: Vec<String>,
     /// What the user is in the demo story ("developer", "release manager", ...).
     pub role: String,
 }
@@ -203,7 +207,9 @@ impl ForgeState {
     }
 
     pub fn user_by_token(&self, token: &str) -> Option<&UserRecord> {
-        self.users.values().find(|u| u.token == token)
+        self.users
+            .values()
+            .find(|u| u.token == token || u.earlier_tokens.iter().any(|t| t == token))
     }
 
     pub fn repo(&self, owner: &str, name: &str) -> Option<&RepoRecord> {
@@ -251,6 +257,7 @@ impl ForgeState {
                 id,
                 login: login.to_string(),
                 token: token.clone(),
+                earlier_tokens: Vec::new(),
                 role: role.to_string(),
             },
         );

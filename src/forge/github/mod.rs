@@ -67,6 +67,10 @@ pub struct GitHub {
     transport: Transport,
     /// App auth only: the JWT-authenticated client, to learn the app's slug.
     app_crab: Option<Octocrab>,
+    /// App auth only: the installation git fetches and pushes as, and the
+    /// token minted for it with when it expires.
+    installation_id: Option<u64>,
+    git_token: tokio::sync::Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
     login: OnceCell<String>,
     /// Who the answers belong to (a hash of the API root and credentials).
     owner: String,
@@ -131,6 +135,12 @@ impl GitHub {
             }
             hex::encode(h.finalize())
         };
+        let installation_id = match &auth {
+            GitHubAuth::App {
+                installation_id, ..
+            } => Some(*installation_id),
+            GitHubAuth::Token(_) => None,
+        };
         let (crab, app_crab, secrets) = match auth {
             GitHubAuth::Token(token) => {
                 let crab = builder()?
@@ -161,6 +171,8 @@ impl GitHub {
             api_url: api_url.to_string(),
             transport: Transport::new(crab, base, secrets),
             app_crab,
+            installation_id,
+            git_token: tokio::sync::Mutex::new(None),
             login: OnceCell::new(),
             owner,
             etag_store: None,
@@ -274,6 +286,40 @@ impl GitHub {
         &self.api_url
     }
 
+    /// A fresh installation token for git (`POST
+    /// /app/installations/{id}/access_tokens`, as the App), kept until five
+    /// minutes before GitHub says it expires.
+    async fn installation_token_for_git(&self) -> Result<Option<String>> {
+        let (Some(app), Some(id)) = (&self.app_crab, self.installation_id) else {
+            return Ok(None);
+        };
+        let mut held = self.git_token.lock().await;
+        let now = chrono::Utc::now();
+        if let Some((token, expires_at)) = held.as_ref()
+            && *expires_at - chrono::Duration::minutes(5) > now
+        {
+            return Ok(Some(token.clone()));
+        }
+        #[derive(serde::Deserialize)]
+        struct Minted {
+            token: String,
+            expires_at: chrono::DateTime<chrono::Utc>,
+        }
+        let minted: Minted = app
+            .post(
+                format!("/app/installations/{id}/access_tokens"),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| {
+                Error::world(format!(
+                    "GitHub POST /app/installations/{id}/access_tokens (a token for git): {e}"
+                ))
+            })?;
+        *held = Some((minted.token.clone(), minted.expires_at));
+        Ok(Some(minted.token))
+    }
+
     async fn discover_login(&self) -> Result<String> {
         match &self.app_crab {
             // An installation token cannot call /user; the app acts as `<slug>[bot]`.
@@ -333,6 +379,10 @@ impl Forge for GitHub {
             .get_or_try_init(|| self.discover_login())
             .await
             .cloned()
+    }
+
+    async fn git_token(&self) -> Result<Option<String>> {
+        self.installation_token_for_git().await
     }
 
     async fn list_open_pulls(&self, repo: &RepoId) -> Result<Vec<PullRequest>> {
