@@ -97,7 +97,8 @@ async fn a_landscape_push_raced_by_another_writer_loses_nothing() {
     keep_reflog(&landscape(&rig.dir()));
     rig.start_bot(Duration::from_millis(300)).await;
 
-    // A person commits to the CI landscape every few milliseconds all along.
+    // A person commits to the CI landscape five times a second all along
+    // (straight to the bare repo), while the bot pushes over HTTP git.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (stop, carol) = (stop.clone(), rig.person("olga"));
@@ -119,7 +120,7 @@ async fn a_landscape_push_raced_by_another_writer_loses_nothing() {
                     shas.push(sha);
                 }
                 i += 1;
-                tokio::time::sleep(Duration::from_millis(15)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             shas
         })
