@@ -161,10 +161,11 @@ fn the_sandbox_command_reports_the_address_it_bound_and_writes_the_bot_config() 
             .as_ref()
             .is_some_and(|t| t.starts_with("ghp_"))
     );
+    // Git over the sandbox's HTTP, on the port it bound, as against GitHub.
+    let git_url = config.git_url(&config.product_repo());
     assert!(
-        config
-            .git_url(&config.product_repo())
-            .ends_with("repos/acme/product.git")
+        git_url.starts_with("http://127.0.0.1:") && git_url.ends_with("/git/acme/product.git"),
+        "{git_url}"
     );
 }
 
