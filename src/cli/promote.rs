@@ -37,7 +37,17 @@ pub fn run(args: Args) -> Result<()> {
             .promote(&args.tag, &args.env, args.override_reason.clone())
             .await
     })?;
-    if args.output.json() {
+    print(&done, &args.output, "")
+}
+
+/// What a finished promotion (or rollback) did: its steps, then where the
+/// tag runs now; JSON when asked.
+pub(super) fn print(
+    done: &crate::engine::promote::Promoted,
+    output: &super::Output,
+    again: &str,
+) -> Result<()> {
+    if output.json() {
         return super::emitln(&super::to_json(&serde_json::json!({
             "tag": done.tag,
             "env": done.env,
@@ -48,6 +58,6 @@ pub fn run(args: Args) -> Result<()> {
     for s in &done.steps {
         out.push_str(&format!("{s}\n"));
     }
-    out.push_str(&format!("{} runs on {}\n", done.tag, done.env));
+    out.push_str(&format!("{} runs on {}{again}\n", done.tag, done.env));
     super::emit(&out)
 }

@@ -32,17 +32,5 @@ pub fn run(args: Args) -> Result<()> {
         let engine = Engine::new(config, Arc::new(forge));
         engine.rollback(&args.env, args.to.as_deref()).await
     })?;
-    if args.output.json() {
-        return super::emitln(&super::to_json(&serde_json::json!({
-            "tag": done.tag,
-            "env": done.env,
-            "steps": done.steps,
-        }))?);
-    }
-    let mut out = String::new();
-    for s in &done.steps {
-        out.push_str(&format!("{s}\n"));
-    }
-    out.push_str(&format!("{} runs on {} again\n", done.tag, done.env));
-    super::emit(&out)
+    super::promote::print(&done, &args.output, " again")
 }
