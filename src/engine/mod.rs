@@ -165,6 +165,8 @@ pub struct Engine {
     stop_after: Option<AtomicUsize>,
     /// The last good policy and what is wrong with main's, if anything.
     policy_guard: policy_guard::PolicyGuard,
+    /// Each landscape as last read, by its head (see `observe.rs`).
+    landscape_reads: observe::LandscapeReads,
 }
 
 impl Engine {
@@ -194,6 +196,7 @@ impl Engine {
             last: RwLock::new(None),
             stop_after: None,
             policy_guard: Default::default(),
+            landscape_reads: Default::default(),
         }
     }
 

@@ -38,6 +38,34 @@ const LANDSCAPE_HISTORY: usize = 60;
 /// How many landscape commits are looked at, at most, to find them.
 const LANDSCAPE_WALK: usize = 5_000;
 
+/// One landscape as read at `head`: its versions, the bot's record and the
+/// PR environments, before any forge call adds health verdicts.
+#[derive(Clone)]
+pub(super) struct LandscapeRead {
+    head: String,
+    /// The environment's settings and the component list it was read for.
+    reading: String,
+    versions: BTreeMap<String, BTreeMap<String, Version>>,
+    history: Vec<LandscapeCommit>,
+    pr_envs: Vec<u64>,
+}
+
+/// The newest [`LandscapeRead`] of each environment.
+#[derive(Default)]
+pub(super) struct LandscapeReads(std::sync::Mutex<BTreeMap<String, LandscapeRead>>);
+
+impl LandscapeReads {
+    fn get(&self, env: &str) -> Option<LandscapeRead> {
+        self.0.lock().ok().and_then(|m| m.get(env).cloned())
+    }
+
+    fn put(&self, env: &str, read: LandscapeRead) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(env.to_string(), read);
+        }
+    }
+}
+
 impl Engine {
     /// Read the policy from the product's main branch (never from a PR).
     pub async fn load_policy(&self) -> Result<Policy> {
@@ -114,13 +142,12 @@ impl Engine {
                 .try_collect()
                 .await?
         };
-        let mut envs = Vec::new();
+        // Landscapes are independent of each other too.
+        let mut reads = Vec::new();
         for env in &policy.environments {
-            envs.push(
-                self.observe_env(policy, env, &product.manifest, scoped)
-                    .await?,
-            );
+            reads.push(self.observe_env(policy, env, &product.manifest, scoped));
         }
+        let envs: Vec<EnvView> = futures_util::future::try_join_all(reads).await?;
         let mut product = product;
         // A product PR's CI deploy and PR environment live in the CI landscape.
         if let Some(ci) = policy
@@ -566,11 +593,25 @@ impl Engine {
             RepoId::parse(&env.repo).map_err(|e| e.context(format!("environment {}", env.name)))?;
         let env2 = env.clone();
         let components: Vec<String> = manifest.components.keys().cloned().collect();
+        // What a landscape says at one commit never changes: read it once per
+        // head (and policy and component list), not on every pass — at 1,000
+        // components that is thousands of files and a long walk each time.
+        let reading = format!("{env:?}\0{}", components.join("\0"));
+        let known = self.landscape_reads.get(&env.name);
+        let read_for = reading.clone();
         let (head_sha, versions, mut history, pr_envs) = self
             .with_repo(&repo, move |ws| {
                 let head = ws.branch_head(&env2.branch)?.ok_or_else(|| {
                     Error::input(format!("{}: no branch `{}`", env2.repo, env2.branch))
                 })?;
+                if let Some(known) = known.filter(|k| k.head == head && k.reading == read_for) {
+                    return Ok((
+                        head,
+                        known.versions.clone(),
+                        known.history.clone(),
+                        known.pr_envs.clone(),
+                    ));
+                }
                 let mut versions: BTreeMap<String, BTreeMap<String, Version>> = BTreeMap::new();
                 for cluster in &env2.clusters {
                     for component in &components {
@@ -643,6 +684,16 @@ impl Engine {
                 Ok((head, versions, history, pr_envs))
             })
             .await?;
+        self.landscape_reads.put(
+            &env.name,
+            LandscapeRead {
+                head: head_sha.clone(),
+                reading,
+                versions: versions.clone(),
+                history: history.clone(),
+                pr_envs: pr_envs.clone(),
+            },
+        );
         // The health verdicts of the newest promotions (the record of a wave).
         for c in history
             .iter_mut()
