@@ -35,7 +35,7 @@ fn identity() -> Identity {
 /// `Workspace::open` (a clone and fetch) off the runtime the sandbox serves on.
 async fn open(cache: PathBuf, url: String, token: Option<String>) -> stagecoach::Result<Workspace> {
     tokio::task::spawn_blocking(move || {
-        Workspace::open(&cache, &url, &GitAuth { token }, &identity())
+        Workspace::open(&cache, &url, &GitAuth::with_token(token), &identity())
     })
     .await
     .expect("join")

@@ -809,9 +809,7 @@ fn a_token_in_the_url_never_reaches_an_error() {
     let cache = TempDir::new().unwrap();
     let url =
         format!("https://x-access-token:ghp_FAKE_url_token@127.0.0.1:{port}/acme/landscape.git");
-    let auth = GitAuth {
-        token: Some("ghs_FAKE_app_token".into()),
-    };
+    let auth = GitAuth::with_token(Some("ghs_FAKE_app_token".into()));
     let err = Workspace::open(cache.path(), &url, &auth, &identity())
         .err()
         .expect("nothing listens there");
@@ -839,9 +837,7 @@ fn a_refused_token_is_reported_once_without_leaking_it() {
     });
     let cache = TempDir::new().unwrap();
     let url = format!("http://127.0.0.1:{port}/acme/landscape.git");
-    let auth = GitAuth {
-        token: Some("ghs_FAKE_app_token".into()),
-    };
+    let auth = GitAuth::with_token(Some("ghs_FAKE_app_token".into()));
     let err = Workspace::open(cache.path(), &url, &auth, &identity())
         .err()
         .expect("the server refuses every token");

@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::forge::{Forge, RepoId};
-use crate::git::workspace::{GitAuth, Identity, Workspace};
+use crate::git::workspace::{GitAuth, Identity, TokenRenewal, Workspace};
 use crate::policy::Policy;
 
 pub use action::Action;
@@ -171,9 +171,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Config, forge: Arc<dyn Forge>) -> Self {
-        let auth = GitAuth {
-            token: config.token(),
-        };
+        let auth = GitAuth::with_token(config.token());
         let identity = Identity {
             name: config.git.name.clone(),
             email: config.git.email.clone(),
@@ -322,11 +320,6 @@ impl Engine {
     {
         let url = self.config.git_url(repo);
         let cache = self.config.git.cache_dir.clone();
-        // A GitHub App's git token is minted by the forge client, not configured.
-        let auth = match self.forge.git_token().await? {
-            Some(token) => GitAuth { token: Some(token) },
-            None => self.auth.clone(),
-        };
         let identity = self.identity.clone();
         let lock = self
             .repo_locks
@@ -334,6 +327,30 @@ impl Engine {
             .map(|mut m| m.entry(url.clone()).or_default().clone())
             .unwrap_or_default();
         let _guard = lock.lock().await;
+        // Taken once the repo is ours, so it is fresh when git sends it.
+        // A GitHub App's git token is minted by the forge client, not configured.
+        let auth = match self.forge.git_token().await? {
+            Some(token) => {
+                // Refused mid-road (revoked, or expired early): the forge
+                // mints another, once, from git's own thread.
+                let forge = self.forge.clone();
+                let runtime = tokio::runtime::Handle::current();
+                let renew: TokenRenewal = Arc::new(move |refused: &str| {
+                    match runtime.block_on(forge.git_token_refused(refused)) {
+                        Ok(fresh) => fresh,
+                        Err(e) => {
+                            tracing::warn!("git: a new token for the remote: {e}");
+                            None
+                        }
+                    }
+                });
+                GitAuth {
+                    token: Some(token),
+                    renew: Some(renew),
+                }
+            }
+            None => self.auth.clone(),
+        };
         tokio::task::spawn_blocking(move || {
             let ws = Workspace::open(&cache, &url, &auth, &identity)?;
             f(&ws)

@@ -225,6 +225,11 @@ pub trait Forge: Send + Sync {
     async fn git_token(&self) -> Result<Option<String>> {
         Ok(None)
     }
+    /// Git's remote refused `token` (revoked, or expired early): a new one,
+    /// if this forge mints them; `None` otherwise.
+    async fn git_token_refused(&self, _token: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
     async fn list_open_pulls(&self, repo: &RepoId) -> Result<Vec<PullRequest>>;
     /// Closed PRs too, newest first, at most `limit`.
     async fn list_recent_pulls(&self, repo: &RepoId, limit: usize) -> Result<Vec<PullRequest>>;

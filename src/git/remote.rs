@@ -8,7 +8,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use git2::{
     AutotagOption, Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, FetchPrune,
@@ -16,7 +16,7 @@ use git2::{
 };
 use regex::Regex;
 
-use super::workspace::GitAuth;
+use super::workspace::{GitAuth, TokenRenewal};
 use crate::{Error, Result};
 
 /// Where each remote namespace is mirrored locally. Branches go to
@@ -55,7 +55,9 @@ pub(super) enum PushResult {
 /// A remote URL with the means to authenticate and to keep its secrets out of errors.
 pub(super) struct Remote {
     url: String,
-    auth: GitAuth,
+    /// The token in use: the configured one, or the one it was renewed to.
+    token: Arc<Mutex<Option<String>>>,
+    renew: Option<TokenRenewal>,
     local_path: Option<PathBuf>,
     secrets: Vec<String>,
 }
@@ -76,7 +78,8 @@ impl Remote {
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Remote {
             url: url.to_string(),
-            auth: auth.clone(),
+            token: Arc::new(Mutex::new(auth.token.clone())),
+            renew: auth.renew.clone(),
             local_path: local_path(url),
             secrets,
         }
@@ -93,7 +96,14 @@ impl Remote {
         for secret in &self.secrets {
             out = out.replace(secret.as_str(), "***");
         }
+        if let Some(token) = self.current_token().filter(|t| !t.is_empty()) {
+            out = out.replace(token.as_str(), "***");
+        }
         out
+    }
+
+    fn current_token(&self) -> Option<String> {
+        self.token.lock().ok().and_then(|t| t.clone())
     }
 
     /// A world error about this remote, with credentials redacted.
@@ -286,25 +296,42 @@ impl Remote {
     }
 
     fn callbacks<'cb>(&self) -> RemoteCallbacks<'cb> {
-        let token = self.auth.token.clone();
+        let current = self.token.clone();
+        let renew = self.renew.clone();
         let mut asked = 0u32;
         let mut callbacks = RemoteCallbacks::new();
         // libgit2 asks again after every refusal; answering twice with the same
-        // token would loop forever.
+        // token would loop forever. A refused token that can be renewed is
+        // renewed once (a revoked or early-expired App token), then given up.
         callbacks.credentials(move |_url, _user, allowed| {
             asked += 1;
-            match &token {
-                Some(_) if asked > 1 => Err(git2::Error::from_str(
-                    "the remote refused the token (check its scopes and expiry)",
-                )),
-                Some(token) if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
-                    Cred::userpass_plaintext("x-access-token", token)
-                }
-                Some(_) => Err(git2::Error::from_str(
-                    "the remote wants credentials other than a token over HTTPS",
-                )),
-                None => Err(git2::Error::from_str(
+            let Some(token) = current.lock().ok().and_then(|t| t.clone()) else {
+                return Err(git2::Error::from_str(
                     "the remote asked for credentials and no token is configured",
+                ));
+            };
+            if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                return Err(git2::Error::from_str(
+                    "the remote wants credentials other than a token over HTTPS",
+                ));
+            }
+            if asked == 1 {
+                return Cred::userpass_plaintext("x-access-token", &token);
+            }
+            let fresh = match (&renew, asked) {
+                (Some(renew), 2) => renew(&token).filter(|fresh| *fresh != token),
+                _ => None,
+            };
+            match fresh {
+                Some(fresh) => {
+                    tracing::warn!("the git remote refused the token; trying a new one");
+                    if let Ok(mut held) = current.lock() {
+                        *held = Some(fresh.clone());
+                    }
+                    Cred::userpass_plaintext("x-access-token", &fresh)
+                }
+                None => Err(git2::Error::from_str(
+                    "the remote refused the token (check its scopes and expiry)",
                 )),
             }
         });
@@ -463,9 +490,7 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_are_redacted_everywhere() {
-        let auth = GitAuth {
-            token: Some("ghs_tokenvalue".into()),
-        };
+        let auth = GitAuth::with_token(Some("ghs_tokenvalue".into()));
         let remote = Remote::new(
             "https://x-access-token:ghp_secret@github.com/a/b.git",
             &auth,

@@ -33,12 +33,29 @@ const MAX_ATTEMPTS: u32 = 8;
 #[derive(Clone, Default)]
 pub struct GitAuth {
     pub token: Option<String>,
+    /// Asked once when the remote refuses the token: a new one (a GitHub
+    /// App's installation token that was revoked or expired early), or `None`.
+    pub renew: Option<TokenRenewal>,
+}
+
+/// Given the token the remote refused, a fresh one (blocking: git runs on
+/// its own thread).
+pub type TokenRenewal = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+impl GitAuth {
+    /// Authenticate with `token`, never renewed.
+    pub fn with_token(token: Option<String>) -> Self {
+        Self { token, renew: None }
+    }
 }
 
 impl fmt::Debug for GitAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let token = self.token.as_ref().map(|_| "***");
-        f.debug_struct("GitAuth").field("token", &token).finish()
+        f.debug_struct("GitAuth")
+            .field("token", &token)
+            .field("renewable", &self.renew.is_some())
+            .finish()
     }
 }
 
@@ -832,9 +849,7 @@ mod tests {
 
     #[test]
     fn the_token_never_shows_in_debug_output() {
-        let auth = GitAuth {
-            token: Some("ghs_secret".into()),
-        };
+        let auth = GitAuth::with_token(Some("ghs_secret".into()));
         assert!(!format!("{auth:?}").contains("ghs_secret"));
     }
 

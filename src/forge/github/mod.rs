@@ -16,6 +16,7 @@
 mod auth;
 pub mod budget;
 mod etag;
+mod installation;
 mod models;
 mod paths;
 pub mod retry;
@@ -34,6 +35,7 @@ pub use auth::GitHubAuth;
 pub use budget::Limits as BudgetLimits;
 pub use retry::RetryPolicy;
 
+use self::installation::InstallationTokens;
 use self::models::{
     User, WireCombinedStatus, WireComment, WireIssueEvent, WireMembership, WireMerge,
     WirePermission, WirePull, WireRelease, WireReview, WireTag,
@@ -65,12 +67,8 @@ enum Written<T> {
 pub struct GitHub {
     api_url: String,
     transport: Transport,
-    /// App auth only: the JWT-authenticated client, to learn the app's slug.
-    app_crab: Option<Octocrab>,
-    /// App auth only: the installation git fetches and pushes as, and the
-    /// token minted for it with when it expires.
-    installation_id: Option<u64>,
-    git_token: tokio::sync::Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
+    /// App auth only: the installation's tokens, for the API and for git.
+    tokens: Option<Arc<InstallationTokens>>,
     login: OnceCell<String>,
     /// Who the answers belong to (a hash of the API root and credentials).
     owner: String,
@@ -135,13 +133,7 @@ impl GitHub {
             }
             hex::encode(h.finalize())
         };
-        let installation_id = match &auth {
-            GitHubAuth::App {
-                installation_id, ..
-            } => Some(*installation_id),
-            GitHubAuth::Token(_) => None,
-        };
-        let (crab, app_crab, secrets) = match auth {
+        let (crab, tokens, secrets) = match auth {
             GitHubAuth::Token(token) => {
                 let crab = builder()?
                     .personal_token(token.clone())
@@ -161,18 +153,23 @@ impl GitHub {
                     .app(octocrab::models::AppId(app_id), key)
                     .build()
                     .map_err(|e| Error::world(format!("GitHub client: {e}")))?;
-                let crab = app
-                    .installation(octocrab::models::InstallationId(installation_id))
-                    .map_err(|e| Error::world(format!("GitHub App installation: {e}")))?;
-                (crab, Some(app), Vec::new())
+                // The API client carries no credentials of its own: the
+                // transport adds the installation token git uses too.
+                let crab = builder()?
+                    .build()
+                    .map_err(|e| Error::world(format!("GitHub client: {e}")))?;
+                let tokens = Arc::new(InstallationTokens::new(app, installation_id));
+                (crab, Some(tokens), Vec::new())
             }
         };
+        let mut transport = Transport::new(crab, base, secrets);
+        if let Some(tokens) = &tokens {
+            transport.set_installation(tokens.clone());
+        }
         Ok(Self {
             api_url: api_url.to_string(),
-            transport: Transport::new(crab, base, secrets),
-            app_crab,
-            installation_id,
-            git_token: tokio::sync::Mutex::new(None),
+            transport,
+            tokens,
             login: OnceCell::new(),
             owner,
             etag_store: None,
@@ -286,49 +283,16 @@ impl GitHub {
         &self.api_url
     }
 
-    /// A fresh installation token for git (`POST
-    /// /app/installations/{id}/access_tokens`, as the App), kept until five
-    /// minutes before GitHub says it expires.
-    async fn installation_token_for_git(&self) -> Result<Option<String>> {
-        let (Some(app), Some(id)) = (&self.app_crab, self.installation_id) else {
-            return Ok(None);
-        };
-        let mut held = self.git_token.lock().await;
-        let now = chrono::Utc::now();
-        if let Some((token, expires_at)) = held.as_ref()
-            && *expires_at - chrono::Duration::minutes(5) > now
-        {
-            return Ok(Some(token.clone()));
-        }
-        #[derive(serde::Deserialize)]
-        struct Minted {
-            token: String,
-            expires_at: chrono::DateTime<chrono::Utc>,
-        }
-        let minted: Minted = app
-            .post(
-                format!("/app/installations/{id}/access_tokens"),
-                None::<&()>,
-            )
-            .await
-            .map_err(|e| {
-                Error::world(format!(
-                    "GitHub POST /app/installations/{id}/access_tokens (a token for git): {e}"
-                ))
-            })?;
-        *held = Some((minted.token.clone(), minted.expires_at));
-        Ok(Some(minted.token))
-    }
-
     async fn discover_login(&self) -> Result<String> {
-        match &self.app_crab {
+        match &self.tokens {
             // An installation token cannot call /user; the app acts as `<slug>[bot]`.
-            Some(app) => {
+            Some(tokens) => {
                 #[derive(serde::Deserialize)]
                 struct App {
                     slug: String,
                 }
-                let app: App = app
+                let app: App = tokens
+                    .app()
                     .get("/app", None::<&()>)
                     .await
                     .map_err(|e| Error::world(format!("GitHub GET /app: {e}")))?;
@@ -382,7 +346,17 @@ impl Forge for GitHub {
     }
 
     async fn git_token(&self) -> Result<Option<String>> {
-        self.installation_token_for_git().await
+        match &self.tokens {
+            Some(tokens) => tokens.current().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn git_token_refused(&self, token: &str) -> Result<Option<String>> {
+        match &self.tokens {
+            Some(tokens) => tokens.refused(token).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn list_open_pulls(&self, repo: &RepoId) -> Result<Vec<PullRequest>> {

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::budget::{self, Budget, Limits, RateLimited};
 use super::etag::{CachedPage, EtagCache};
+use super::installation::InstallationTokens;
 use super::models::WireError;
 use super::paths;
 use super::retry::{self, Decision, RetryPolicy};
@@ -56,6 +57,9 @@ pub struct Transport {
     metrics: Option<Arc<Metrics>>,
     /// Secrets to scrub from any message, should a server ever echo them.
     secrets: Vec<String>,
+    /// A GitHub App's installation tokens, sent with each request (octocrab
+    /// carries a personal token itself).
+    tokens: Option<Arc<InstallationTokens>>,
 }
 
 /// Pages whose ETag is remembered. A resync reads every URL of a pass again,
@@ -75,7 +79,14 @@ impl Transport {
             budget: Budget::new(Limits::default()),
             metrics: None,
             secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+            tokens: None,
         }
+    }
+
+    /// Authenticate as a GitHub App's installation: each request carries
+    /// its current token, and a 401 renews the token once and sends again.
+    pub fn set_installation(&mut self, tokens: Arc<InstallationTokens>) {
+        self.tokens = Some(tokens);
     }
 
     /// The conditional-GET cache, to save and load across restarts.
@@ -110,17 +121,35 @@ impl Transport {
         let cost = budget::cost(&method, path, body);
         let what = format!("{method} {path}");
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             attempt += 1;
             let _ticket = self
                 .budget
                 .admit(cost, &what, self.metrics.as_deref())
                 .await;
+            // Taken after the budget's wait, so it is fresh when it is sent.
+            let token = match &self.tokens {
+                Some(tokens) => Some(tokens.current().await?),
+                None => None,
+            };
             let mut builder = http::Request::builder()
                 .method(method.clone())
                 .uri(path)
                 .header(header::ACCEPT, "application/vnd.github+json")
                 .header(header::USER_AGENT, "stagecoach");
+            if let Some(token) = &token {
+                let mut value =
+                    http::HeaderValue::from_str(&format!("token {token}")).map_err(|_| {
+                        self.world(
+                            &method,
+                            path,
+                            "the installation token is not a header value",
+                        )
+                    })?;
+                value.set_sensitive(true);
+                builder = builder.header(header::AUTHORIZATION, value);
+            }
             if let Some(page) = &cached {
                 builder = builder.header(header::IF_NONE_MATCH, page.etag.as_str());
             }
@@ -165,6 +194,19 @@ impl Transport {
                 }
             };
             self.count(&family, status.as_str());
+            if status == StatusCode::UNAUTHORIZED
+                && !renewed
+                && let (Some(tokens), Some(token)) = (&self.tokens, &token)
+            {
+                // Revoked, or expired early by a clock that disagrees with
+                // GitHub's: refused before anything was done, so sending it
+                // again with a new token is safe even for a POST. Once only.
+                tracing::warn!(%method, path, "GitHub refused the installation token; minting a new one");
+                renewed = true;
+                tokens.refused(token).await?;
+                attempt -= 1;
+                continue;
+            }
             if let Some(limited) = self.rate_limited(status, &headers, &text) {
                 // Refused before it was done, so sending it again is safe even
                 // for a POST; and a rate-limited attempt does not count
