@@ -46,11 +46,10 @@ async fn serve(args: Args) -> Result<()> {
     grow_world(&args)?;
     let secret = webhook_secret(&args.dir)?;
     let sb = sandbox::start(SandboxOptions {
-        dir: args.dir.clone(),
         listen: args.listen,
         webhook_url: Some(args.webhook_url.clone()),
         webhook_secret: Some(secret.clone()),
-        limits: Default::default(),
+        ..SandboxOptions::new(args.dir.clone())
     })
     .await?;
     if args.open_prs > 0 {

@@ -50,7 +50,16 @@ pub async fn serve(State(app): State<Shared>, req: Request) -> Response {
 
     let login = {
         let state = app.state.lock().await;
-        let Some(user) = basic_token(req.headers()).and_then(|t| state.user_by_token(&t)) else {
+        let offered = basic_token(req.headers());
+        let Some(user) = offered
+            .as_deref()
+            .and_then(|t| state.user_by_token(t, app.now().timestamp()))
+        else {
+            if offered.is_some()
+                && let Ok(mut s) = app.stats.lock()
+            {
+                s.git_tokens_refused += 1;
+            }
             return unauthorized();
         };
         let login = user.login.clone();

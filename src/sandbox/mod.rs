@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use apps::TokenRules;
 pub use people::Person;
 pub use world::{World, WorldUser, create_world};
 
@@ -51,6 +52,12 @@ pub struct SandboxOptions {
     pub webhook_secret: Option<String>,
     /// GitHub's rate limits, enforced per token (default: GitHub's numbers).
     pub limits: limits::Limits,
+    /// Where the API is served: `""` as on api.github.com, or `/api/v3` as
+    /// on GitHub Enterprise Server (everything the sandbox serves moves
+    /// under it, and `api_url` ends with it).
+    pub api_prefix: String,
+    /// How an App's tokens live: their lifetime and the sandbox's clock.
+    pub app_tokens: TokenRules,
 }
 
 impl SandboxOptions {
@@ -62,6 +69,8 @@ impl SandboxOptions {
             webhook_url: None,
             webhook_secret: None,
             limits: limits::Limits::default(),
+            api_prefix: String::new(),
+            app_tokens: TokenRules::default(),
         }
     }
 }
@@ -85,7 +94,13 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         .await
         .map_err(|e| Error::world(format!("sandbox: cannot listen on {}: {e}", opts.listen)))?;
     let addr = listener.local_addr()?;
-    let api_url = format!("http://{addr}");
+    let prefix = opts.api_prefix.trim_end_matches('/').to_string();
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        return Err(Error::input(format!(
+            "sandbox api_prefix `{prefix}`: expected a path like /api/v3"
+        )));
+    }
+    let api_url = format!("http://{addr}{prefix}");
     let (dir, api) = (opts.dir.clone(), api_url.clone());
     let world = tokio::task::spawn_blocking(move || {
         let world = world::create_world_at(&dir, Some(&api))?;
@@ -115,8 +130,13 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         signals: signals::Signals::default(),
         started: chrono::Utc::now().timestamp(),
         limits: limits::Limiter::new(opts.limits),
+        app_tokens: opts.app_tokens,
     });
-    let router = server::router(app.clone());
+    let router = if prefix.is_empty() {
+        server::router(app.clone())
+    } else {
+        axum::Router::new().nest(&prefix, server::router(app.clone()))
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, router)

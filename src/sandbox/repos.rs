@@ -35,6 +35,17 @@ pub async fn get_user(
     Extension(Caller(login)): Extension<Caller>,
 ) -> ApiResult {
     let state = app.state.lock().await;
+    // An App's installation token acts for the installation, not a user.
+    if state
+        .apps
+        .values()
+        .any(|a| format!("{}[bot]", a.slug) == login)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        ));
+    }
     let mut user = app.urls.user(&state, &login);
     user["name"] = json!(login);
     user["email"] = Value::Null;

@@ -37,6 +37,16 @@ pub struct App {
     pub started: i64,
     /// GitHub's primary and secondary rate limits, per token.
     pub limits: Limiter,
+    /// How an App's installation tokens live, and the sandbox's clock.
+    pub app_tokens: super::TokenRules,
+}
+
+impl App {
+    /// The sandbox's clock: the machine's, moved by `app_tokens.clock_offset`
+    /// to play a GitHub whose clock disagrees with the bot's.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.app_tokens.clock_offset
+    }
 }
 
 pub type Shared = Arc<App>;
@@ -51,6 +61,12 @@ pub struct Stats {
     pub users: BTreeMap<String, UserStats>,
     pub unauthenticated: u64,
     pub faulted: u64,
+    /// Installation tokens minted for GitHub Apps.
+    pub tokens_minted: u64,
+    /// API requests refused for a token that is unknown, expired or revoked.
+    pub tokens_refused: u64,
+    /// The same for git over HTTP.
+    pub git_tokens_refused: u64,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -161,6 +177,7 @@ pub fn router(app: Shared) -> Router {
         .route("/_sandbox/prometheus", post(signals::set_metric))
         .route("/_sandbox/alerts", post(signals::set_alerts))
         .route("/_sandbox/app", post(super::apps::register))
+        .route("/_sandbox/app/tokens", delete(super::apps::revoke_all))
         // App endpoints authenticate with the app's JWT, not a user token.
         .route("/app", get(super::apps::get_app))
         .route(
@@ -200,7 +217,7 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
         let state = app.state.lock().await;
         token
             .as_deref()
-            .and_then(|t| state.user_by_token(t))
+            .and_then(|t| state.user_by_token(t, app.now().timestamp()))
             .map(|u| (u.login.clone(), u.id))
     };
     let fault = app.faults.take(
@@ -221,6 +238,9 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let Some((login, user_id)) = caller else {
         if let Ok(mut s) = app.stats.lock() {
             s.unauthenticated += 1;
+            if token.is_some() {
+                s.tokens_refused += 1;
+            }
         }
         let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
         let quota = Quota {

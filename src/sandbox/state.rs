@@ -44,6 +44,10 @@ pub struct UserRecord {
     /// for its hour; the API client and git each mint their own).
     #[serde(default)]
     pub earlier_tokens: Vec<String>,
+    /// When each of an App's installation tokens expires (Unix seconds);
+    /// a token not listed never expires (a person's token).
+    #[serde(default)]
+    pub token_expiry: BTreeMap<String, i64>,
     /// What the user is in the demo story ("developer", "release manager", ...).
     pub role: String,
 }
@@ -206,10 +210,12 @@ impl ForgeState {
         self.next_id
     }
 
-    pub fn user_by_token(&self, token: &str) -> Option<&UserRecord> {
+    /// The user a token belongs to, unless it expired before `now` (Unix seconds).
+    pub fn user_by_token(&self, token: &str, now: i64) -> Option<&UserRecord> {
         self.users
             .values()
             .find(|u| u.token == token || u.earlier_tokens.iter().any(|t| t == token))
+            .filter(|u| u.token_expiry.get(token).is_none_or(|expiry| *expiry > now))
     }
 
     pub fn repo(&self, owner: &str, name: &str) -> Option<&RepoRecord> {
@@ -258,6 +264,7 @@ impl ForgeState {
                 login: login.to_string(),
                 token: token.clone(),
                 earlier_tokens: Vec::new(),
+                token_expiry: BTreeMap::new(),
                 role: role.to_string(),
             },
         );
