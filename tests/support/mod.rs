@@ -75,6 +75,54 @@ pub struct RoadOptions {
     /// The bot reaches the repos by local path instead of git over the
     /// sandbox's HTTP (which every other flow uses).
     pub local_git: bool,
+    /// Serve the API under this path, as GitHub Enterprise Server does
+    /// (`/api/v3`); empty as on api.github.com.
+    pub api_prefix: String,
+    /// The bot signs in as the test GitHub App (fixtures/app) instead of
+    /// with a token, its installation tokens living by these rules.
+    pub app: Option<sandbox::TokenRules>,
+}
+
+/// The test GitHub App's keys (fixtures/app) and its ids in the sandbox.
+pub const APP_PRIVATE_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/app/test-app-private-key.pem"
+);
+pub const APP_PUBLIC_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/app/test-app-public-key.pem"
+);
+pub const APP_ID: u64 = 42;
+pub const APP_INSTALLATION: u64 = 7;
+
+/// An HTTP client for the tests' own requests (the bot's TLS set-up, on loopback).
+pub fn http_client() -> reqwest::Client {
+    stagecoach::engine::http::client_builder()
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Register the test App (`stagecoach[bot]`) with the sandbox.
+pub async fn register_app(sb: &Sandbox) {
+    let public = std::fs::read_to_string(APP_PUBLIC_KEY).expect("the test App's public key");
+    let r = http_client()
+        .post(format!("{}/_sandbox/app", sb.api_url))
+        .json(&json!({"app_id": APP_ID, "slug": "stagecoach", "installation_id": APP_INSTALLATION, "public_key_pem": public}))
+        .send()
+        .await
+        .expect("register the App");
+    assert!(
+        r.status().is_success(),
+        "registering the App: {}",
+        r.status()
+    );
+}
+
+/// The `forge:` credentials of the test App, as config text.
+pub fn app_credentials() -> String {
+    format!(
+        "app: {{app_id: {APP_ID}, installation_id: {APP_INSTALLATION}, private_key: \"{APP_PRIVATE_KEY}\"}}"
+    )
 }
 
 impl Default for RoadOptions {
@@ -85,6 +133,8 @@ impl Default for RoadOptions {
             policy: None,
             limits: None,
             local_git: false,
+            api_prefix: String::new(),
+            app: None,
         }
     }
 }
@@ -97,20 +147,30 @@ pub const POLICY_PATH: &str = "policies/default.yaml";
 
 fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Config {
     let url = sb.git_http_url_template();
-    bot_config_with(sb, dir, cache, token, secret, sandbox::BOT_BUDGET, &url)
+    let credentials = format!("token: \"{token}\"");
+    bot_config_with(
+        sb,
+        dir,
+        cache,
+        &credentials,
+        secret,
+        sandbox::BOT_BUDGET,
+        &url,
+    )
 }
 
+/// `credentials`: `token: "…"` or the App's `app: {…}`.
 fn bot_config_with(
     sb: &Sandbox,
     dir: &Path,
     cache: &str,
-    token: &str,
+    credentials: &str,
     secret: &str,
     budget: &str,
     git_url: &str,
 ) -> Config {
     let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
+        "forge: {{api_url: \"{api}\", {credentials}, budget: {budget}}}\n\
          git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
          product: {{repo: acme/product}}\n\
          server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
@@ -133,6 +193,10 @@ impl Road {
             .expect("tempdir");
         let dir = temp.path().to_path_buf();
         let mut sandbox_opts = SandboxOptions::new(&dir);
+        sandbox_opts.api_prefix = opts.api_prefix.clone();
+        if let Some(rules) = &opts.app {
+            sandbox_opts.app_tokens = rules.clone();
+        }
         let mut budget = sandbox::BOT_BUDGET.to_string();
         if let Some((limits, bot_budget)) = &opts.limits {
             sandbox_opts.limits = limits.clone();
@@ -146,15 +210,14 @@ impl Road {
         } else {
             sb.git_http_url_template()
         };
-        let config = bot_config_with(
-            &sb,
-            &dir,
-            "cache",
-            sb.world.bot_token(),
-            &secret,
-            &budget,
-            &git_url,
-        );
+        let credentials = match &opts.app {
+            Some(_) => {
+                register_app(&sb).await;
+                app_credentials()
+            }
+            None => format!("token: \"{}\"", sb.world.bot_token()),
+        };
+        let config = bot_config_with(&sb, &dir, "cache", &credentials, &secret, &budget, &git_url);
         let metrics = Arc::new(Metrics::new());
         let forge = GitHub::from_config(&config)
             .expect("forge")
