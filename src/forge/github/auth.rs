@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 pub enum GitHubAuth {
     /// A personal access token, fine-grained token, or the sandbox's tokens.
     Token(String),
-    /// A GitHub App acting as one installation; octocrab mints installation
-    /// tokens from a JWT and re-mints them 30 s before they expire.
+    /// A GitHub App acting as one installation: its tokens are minted from
+    /// a JWT and renewed before they expire (`installation.rs`).
     App {
         app_id: u64,
         installation_id: u64,

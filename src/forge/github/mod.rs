@@ -1,8 +1,8 @@
 //! The [`Forge`] on GitHub's REST API, through octocrab: api.github.com,
 //! GitHub Enterprise (`https://host/api/v3`) or the sandbox on 127.0.0.1.
 //!
-//! octocrab carries the connection, TLS and authentication (including a GitHub
-//! App's installation tokens, re-minted 30 s before they expire); the
+//! octocrab carries the connection, TLS and a personal token; a GitHub App's
+//! installation token (shared with git) comes from [`installation`]; the
 //! [`transport`] adds retries, rate limits, conditional GETs and pagination.
 //! Answers are read into our own small structs ([`models`]).
 //!
