@@ -158,8 +158,11 @@ fn carry_releases_to_product(
             });
         }
     }
-    // Only the newest release matters: it carries everything before it.
-    let Some((version, pulls)) = by_release.into_iter().next_back() else {
+    // Only the newest release gets a product PR: it carries everything
+    // before it. So it carries the labels (and so the risk) of every change
+    // released since what main pins, not only of its own: a low-risk v1.4.4
+    // must not take a high-risk v1.4.3 past the approval it waits for.
+    let Some(version) = by_release.keys().next_back().cloned() else {
         return;
     };
     let Some(from) = pinned else {
@@ -168,6 +171,11 @@ fn carry_releases_to_product(
     if version <= from {
         return;
     }
+    let pulls: Vec<(&ComponentPull, Labelled)> = by_release
+        .into_iter()
+        .filter(|(v, _)| *v > from)
+        .flat_map(|(_, pulls)| pulls)
+        .collect();
     let branch = bump_branch(&component.name, &version);
     if let Some(&number) = snap.product.pr_branches.get(&branch) {
         // Opening a product PR ends with telling its sources where they went;
