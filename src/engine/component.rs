@@ -146,7 +146,22 @@ fn carry_releases_to_product(
                 .entry(v.clone())
                 .or_default()
                 .push((pull, labelled)),
-            None => waiting_for_tag = true,
+            None => {
+                waiting_for_tag = true;
+                // Tagged, but not as a release: say so, or the developer
+                // waits for a product PR that never comes.
+                if !pull.ignored_tags.is_empty() {
+                    let body = text::ignored_tags(policy, &component.name, &pull.ignored_tags);
+                    if pull.sticky.get("product") != Some(&body) {
+                        actions.push(Action::Comment {
+                            repo: component.repo.clone(),
+                            pr: pull.pr.number,
+                            topic: "product".into(),
+                            body,
+                        });
+                    }
+                }
+            }
         }
     }
     if waiting_for_tag && policy.versioning.tagging == Tagging::Bot {
