@@ -597,7 +597,8 @@ impl Engine {
                             let Some(text) = ws.read_file(&head, &path)? else {
                                 continue;
                             };
-                            if let Ok(Some(v)) = yaml_edit::get_scalar(&text, &target.key) {
+                            let key = landscape_path(&target.key, &env2.name, cluster, component);
+                            if let Ok(Some(v)) = yaml_edit::get_scalar(&text, &key) {
                                 if let Ok(v) = Version::parse(v.trim_start_matches('v')) {
                                     versions
                                         .entry(cluster.clone())
@@ -813,6 +814,9 @@ pub fn pr_key(repo: &RepoId, number: u64) -> String {
 }
 
 /// A landscape file path for one component on one cluster.
+/// A `files[].path` or `files[].key` of an environment with its
+/// placeholders filled: the key may name the component too (one file per
+/// cluster, `{component}.image.tag`), so both are filled alike.
 pub fn landscape_path(template: &str, env: &str, cluster: &str, component: &str) -> String {
     template
         .replace("{env}", env)
