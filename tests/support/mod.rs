@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use stagecoach::bot::Bot;
 use stagecoach::config::Config;
-use stagecoach::engine::{Engine, NOTES_SAMPLES, NOTES_STABILITY};
+use stagecoach::engine::{Clock, Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use stagecoach::forge::github::GitHub;
 use stagecoach::manifest::yaml_edit;
 use stagecoach::metrics::Metrics;
@@ -75,6 +75,9 @@ pub struct RoadOptions {
     /// The bot reaches the repos by local path instead of git over the
     /// sandbox's HTTP (which every other flow uses).
     pub local_git: bool,
+    /// The engine's clock (default: the system's), e.g. a [`ManualClock`]
+    /// a test moves on to a schedule's next time.
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl Default for RoadOptions {
@@ -85,6 +88,26 @@ impl Default for RoadOptions {
             policy: None,
             limits: None,
             local_git: false,
+            clock: None,
+        }
+    }
+}
+
+/// The engine's clock for tests: real time moved ahead by [`ManualClock::advance`],
+/// so a schedule comes without waiting for it.
+#[derive(Default)]
+pub struct ManualClock(std::sync::Mutex<chrono::Duration>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.0.lock().map(|ahead| *ahead).unwrap_or_default()
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut ahead) = self.0.lock() {
+            *ahead += by;
         }
     }
 }
@@ -159,7 +182,11 @@ impl Road {
         let forge = GitHub::from_config(&config)
             .expect("forge")
             .with_metrics(metrics.clone());
-        let engine = Arc::new(Engine::new(config, Arc::new(forge)));
+        let mut engine = Engine::new(config, Arc::new(forge));
+        if let Some(clock) = &opts.clock {
+            engine = engine.with_clock(clock.clone());
+        }
+        let engine = Arc::new(engine);
         let road = Road {
             sb,
             dir,
