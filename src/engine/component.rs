@@ -146,7 +146,22 @@ fn carry_releases_to_product(
                 .entry(v.clone())
                 .or_default()
                 .push((pull, labelled)),
-            None => waiting_for_tag = true,
+            None => {
+                waiting_for_tag = true;
+                // Tagged, but not as a release: say so, or the developer
+                // waits for a product PR that never comes.
+                if !pull.ignored_tags.is_empty() {
+                    let body = text::ignored_tags(policy, &component.name, &pull.ignored_tags);
+                    if pull.sticky.get("product") != Some(&body) {
+                        actions.push(Action::Comment {
+                            repo: component.repo.clone(),
+                            pr: pull.pr.number,
+                            topic: "product".into(),
+                            body,
+                        });
+                    }
+                }
+            }
         }
     }
     if waiting_for_tag && policy.versioning.tagging == Tagging::Bot {
@@ -158,8 +173,11 @@ fn carry_releases_to_product(
             });
         }
     }
-    // Only the newest release matters: it carries everything before it.
-    let Some((version, pulls)) = by_release.into_iter().next_back() else {
+    // Only the newest release gets a product PR: it carries everything
+    // before it. So it carries the labels (and so the risk) of every change
+    // released since what main pins, not only of its own: a low-risk v1.4.4
+    // must not take a high-risk v1.4.3 past the approval it waits for.
+    let Some(version) = by_release.keys().next_back().cloned() else {
         return;
     };
     let Some(from) = pinned else {
@@ -168,6 +186,11 @@ fn carry_releases_to_product(
     if version <= from {
         return;
     }
+    let pulls: Vec<(&ComponentPull, Labelled)> = by_release
+        .into_iter()
+        .filter(|(v, _)| *v > from)
+        .flat_map(|(_, pulls)| pulls)
+        .collect();
     let branch = bump_branch(&component.name, &version);
     if let Some(&number) = snap.product.pr_branches.get(&branch) {
         // Opening a product PR ends with telling its sources where they went;

@@ -456,27 +456,43 @@ impl Engine {
         let rules = policy.versioning.bumps.clone();
         let (tags, released, untagged_next) = self
             .with_repo(&repo, move |ws| {
-                let mut tags: Vec<(Version, String, String)> = ws
-                    .tags()?
-                    .into_iter()
-                    .filter_map(|t| {
-                        version::parse_tag(&t.name, &prefix).map(|v| (v, t.name, t.sha))
-                    })
-                    .collect();
+                // Releases are the prefix and semver, not pre-releases (as
+                // `version next` counts them): a `v1.5.0-rc.1` is no version
+                // for the product to pin. The others are kept to say why a
+                // merged change waits.
+                let mut tags: Vec<(Version, String, String)> = Vec::new();
+                let mut others: Vec<(String, String)> = Vec::new();
+                for t in ws.tags()? {
+                    match version::parse_tag(&t.name, &prefix).filter(|v| v.pre.is_empty()) {
+                        Some(v) => tags.push((v, t.name, t.sha)),
+                        None => others.push((t.name, t.sha)),
+                    }
+                }
                 tags.sort();
                 let r = ws.repo();
+                let contains = |tag: &str, m: git2::Oid| {
+                    git2::Oid::from_str(tag)
+                        .map(|t| t == m || r.graph_descendant_of(t, m).unwrap_or(false))
+                        .unwrap_or(false)
+                };
                 let mut released = BTreeMap::new();
+                let mut ignored: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
                 for (number, merge) in merges {
                     let Ok(m) = git2::Oid::from_str(&merge) else {
                         continue;
                     };
-                    let first = tags.iter().find(|(_, _, sha)| {
-                        git2::Oid::from_str(sha)
-                            .map(|t| t == m || r.graph_descendant_of(t, m).unwrap_or(false))
-                            .unwrap_or(false)
-                    });
+                    let first = tags.iter().find(|(_, _, sha)| contains(sha, m));
                     if let Some((v, _, _)) = first {
                         released.insert(number, v.clone());
+                        continue;
+                    }
+                    for (name, _) in others.iter().filter(|(_, sha)| contains(sha, m)) {
+                        let reason = crate::git::history::why_ignored(name, &prefix)
+                            .unwrap_or_else(|| format!("not {prefix:?} and a semver version"));
+                        ignored
+                            .entry(number)
+                            .or_default()
+                            .push((name.clone(), reason));
                     }
                 }
                 let untagged_next = if bot_tags {
@@ -491,9 +507,10 @@ impl Engine {
                 } else {
                     None
                 };
-                Ok((tags, released, untagged_next))
+                Ok((tags, (released, ignored), untagged_next))
             })
             .await?;
+        let (released, mut ignored) = released;
         let mut views = Vec::new();
         for pr in pulls {
             let cached = if scoped {
@@ -516,6 +533,7 @@ impl Engine {
             } = detail;
             views.push(ComponentPull {
                 released_in: released.get(&pr.number).cloned(),
+                ignored_tags: ignored.remove(&pr.number).unwrap_or_default(),
                 pr,
                 statuses,
                 hotfix_actor,
@@ -620,7 +638,8 @@ impl Engine {
                             let Some(text) = ws.read_file(&head, &path)? else {
                                 continue;
                             };
-                            if let Ok(Some(v)) = yaml_edit::get_scalar(&text, &target.key) {
+                            let key = landscape_path(&target.key, &env2.name, cluster, component);
+                            if let Ok(Some(v)) = yaml_edit::get_scalar(&text, &key) {
                                 if let Ok(v) = Version::parse(v.trim_start_matches('v')) {
                                     versions
                                         .entry(cluster.clone())
@@ -846,6 +865,9 @@ pub fn pr_key(repo: &RepoId, number: u64) -> String {
 }
 
 /// A landscape file path for one component on one cluster.
+/// A `files[].path` or `files[].key` of an environment with its
+/// placeholders filled: the key may name the component too (one file per
+/// cluster, `{component}.image.tag`), so both are filled alike.
 pub fn landscape_path(template: &str, env: &str, cluster: &str, component: &str) -> String {
     template
         .replace("{env}", env)

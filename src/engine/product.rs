@@ -217,6 +217,26 @@ fn decide_open(
         }
     };
     let change = &changes[0];
+    if let Some(why) = superseded(snap, pull, change) {
+        // Never deployed, approved or merged again (a rebuild on main would
+        // even downgrade the component); the PR that supersedes it deploys
+        // over its CI version. The bot cannot close PRs (the forge has no
+        // such call yet), so it says so for a person to close it.
+        comment(
+            repo,
+            pull,
+            "ci",
+            format!(
+                "This PR is out of date: {why}. The newer version carries this change too, so Stagecoach will not deploy or merge this one. Close it, please."
+            ),
+            actions,
+        );
+        set_status(repo, pull, context::CI, StatusState::Failure, why, actions);
+        if pull.pr_env_present {
+            actions.push(Action::TeardownPrEnv { pr: n });
+        }
+        return;
+    }
     let parsed = labels::parse_labels(policy, &pull.pr.labels);
     let labelled = match parsed.complete() {
         Ok(l) => {
@@ -463,6 +483,47 @@ fn decide_open(
             actions,
         );
     }
+}
+
+/// Why a product PR bumping `change` is out of date, if it is: an open
+/// product PR bumps the same component further (`superseded by #N (payments
+/// 1.4.4)`), or main pins that version or a newer one already. One component
+/// has one live product PR at a time, the newest.
+fn superseded(
+    snap: &Snapshot,
+    pull: &ProductPull,
+    change: &super::snapshot::ComponentChange,
+) -> Option<String> {
+    let newer = snap
+        .product
+        .pulls
+        .iter()
+        .filter(|p| p.pr.state == PrState::Open && p.pr.number != pull.pr.number)
+        .filter(|p| p.pr.base_ref == pull.pr.base_ref)
+        .filter_map(|p| match p.changes.as_deref() {
+            Ok([c]) if c.component == change.component && c.to > change.to => {
+                Some((c.to.clone(), p.pr.number))
+            }
+            _ => None,
+        })
+        .max();
+    if let Some((to, number)) = newer {
+        return Some(format!(
+            "superseded by #{number} ({} {to})",
+            change.component
+        ));
+    }
+    snap.product
+        .manifest
+        .components
+        .get(&change.component)
+        .filter(|pinned| pinned.version >= change.to)
+        .map(|pinned| {
+            format!(
+                "superseded by main, which pins {} {} already",
+                change.component, pinned.version
+            )
+        })
 }
 
 /// What a rebuilt head says of the verdicts it carries (see `pulls.rs`).

@@ -141,6 +141,9 @@ pub struct ComponentPull {
     pub statuses: BTreeMap<String, CommitStatus>,
     /// The first component version whose tag contains the merge commit.
     pub released_in: Option<Version>,
+    /// Tags containing the merge commit that are not releases (not the
+    /// prefix and semver, or a pre-release), with why: (name, reason).
+    pub ignored_tags: Vec<(String, String)>,
     /// The hotfix label's author and whether they may trigger a hotfix.
     pub hotfix_actor: Option<(String, Authority)>,
     /// The bot's sticky comments on the PR: topic → body (without marker).

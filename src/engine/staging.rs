@@ -62,13 +62,16 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
         .and_then(|w| w.schedule.as_deref())
         .is_some_and(|cron| stability::sample_due(cron, last_promotion, snap.now));
     let min_bump = when.and_then(|w| w.min_bump);
+    // A schedule alone (no `min_bump`) is the only trigger: tags wait for
+    // it, or `when: {schedule: ...}` would let every tag go at once.
+    let by_bump = min_bump.is_some() || when.is_none_or(|w| w.schedule.is_none());
     let candidate = snap
         .product
         .tags
         .iter()
         .filter(|t| t.on_main && !t.is_hotfix())
         .filter(|t| current.is_none_or(|c| t.version > c.version))
-        .filter(|t| schedule_fired || meets_min_bump(t, min_bump))
+        .filter(|t| schedule_fired || (by_bump && meets_min_bump(t, min_bump)))
         .max_by(|a, b| a.version.cmp(&b.version));
     if let Some(next) = candidate {
         if let Some(cur) = current.filter(|c| c.note.is_none()) {

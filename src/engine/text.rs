@@ -48,6 +48,27 @@ pub fn not_functional() -> String {
         .to_string()
 }
 
+/// What a merged PR is told when its change is only in tags that are not
+/// releases (`release-7`, `v1.2`, `v1.5.0-rc.1`): which, why, and what counts.
+pub fn ignored_tags(
+    policy: &crate::policy::Policy,
+    component: &str,
+    tags: &[(String, String)],
+) -> String {
+    let mut body = String::from(
+        "This change is in tags Stagecoach does not take as releases, so no product PR is opened for them:\n\n",
+    );
+    for (name, why) in tags {
+        body.push_str(&format!("- `{}`: {}\n", inert(name), inert(why)));
+    }
+    body.push_str(&format!(
+        "\nA release tag is `{}` followed by a semver version without a pre-release (e.g. `{}1.2.3`); the next one that contains this change opens the product PR.",
+        inert(policy.component_tag_prefix(component)),
+        inert(policy.component_tag_prefix(component)),
+    ));
+    body
+}
+
 /// Put a value into a label format: the one `{...}` placeholder is replaced.
 pub fn fill(format: &str, value: &str) -> String {
     match (format.find('{'), format.find('}')) {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use stagecoach::bot::Bot;
 use stagecoach::config::Config;
-use stagecoach::engine::{Engine, NOTES_SAMPLES, NOTES_STABILITY};
+use stagecoach::engine::{Clock, Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use stagecoach::forge::github::GitHub;
 use stagecoach::manifest::yaml_edit;
 use stagecoach::metrics::Metrics;
@@ -81,6 +81,9 @@ pub struct RoadOptions {
     /// The bot signs in as the test GitHub App (fixtures/app) instead of
     /// with a token, its installation tokens living by these rules.
     pub app: Option<sandbox::TokenRules>,
+    /// The engine's clock (default: the system's), e.g. a [`ManualClock`]
+    /// a test moves on to a schedule's next time.
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 /// The test GitHub App's keys (fixtures/app) and its ids in the sandbox.
@@ -135,6 +138,26 @@ impl Default for RoadOptions {
             local_git: false,
             api_prefix: String::new(),
             app: None,
+            clock: None,
+        }
+    }
+}
+
+/// The engine's clock for tests: real time moved ahead by [`ManualClock::advance`],
+/// so a schedule comes without waiting for it.
+#[derive(Default)]
+pub struct ManualClock(std::sync::Mutex<chrono::Duration>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.0.lock().map(|ahead| *ahead).unwrap_or_default()
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut ahead) = self.0.lock() {
+            *ahead += by;
         }
     }
 }
@@ -222,7 +245,11 @@ impl Road {
         let forge = GitHub::from_config(&config)
             .expect("forge")
             .with_metrics(metrics.clone());
-        let engine = Arc::new(Engine::new(config, Arc::new(forge)));
+        let mut engine = Engine::new(config, Arc::new(forge));
+        if let Some(clock) = &opts.clock {
+            engine = engine.with_clock(clock.clone());
+        }
+        let engine = Arc::new(engine);
         let road = Road {
             sb,
             dir,

@@ -271,7 +271,10 @@ impl Engine {
                                 let Some(text) = tree.read_file(&path)? else {
                                     continue;
                                 };
-                                let new = yaml_edit::set_scalar(&text, &target.key, version)
+                                // `{component}` may be in the key as well as the path.
+                                let key =
+                                    landscape_path(&target.key, &env2.name, cluster, component);
+                                let new = yaml_edit::set_scalar(&text, &key, version)
                                     .map_err(|e| e.context(&path))?;
                                 if new != text {
                                     changes.push(FileChange {
