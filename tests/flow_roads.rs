@@ -212,3 +212,60 @@ async fn a_bot_stopped_while_a_gate_runs_resumes_without_a_second_deploy() {
     assert_eq!(ci.map(|(s, _)| s).as_deref(), Some("success"));
     road.stop().await;
 }
+
+/// One road's action failing pass after pass (a closed PR's CI deploy that
+/// cannot be reverted: a person edited the same line by hand) holds back
+/// that road only: a change to another component, decided after it in every
+/// pass, still goes all the way to its product tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_that_keeps_failing_holds_back_only_its_own_road() {
+    let road = Road::start().await;
+    road.ci_health_timeout("300s").await;
+    // payments' CI watch holds, so its product PR stays open, deployed.
+    road.make_slow("payments@1.4.3");
+    let stuck = road
+        .released("payments", "fix/stuck", "fix: stuck", LOW, "v1.4.3")
+        .await;
+    let stuck_n = support::number(&stuck);
+    wait_for("payments deployed on CI", || async {
+        (deploys_of(&road, stuck_n) == 1).then_some(())
+    })
+    .await;
+    // A person pins the CI line by hand, then the PR is closed: the bot's
+    // revert of its deploy now conflicts, every pass.
+    let path = "clusters/ci-1/payments/values.yaml";
+    let text = road.file_at("landscape-ci", "main", path).expect("values");
+    let pinned = text.replace("tag: \"1.4.3\"", "tag: \"1.4.3\" # held by hand");
+    assert_ne!(pinned, text, "the CI line: {text}");
+    road.person("rita")
+        .commit_files(
+            "landscape-ci",
+            "main",
+            &[(path, &pinned)],
+            "chore: hold payments",
+        )
+        .await
+        .expect("hand edit");
+    road.person("rita")
+        .close("product", stuck_n)
+        .await
+        .expect("close");
+    road.release_slow("payments@1.4.3");
+    // The rollback is tried and fails (it cannot apply), and keeps failing...
+    wait_for("the bot's rollback to fail", || async {
+        road.engine
+            .journal()
+            .iter()
+            .any(|j| j.action.starts_with("roll back ci") && j.outcome.starts_with("failed"))
+            .then_some(())
+    })
+    .await;
+    // ...while checkout's change, a later PR, reaches its tag.
+    let other = road
+        .released("checkout", "fix/other", "fix: other", LOW, "v2.0.2")
+        .await;
+    road.wait_merged("product", support::number(&other)).await;
+    let tag = road.wait_tag("v1.0.1").await;
+    assert!(tag.contains("checkout"), "{tag}");
+    road.stop().await;
+}

@@ -32,7 +32,7 @@ mod tests;
 pub mod text;
 pub mod trailer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -385,7 +385,18 @@ impl Engine {
         snap: &snapshot::Snapshot,
         actions: &[Action],
     ) -> Result<()> {
+        // An action that fails holds back the rest of its own road (its PR,
+        // component, environment or tag) until the next pass, never the
+        // other roads: one revert that cannot apply must not starve every
+        // action decided after it, pass after pass.
+        let mut failed: Option<Error> = None;
+        let mut held_roads: BTreeSet<String> = BTreeSet::new();
         for action in actions {
+            let roads = road_keys(action);
+            if roads.iter().any(|r| held_roads.contains(r)) {
+                tracing::debug!(action = %action.describe(), "held back: an earlier action of its road failed");
+                continue;
+            }
             self.spend_action()?;
             let outcome = self.run_action(policy, snap, action).await;
             // Whatever happened, what the action touched is read again.
@@ -394,9 +405,12 @@ impl Engine {
                 .map(|v| v.repo.clone());
             self.scope
                 .touched(&snap.product.repo, action, component_repo.as_ref());
-            outcome?;
+            if let Err(e) = outcome {
+                held_roads.extend(roads);
+                failed.get_or_insert(e);
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Pass after pass until nothing is left to do (or the bound is hit, in
@@ -455,6 +469,23 @@ impl Engine {
     pub async fn policy(&self) -> Result<Policy> {
         self.load_policy().await
     }
+}
+
+/// The roads an action is on: its PR, component and tag; the environment
+/// only when it names none of those (a CI deploy is its PR's road, not
+/// every CI change's).
+fn road_keys(action: &Action) -> Vec<String> {
+    let f = action_fields(action);
+    let mut keys = Vec::new();
+    if f.pr != 0 {
+        keys.push(format!("pr:{}", f.pr));
+    }
+    keys.extend(f.component.map(|c| format!("component:{c}")));
+    keys.extend(f.tag.map(|t| format!("tag:{t}")));
+    if keys.is_empty() {
+        keys.extend(f.env.map(|e| format!("env:{e}")));
+    }
+    keys
 }
 
 /// The component an action is about, if one.
