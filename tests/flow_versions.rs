@@ -90,7 +90,15 @@ async fn a_second_release_before_the_first_product_pr_merges_supersedes_it() {
     let said = road
         .wait_comment("product", old_n, &format!("#{new_n}"))
         .await;
-    assert!(said.contains("1.4.4"), "{said}");
+    assert!(
+        said.contains("1.4.4") && said.contains("Stagecoach closes it"),
+        "{said}"
+    );
+    // The bot's own out-of-date PR is closed, as Renovate closes its own.
+    support::wait_for("the superseded PR closed", || async {
+        (road.pull("product", old_n).await["state"] == "closed").then_some(())
+    })
+    .await;
     let live: Vec<u64> = {
         let mut live = Vec::new();
         for pr in product_prs_for(&road, "payments").await {

@@ -375,6 +375,9 @@ impl Forge for StatusForge {
     async fn update_pull_body(&self, _: &RepoId, _: u64, _: &str) -> Result<()> {
         unused()
     }
+    async fn close_pull(&self, _: &RepoId, _: u64) -> Result<()> {
+        unused()
+    }
     async fn add_labels(&self, _: &RepoId, _: u64, _: &[String]) -> Result<()> {
         unused()
     }

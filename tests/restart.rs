@@ -105,6 +105,14 @@ impl Forge for DyingForge {
             self.inner.create_pull(repo, pull).await,
         )
     }
+    async fn close_pull(&self, repo: &RepoId, number: u64) -> Result<()> {
+        let last = self.write()?;
+        self.after(
+            "close_pull",
+            last,
+            self.inner.close_pull(repo, number).await,
+        )
+    }
     async fn update_pull_body(&self, repo: &RepoId, number: u64, body: &str) -> Result<()> {
         let last = self.write()?;
         self.after(

@@ -126,6 +126,9 @@ pub fn reason(action: &Action) -> String {
             short(sha)
         ),
         Action::OpenProductPr { reason, .. } => reason.clone(),
+        Action::ClosePull { pr, reason } => {
+            format!("product#{pr} is the bot's own and out of date: {reason}")
+        }
         Action::RebuildProductPr { pr, carry, .. } => {
             if carry.is_empty() {
                 format!(

@@ -101,6 +101,11 @@ pub enum Action {
     TeardownPrEnv {
         pr: u64,
     },
+    /// Close one of the bot's own product PRs that a newer one carries.
+    ClosePull {
+        pr: u64,
+        reason: String,
+    },
     Merge {
         pr: u64,
         head_sha: String,
@@ -228,6 +233,7 @@ impl Action {
                 if *toggle { " (toggle on and off)" } else { "" }
             ),
             Action::TeardownPrEnv { pr } => format!("tear down PR environment pr-{pr}"),
+            Action::ClosePull { pr, reason } => format!("close product#{pr} ({reason})"),
             Action::Merge { pr, .. } => format!("merge product#{pr}"),
             Action::TagProduct { version, .. } => format!("tag product v{version}"),
             Action::Promote {

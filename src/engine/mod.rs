@@ -514,6 +514,7 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::CreatePrEnv { .. } => "create_pr_env",
         Action::RunSmoke { .. } => "smoke",
         Action::TeardownPrEnv { .. } => "teardown_pr_env",
+        Action::ClosePull { .. } => "close_pull",
         Action::Merge { .. } => "merge",
         Action::TagProduct { .. } => "tag_product",
         Action::Promote { .. } => "promote",
@@ -586,7 +587,9 @@ pub fn action_fields(action: &Action) -> ActionFields {
             f.trailers.push("Stagecoach-Action: rollback".into());
             f.trailers.push(format!("Stagecoach-Reverts: {commit}"));
         }
-        Action::TeardownPrEnv { pr } | Action::Merge { pr, .. } => f.pr = *pr,
+        Action::TeardownPrEnv { pr } | Action::Merge { pr, .. } | Action::ClosePull { pr, .. } => {
+            f.pr = *pr
+        }
         Action::TagProduct {
             version,
             changes,

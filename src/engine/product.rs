@@ -16,6 +16,7 @@ use crate::version::Bump;
 use super::action::{Action, context, short};
 use super::snapshot::{Authority, ProductPull, Snapshot};
 use super::text;
+use super::trailer;
 
 pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -32,7 +33,7 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
             continue;
         }
         if pull.pr.state == PrState::Closed {
-            clean_up_closed(pull, &mut actions);
+            clean_up_closed(snap, pull, &mut actions);
             continue;
         }
         decide_open(
@@ -102,13 +103,19 @@ impl CiSlots {
 }
 
 /// A closed PR leaves nothing behind: its PR environment goes, and an
-/// unmerged change is taken off CI.
-fn clean_up_closed(pull: &ProductPull, actions: &mut Vec<Action>) {
+/// unmerged change is taken off CI — unless a newer deploy of the same
+/// component is on CI already (a superseding PR's): that one replaced it,
+/// and reverting the older one would fight the newer for the same lines.
+fn clean_up_closed(snap: &Snapshot, pull: &ProductPull, actions: &mut Vec<Action>) {
     if pull.pr_env_present {
         actions.push(Action::TeardownPrEnv { pr: pull.pr.number });
     }
     if !pull.pr.merged {
-        if let Some(d) = pull.ci_deploy.as_ref().filter(|d| !d.reverted) {
+        if let Some(d) = pull
+            .ci_deploy
+            .as_ref()
+            .filter(|d| !d.reverted && !deployed_over(snap, d))
+        {
             actions.push(Action::Rollback {
                 env: "ci".into(),
                 commit: d.sha.clone(),
@@ -116,6 +123,33 @@ fn clean_up_closed(pull: &ProductPull, actions: &mut Vec<Action>) {
             });
         }
     }
+}
+
+/// Whether a later bump on CI deploys the same component as `deploy`.
+fn deployed_over(snap: &Snapshot, deploy: &super::snapshot::LandscapeCommit) -> bool {
+    let component = |c: &super::snapshot::LandscapeCommit| {
+        c.trailers
+            .get(trailer::COMPONENT)
+            .and_then(|v| v.split('@').next())
+            .map(str::to_string)
+    };
+    let Some(name) = component(deploy) else {
+        return false;
+    };
+    snap.envs.iter().any(|env| {
+        // Newest first: what comes before `deploy` in the history is later.
+        let mut history = env.history.iter();
+        history.any(|c| c.sha == deploy.sha)
+            && env
+                .history
+                .iter()
+                .take_while(|c| c.sha != deploy.sha)
+                .any(|c| {
+                    !c.reverted
+                        && c.trailers.get(trailer::ACTION) == Some(trailer::action::BUMP)
+                        && component(c).as_deref() == Some(name.as_str())
+                })
+    })
 }
 
 fn status_is(pull: &ProductPull, ctx: &str) -> Option<StatusState> {
@@ -220,20 +254,35 @@ fn decide_open(
     if let Some(why) = superseded(snap, pull, change) {
         // Never deployed, approved or merged again (a rebuild on main would
         // even downgrade the component); the PR that supersedes it deploys
-        // over its CI version. The bot cannot close PRs (the forge has no
-        // such call yet), so it says so for a person to close it.
+        // over its CI version. Its own PR the bot closes, as Renovate does;
+        // a person's it leaves to them.
+        let ending = if pull.branch.bot_owned {
+            "Stagecoach closes it."
+        } else {
+            "Close it, please."
+        };
         comment(
             repo,
             pull,
             "ci",
             format!(
-                "This PR is out of date: {why}. The newer version carries this change too, so Stagecoach will not deploy or merge this one. Close it, please."
+                "This PR is out of date: {why}. The newer version carries this change too, so Stagecoach will not deploy or merge this one. {ending}"
             ),
             actions,
         );
-        set_status(repo, pull, context::CI, StatusState::Failure, why, actions);
+        set_status(
+            repo,
+            pull,
+            context::CI,
+            StatusState::Failure,
+            why.clone(),
+            actions,
+        );
         if pull.pr_env_present {
             actions.push(Action::TeardownPrEnv { pr: n });
+        }
+        if pull.branch.bot_owned {
+            actions.push(Action::ClosePull { pr: n, reason: why });
         }
         return;
     }

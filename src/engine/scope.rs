@@ -188,6 +188,7 @@ impl Scope {
             | Action::CreatePrEnv { pr, .. }
             | Action::TeardownPrEnv { pr }
             | Action::Merge { pr, .. }
+            | Action::ClosePull { pr, .. }
             | Action::RebuildProductPr { pr, .. } => {
                 s.dirty_pulls.insert((product.clone(), *pr));
                 s.stale.insert(product.clone());

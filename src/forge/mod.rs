@@ -236,6 +236,8 @@ pub trait Forge: Send + Sync {
     async fn get_pull(&self, repo: &RepoId, number: u64) -> Result<PullRequest>;
     async fn create_pull(&self, repo: &RepoId, pull: &NewPull) -> Result<PullRequest>;
     async fn update_pull_body(&self, repo: &RepoId, number: u64, body: &str) -> Result<()>;
+    /// Close a PR without merging it; closing a closed PR is a no-op.
+    async fn close_pull(&self, repo: &RepoId, number: u64) -> Result<()>;
     async fn add_labels(&self, repo: &RepoId, number: u64, labels: &[String]) -> Result<()>;
     async fn remove_label(&self, repo: &RepoId, number: u64, label: &str) -> Result<()>;
     async fn list_comments(&self, repo: &RepoId, number: u64) -> Result<Vec<Comment>>;

@@ -128,6 +128,7 @@ impl Engine {
             }
             Action::TeardownPrEnv { pr } => self.teardown_pr_env(policy, snap, *pr).await,
             Action::Merge { pr, head_sha } => self.merge(snap, *pr, head_sha).await,
+            Action::ClosePull { pr, .. } => self.close_pull(snap, *pr).await,
             Action::TagProduct {
                 version,
                 sha,

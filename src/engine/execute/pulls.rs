@@ -210,6 +210,12 @@ impl Engine {
             .and_then(|p| p.bump_from.clone())
     }
 
+    /// Close a product PR (closing a closed one changes nothing).
+    pub(super) async fn close_pull(&self, snap: &Snapshot, pr: u64) -> Result<String> {
+        self.forge.close_pull(&snap.product.repo, pr).await?;
+        Ok(format!("closed product#{pr}"))
+    }
+
     pub(super) async fn merge(&self, snap: &Snapshot, pr: u64, head_sha: &str) -> Result<String> {
         let product = &snap.product.repo;
         match self

@@ -408,6 +408,15 @@ impl Forge for GitHub {
             .map(drop)
     }
 
+    async fn close_pull(&self, repo: &RepoId, number: u64) -> Result<()> {
+        let path = format!("{}/pulls/{number}", repo_path(repo));
+        // Setting a state it already has changes nothing: safe to resend.
+        self.transport
+            .expect_ok(Method::PATCH, &path, Some(&json!({"state": "closed"})))
+            .await
+            .map(drop)
+    }
+
     async fn add_labels(&self, repo: &RepoId, number: u64, labels: &[String]) -> Result<()> {
         if labels.is_empty() {
             return Ok(());
