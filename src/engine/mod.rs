@@ -167,6 +167,8 @@ pub struct Engine {
     policy_guard: policy_guard::PolicyGuard,
     /// Each landscape as last read, by its head (see `observe.rs`).
     landscape_reads: observe::LandscapeReads,
+    /// The product's PR changes and tag manifests, by commit (`observe.rs`).
+    product_reads: Arc<observe::ProductReads>,
 }
 
 impl Engine {
@@ -195,6 +197,7 @@ impl Engine {
             stop_after: None,
             policy_guard: Default::default(),
             landscape_reads: Default::default(),
+            product_reads: Default::default(),
         }
     }
 

@@ -50,6 +50,62 @@ pub(super) struct LandscapeRead {
     pr_envs: Vec<u64>,
 }
 
+/// A product PR read at (main, head): its change and its branch's state.
+type PullRead = (
+    std::result::Result<Vec<ComponentChange>, String>,
+    (BranchState, Option<String>),
+);
+
+/// What the product repo says at commits that never change — a PR's change
+/// at (main, head), a tag's manifest at its commit — kept across passes: at
+/// 1,000 components each is a parse of a thousand-line `product.yaml`, and
+/// a pass would make one per open PR and per tag.
+#[derive(Default)]
+pub(super) struct ProductReads(std::sync::Mutex<ProductReadsInner>);
+
+#[derive(Default)]
+struct ProductReadsInner {
+    pulls: std::collections::HashMap<(String, String), PullRead>,
+    manifests: std::collections::HashMap<String, Option<ProductManifest>>,
+}
+
+/// Entries kept of each kind before starting afresh (far more than the
+/// open PRs and tags of a pass).
+const PRODUCT_READS: usize = 4_096;
+
+impl ProductReads {
+    fn with<T>(&self, f: impl FnOnce(&mut ProductReadsInner) -> T) -> Option<T> {
+        self.0.lock().ok().map(|mut inner| f(&mut inner))
+    }
+
+    fn pull(&self, main: &str, head: &str) -> Option<PullRead> {
+        self.with(|r| r.pulls.get(&(main.to_string(), head.to_string())).cloned())
+            .flatten()
+    }
+
+    fn put_pull(&self, main: &str, head: &str, read: PullRead) {
+        self.with(|r| {
+            if r.pulls.len() >= PRODUCT_READS {
+                r.pulls.clear();
+            }
+            r.pulls.insert((main.to_string(), head.to_string()), read);
+        });
+    }
+
+    fn manifest(&self, commit: &str) -> Option<Option<ProductManifest>> {
+        self.with(|r| r.manifests.get(commit).cloned()).flatten()
+    }
+
+    fn put_manifest(&self, commit: &str, manifest: Option<ProductManifest>) {
+        self.with(|r| {
+            if r.manifests.len() >= PRODUCT_READS {
+                r.manifests.clear();
+            }
+            r.manifests.insert(commit.to_string(), manifest);
+        });
+    }
+}
+
 /// The newest [`LandscapeRead`] of each environment.
 #[derive(Default)]
 pub(super) struct LandscapeReads(std::sync::Mutex<BTreeMap<String, LandscapeRead>>);
@@ -250,6 +306,7 @@ impl Engine {
             .collect();
         let source = repo.to_string();
         let bot_email = self.identity.email.clone();
+        let known = self.product_reads.clone();
         let git = self
             .with_repo(&repo, move |ws| {
                 let main_sha = ws
@@ -269,9 +326,16 @@ impl Engine {
                     let oid = git2::Oid::from_str(&t.sha)?;
                     let on_main = oid == main_oid
                         || repo2.graph_descendant_of(main_oid, oid).unwrap_or(false);
-                    let manifest = ws
-                        .read_file(&t.sha, &manifest_path)?
-                        .and_then(|text| ProductManifest::parse(&text, &t.name).ok());
+                    let manifest = match known.manifest(&t.sha) {
+                        Some(m) => m,
+                        None => {
+                            let m = ws
+                                .read_file(&t.sha, &manifest_path)?
+                                .and_then(|text| ProductManifest::parse(&text, &t.name).ok());
+                            known.put_manifest(&t.sha, m.clone());
+                            m
+                        }
+                    };
                     let created_at = repo2
                         .find_commit(oid)
                         .ok()
@@ -298,13 +362,18 @@ impl Engine {
                 // Each open PR's change, against the commit it branched from.
                 let mut changes = BTreeMap::new();
                 for (number, head) in heads {
-                    changes.insert(
-                        number,
-                        (
-                            pr_changes(ws, &main_sha, &head, &manifest_path, &manifest),
-                            branch_state(ws, &main_sha, &head, &bot_email),
-                        ),
-                    );
+                    let read = match known.pull(&main_sha, &head) {
+                        Some(read) => read,
+                        None => {
+                            let read = (
+                                pr_changes(ws, &main_sha, &head, &manifest_path, &manifest),
+                                branch_state(ws, &main_sha, &head, &bot_email),
+                            );
+                            known.put_pull(&main_sha, &head, read.clone());
+                            read
+                        }
+                    };
+                    changes.insert(number, read);
                 }
                 Ok((main_sha, manifest, tags, changes))
             })
