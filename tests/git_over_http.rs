@@ -261,3 +261,58 @@ fn git(dir: &Path, args: &[&str]) {
 fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// Git's requests are counted and can be broken like the API's: a 500 on
+/// the first push to the CI landscape (a rule on `/git/…/git-receive-pack`)
+/// is met, and the bot's next try lands the deploy once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_git_push_is_met_and_the_next_try_lands_once() {
+    if !support::git_server_side("http-backend", SKIP_GIT_HTTP) {
+        return;
+    }
+    let road = Road::start().await;
+    let http = support::http_client();
+    let rule = serde_json::json!({
+        "path_prefix": "/git/acme/landscape-ci.git/git-receive-pack",
+        "method": "POST",
+        "user": "stagecoach-bot",
+        "status": 500,
+        "count": 1,
+    });
+    let r = http
+        .post(format!("{}/_sandbox/faults", road.sb.api_url))
+        .json(&rule)
+        .send()
+        .await
+        .expect("fault");
+    assert_eq!(r.status(), 204);
+    let pr = road
+        .released(
+            "payments",
+            "fix/git-fault",
+            "fix: over a broken push",
+            support::LOW,
+            "v1.4.3",
+        )
+        .await;
+    road.wait_merged("product", support::number(&pr)).await;
+    let report: Vec<serde_json::Value> = http
+        .get(format!("{}/_sandbox/faults", road.sb.api_url))
+        .send()
+        .await
+        .expect("faults")
+        .json()
+        .await
+        .expect("report");
+    assert_eq!(report[0]["hits"], 1, "the push fault was met: {report:?}");
+    let deploys = road
+        .commits("landscape-ci", "main")
+        .iter()
+        .filter(|(_, m)| m.contains("Stagecoach-Action: bump") && m.contains("payments@1.4.3"))
+        .count();
+    assert_eq!(deploys, 1, "one CI deploy");
+    let stats = road.sb.stats();
+    let bot = &stats.users["stagecoach-bot"];
+    assert!(bot.git_requests > 0 && bot.git_pushes > 0, "{bot:?}");
+    road.stop().await;
+}

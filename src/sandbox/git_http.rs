@@ -18,6 +18,7 @@ use base64::Engine;
 use tokio::io::AsyncWriteExt;
 
 use super::access;
+use super::faults;
 use super::git;
 use super::server::Shared;
 use crate::forge::Permission;
@@ -85,6 +86,23 @@ pub async fn serve(State(app): State<Shared>, req: Request) -> Response {
     let repo_dir = git::repo_path(&app.dir, owner, name);
     if !repo_dir.join("HEAD").exists() {
         return plain(StatusCode::NOT_FOUND, "Repository not found.");
+    }
+    // Counted and faulted like the API (a rule's path starts `/git/`), so a
+    // test can see and break what git does over the network too.
+    if let Ok(mut s) = app.stats.lock() {
+        let u = s.users.entry(login.clone()).or_default();
+        u.git_requests += 1;
+        if pushing {
+            u.git_pushes += 1;
+        }
+    }
+    if let Some(fault) = app.faults.take(req.method(), &path, Some(&login)) {
+        if let Ok(mut s) = app.stats.lock() {
+            s.faulted += 1;
+        }
+        if let Some(resp) = faults::apply(&fault).await {
+            return resp;
+        }
     }
     let cgi = Cgi {
         project_root: app.dir.join("repos"),

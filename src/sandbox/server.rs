@@ -84,6 +84,10 @@ pub struct UserStats {
     pub refused: BTreeMap<String, u64>,
     /// Secondary-limit points spent (GET 1, POST/PATCH/PUT/DELETE 5), 304s included.
     pub points: u64,
+    /// Git smart-HTTP requests (not API requests: no rate limit), and of
+    /// those the pushes' (`git-receive-pack`, its ref advertisement included).
+    pub git_requests: u64,
+    pub git_pushes: u64,
 }
 
 pub const RATE_LIMIT: u64 = 5000;
