@@ -123,4 +123,8 @@ async fn reconcile_loop(
     }
     taker.abort();
     engine.abort_gates();
+    // A twin waiting for the lease takes over now, not when it runs out.
+    if let Err(e) = engine.release_lease().await {
+        tracing::warn!("releasing the lease: {e}");
+    }
 }

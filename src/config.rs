@@ -166,6 +166,13 @@ pub struct ServerConfig {
     /// Token that unlocks the dashboard for non-loopback clients.
     #[serde(default)]
     pub read_token: Option<String>,
+    /// How long the running bot's lease lasts (renewed at half): one `serve`
+    /// acts at a time, and a second takes over within this after the first
+    /// dies (at once when it stops). Each is named by `STAGECOACH_INSTANCE`
+    /// or its host name; a restart under the same name takes its lease back
+    /// at once. E.g. `30s`.
+    #[serde(default = "default_lease")]
+    pub lease: String,
 }
 
 impl Default for ServerConfig {
@@ -176,6 +183,7 @@ impl Default for ServerConfig {
             resync: default_resync(),
             sweep: default_sweep(),
             read_token: None,
+            lease: default_lease(),
         }
     }
 }
@@ -207,6 +215,9 @@ fn default_resync() -> String {
 fn default_sweep() -> String {
     "10m".into()
 }
+fn default_lease() -> String {
+    "30s".into()
+}
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
@@ -221,6 +232,7 @@ impl Config {
         RepoId::parse(&config.product.repo).map_err(|e| e.context(source))?;
         config.resync_interval().map_err(|e| e.context(source))?;
         config.sweep_interval().map_err(|e| e.context(source))?;
+        config.lease_period().map_err(|e| e.context(source))?;
         config.budget_limits().map_err(|e| e.context(source))?;
         Ok(config)
     }
@@ -312,6 +324,25 @@ impl Config {
                 self.server.sweep
             ))
         })
+    }
+
+    /// `server.lease`: a duration of at least 2 s.
+    pub fn lease_period(&self) -> Result<Duration> {
+        humantime::parse_duration(&self.server.lease)
+            .map_err(|e| e.to_string())
+            .and_then(|d| {
+                if d >= Duration::from_secs(2) {
+                    Ok(d)
+                } else {
+                    Err("shorter than 2s".into())
+                }
+            })
+            .map_err(|e| {
+                Error::input(format!(
+                    "server.lease `{}`: {e}; expected a duration of at least 2s, like `30s`",
+                    self.server.lease
+                ))
+            })
     }
 
     pub fn resync_interval(&self) -> Result<Duration> {

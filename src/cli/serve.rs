@@ -38,7 +38,14 @@ pub fn run(args: Args) -> Result<()> {
             tracing::warn!("no webhook secret configured: every webhook will be refused; the resync loop still works");
         }
         let resync = config.resync_interval()?;
-        let engine = Arc::new(Engine::new(config, Arc::new(forge)).with_metrics(metrics.clone()));
+        let lease = config.lease_period()?;
+        let holder = lease_holder();
+        tracing::info!(%holder, "one Stagecoach acts at a time: holding the lease as this one");
+        let engine = Arc::new(
+            Engine::new(config, Arc::new(forge))
+                .with_metrics(metrics.clone())
+                .with_lease(holder, lease),
+        );
         let dashboard = crate::dashboard::router_on(engine.clone(), &listen);
         let bot = Bot::start(engine, metrics, &listen, secret, resync, Some(dashboard)).await?;
         println!("stagecoach serving on http://{}", bot.addr);
@@ -47,6 +54,29 @@ pub fn run(args: Args) -> Result<()> {
         bot.shutdown().await;
         Ok(())
     })
+}
+
+/// Who this process is in the lease: `STAGECOACH_INSTANCE`, else the host
+/// name (a pod's name). A process restarted under the same name takes its
+/// lease back at once; another replica waits for it.
+fn lease_holder() -> String {
+    let named = |v: String| {
+        let v = v.trim().to_string();
+        (!v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._/".contains(c)))
+        .then_some(v)
+    };
+    std::env::var("STAGECOACH_INSTANCE")
+        .ok()
+        .and_then(named)
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .and_then(named)
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(named))
+        .unwrap_or_else(|| "stagecoach".into())
 }
 
 async fn wait_for_stop() -> Result<()> {

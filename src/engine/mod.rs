@@ -16,6 +16,7 @@ pub mod gates;
 pub mod hotfix;
 pub mod http;
 pub mod inflight;
+pub mod lease;
 pub mod observe;
 pub mod policy_guard;
 pub mod product;
@@ -169,6 +170,11 @@ pub struct Engine {
     landscape_reads: observe::LandscapeReads,
     /// The product's PR changes and tag manifests, by commit (`observe.rs`).
     product_reads: Arc<observe::ProductReads>,
+    /// Who this bot is and how long its lease lasts, when it must hold the
+    /// lease to act (`serve`; see `lease.rs`).
+    lease: Option<(String, chrono::Duration)>,
+    /// Until when this bot's lease is known to be its own.
+    lease_until: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Engine {
@@ -198,6 +204,8 @@ impl Engine {
             policy_guard: Default::default(),
             landscape_reads: Default::default(),
             product_reads: Default::default(),
+            lease: None,
+            lease_until: Mutex::new(None),
         }
     }
 
@@ -216,6 +224,14 @@ impl Engine {
         left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .map(|_| ())
             .map_err(|_| Error::world("stopped: the engine's action budget is spent"))
+    }
+
+    /// Act only while holding the product repo's lease, as `holder` (one
+    /// running bot at a time; see `lease.rs`).
+    pub fn with_lease(mut self, holder: String, ttl: std::time::Duration) -> Self {
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(30));
+        self.lease = Some((holder, ttl));
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -372,7 +388,11 @@ impl Engine {
     async fn pass_with(&self, scoped: bool) -> Result<Vec<Action>> {
         let policy = self.guarded_policy().await?;
         let snap = self.observe_with(&policy, scoped).await?;
-        let actions = reconcile(&policy, &snap);
+        let mut actions = reconcile(&policy, &snap);
+        // A twin holding the lease acts; this one only keeps its view.
+        if !actions.is_empty() && !self.may_act().await? {
+            actions.clear();
+        }
         self.remember(policy.clone(), snap.clone());
         if let (Some(m), Some(o)) = (&self.metrics, self.last_observed()) {
             m.set_road(crate::status::road_metrics(&o));
@@ -401,6 +421,12 @@ impl Engine {
                 continue;
             }
             self.spend_action()?;
+            // Each action starts with the lease known to be ours for a while
+            // yet, or a twin that took it over could do the same.
+            if !self.may_act().await? {
+                tracing::info!("the lease went to another Stagecoach: leaving the rest to it");
+                break;
+            }
             let outcome = self.run_action(policy, snap, action).await;
             // Whatever happened, what the action touched is read again.
             let component_repo = action_component(action)

@@ -459,6 +459,49 @@ impl Workspace {
         }
     }
 
+    /// Point `branch` at a new root commit holding only `file` with
+    /// `content` — if the branch is still at `expected` (`None`: it does not
+    /// exist yet), as a compare-and-swap: `Ok(false)` when it moved. For a
+    /// record that is replaced, not kept (the bot's lease): no history grows.
+    pub fn replace_with_file(
+        &self,
+        branch: &str,
+        expected: Option<&str>,
+        message: &str,
+        file: &str,
+        content: &str,
+    ) -> Result<bool> {
+        check_path(file)?;
+        let remote_ref = branch_ref(branch)?;
+        let expected = expected.map(Oid::from_str).transpose()?;
+        let blob = self.repo.blob(content.as_bytes())?;
+        let mut tree = self.repo.treebuilder(None)?;
+        tree.insert(file, blob, 0o100644)?;
+        let tree = self.repo.find_tree(tree.write()?)?;
+        let commit = self.commit(message, &tree, &[])?;
+        let update = RefUpdate {
+            name: remote_ref,
+            new: Some(commit),
+            old: expected,
+        };
+        // A new root is never a fast-forward: without `expected` the push
+        // is refused if the branch exists; with it, only if it moved.
+        let pushed = match expected {
+            Some(_) => self.remote.push_with_lease(&self.repo, &update)?,
+            None => self.remote.push(&self.repo, &update)?,
+        };
+        match pushed {
+            PushResult::Pushed => {
+                self.mirror_pushed(&update);
+                Ok(true)
+            }
+            PushResult::Rejected(reason) => {
+                tracing::debug!(%branch, reason = %self.remote.redact(&reason), "the branch moved first");
+                Ok(false)
+            }
+        }
+    }
+
     /// Undo one commit of `branch` with a new commit on top of its current
     /// head (a 3-way revert, like `git revert`), carrying `trailers` plus
     /// `Stagecoach-Action: rollback` (unless another action is given) and
