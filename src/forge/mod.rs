@@ -281,27 +281,11 @@ pub trait Forge: Send + Sync {
         let marker = sticky_marker(topic);
         let full = format!("{marker}\n{body}");
         let me = self.whoami().await?;
-        let find = || async {
-            Ok::<_, crate::error::Error>(
-                self.list_comments(repo, number)
-                    .await?
-                    .into_iter()
-                    .find(|c| c.author == me && c.body.starts_with(&marker)),
-            )
-        };
-        let mut existing = find().await?;
-        if existing.is_none() {
-            // A twin (a second replica, or the old pod of a rolling update)
-            // decides from the same view and creates the same comment at the
-            // same moment: two comments of one topic (seen in
-            // tests/reliability_two_bots.rs). A forge has no compare-and-swap
-            // for comments, so look once more after a random pause: the twin
-            // that went first is then found and edited instead. This narrows
-            // the race to the two looks landing within one create's time.
-            let pause = rand::random_range(50..400);
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            existing = find().await?;
-        }
+        let existing = self
+            .list_comments(repo, number)
+            .await?
+            .into_iter()
+            .find(|c| c.author == me && c.body.starts_with(&marker));
         match existing {
             Some(c) if c.body == full => Ok(()),
             Some(c) => self.update_comment(repo, c.id, &full).await,
