@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 type Labels = Vec<(&'static str, String)>;
@@ -26,6 +26,9 @@ pub struct Metrics {
     budget_wait_ms: Counter,
     rate_limited: Counter,
     queue_depth: AtomicI64,
+    /// Reconcile passes finished (`Engine::passes`): the progress a test or
+    /// an operator follows ("has the bot looked again since?").
+    passes: AtomicU64,
     /// Families computed from git history on each pass (lead times, what
     /// runs where), already in the text format; replaced whole each time.
     road: Mutex<String>,
@@ -234,6 +237,16 @@ impl Metrics {
             .clone()
     }
 
+    /// One reconcile pass finished.
+    pub fn pass(&self) {
+        self.passes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Reconcile passes finished since start.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(Ordering::SeqCst)
+    }
+
     /// Events waiting for the engine (set by the server from the channel).
     pub fn set_queue_depth(&self, depth: usize) {
         self.queue_depth
@@ -289,6 +302,11 @@ impl Metrics {
             "# HELP stagecoach_queue_depth Events waiting for the engine.\n# TYPE stagecoach_queue_depth gauge\nstagecoach_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP stagecoach_passes_total Reconcile passes finished since start.\n# TYPE stagecoach_passes_total counter\nstagecoach_passes_total {}",
+            self.passes()
+        );
         // Only once known, so a starting bot does not page as if broken.
         if let Some(ok) = self.policy().ok {
             let _ = writeln!(
@@ -323,6 +341,8 @@ mod tests {
         m.action("merge", "ok");
         m.github_request("pulls", "200");
         m.set_queue_depth(3);
+        m.pass();
+        m.pass();
         let text = m.render();
         assert!(text.contains("# TYPE stagecoach_webhooks_total counter\n"));
         assert!(
@@ -335,6 +355,10 @@ mod tests {
             text.contains("stagecoach_github_requests_total{family=\"pulls\",status=\"200\"} 1\n")
         );
         assert!(text.contains("# TYPE stagecoach_queue_depth gauge\nstagecoach_queue_depth 3\n"));
+        assert!(
+            text.contains("# TYPE stagecoach_passes_total counter\nstagecoach_passes_total 2\n"),
+            "{text}"
+        );
         assert_eq!(m.webhook_count("push", WebhookOutcome::Queued), 2);
     }
 

@@ -8,21 +8,12 @@
 
 mod reliability_support;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use reliability_support::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn spawn_serve(config: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -35,10 +26,26 @@ fn spawn_serve(config: &Path, log: &Path) -> Child {
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
+        // Its `stagecoach serving on http://ADDR` line (port 0) goes to the log too.
+        .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
         .expect("spawn stagecoach serve")
+}
+
+/// Wait for the life just spawned (its log from byte `from` on) to say where
+/// it listens (port 0), and point the sandbox's webhook there.
+async fn listen_here(rig: &Rig, log: &Path, from: usize) -> String {
+    let addr = serving_addr(log, from).await;
+    rig.sb.set_webhook(
+        Some(format!("http://{addr}/webhook")),
+        Some(rig.secret.clone()),
+    );
+    addr
+}
+
+fn log_len(log: &Path) -> usize {
+    std::fs::metadata(log).map_or(0, |m| m.len() as usize)
 }
 
 fn kill9(child: &mut Child) {
@@ -61,7 +68,6 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
     let rig = Rig::new().await;
-    let port = free_port();
     let cfg_dir = tempfile::tempdir().expect("tmp");
     let config = cfg_dir.path().join("stagecoach.yaml");
     let log = cfg_dir.path().join("serve.log");
@@ -71,7 +77,7 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
             "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
              git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
              product: {{repo: acme/product}}\n\
-             server: {{listen: \"127.0.0.1:{port}\", webhook_secret: \"{secret}\", resync: 300ms}}\n",
+             server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 300ms}}\n",
             api = rig.sb.api_url,
             budget = stagecoach::sandbox::BOT_BUDGET,
             token = rig.sb.world.bot_token(),
@@ -81,10 +87,6 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
         ),
     )
     .expect("config");
-    rig.sb.set_webhook(
-        Some(format!("http://127.0.0.1:{port}/webhook")),
-        Some(rig.secret.clone()),
-    );
     let alice = rig.person("alice");
     let start_tags = rig.world().tags("product").len();
 
@@ -109,10 +111,13 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
     };
     changes.push(release(0).await);
     for _ in 0..kills {
+        let born = Instant::now();
+        let from = log_len(&log);
         let mut child = spawn_serve(&config, &log);
         // Anywhere from before the first pass to the middle of a few actions.
         let life = Duration::from_millis(rng.random_range(100..1200));
-        tokio::time::sleep(life).await;
+        listen_here(&rig, &log, from).await;
+        tokio::time::sleep(life.saturating_sub(born.elapsed())).await;
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
                 "stagecoach serve exited by itself ({status}); log:\n{}",
@@ -137,7 +142,9 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
     // points, and the sandbox then holds the bot for a minute as GitHub
     // would: the road must still end right, so the last life may outlast it.
     const LAST_LIFE: Duration = Duration::from_secs(180);
+    let from = log_len(&log);
     let mut child = spawn_serve(&config, &log);
+    let addr = listen_here(&rig, &log, from).await;
     let mut numbers = Vec::new();
     for version in &changes {
         let head = format!("stagecoach/payments-{version}");
@@ -153,8 +160,8 @@ async fn sigkill_at_random_points_converges_without_duplicates() {
         (rig.world().tags("product").len() >= start_tags + changes.len()).then_some(())
     })
     .await;
-    // A few more passes: a late duplicate would show now.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A few more whole passes: a late duplicate would show now.
+    wait_child_passes(&rig.http, &addr, 3, LAST_LIFE).await;
     kill9(&mut child);
 
     let world = rig.world();

@@ -111,7 +111,7 @@ async fn a_low_risk_change_goes_through_every_forge_fault_once() {
     let alice = rig.person("alice");
     let start_tags = rig.world().tags("product").len();
     // Let the bot's first converge (staging takes the newest tag) settle.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    rig.wait_passes(2).await;
 
     let only: Option<usize> = std::env::var("RELIABILITY_CASE")
         .ok()
@@ -139,7 +139,21 @@ async fn a_low_risk_change_goes_through_every_forge_fault_once() {
     rig.fault(json!({"path_prefix": "/repos/acme/product/pulls", "method": "POST", "status": 503, "count": 100000}))
         .await;
     low_risk_release(&alice, "payments", "fix/outage", "v1.4.20").await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The bot did try to open the PR (and was refused), then made two more
+    // whole passes: had it found a way round the outage, it would show now.
+    wait_for(
+        "the bot tries to open the PR during the outage",
+        STEP,
+        || async {
+            rig.fault_report()
+                .await
+                .iter()
+                .any(|r| r["hits"].as_u64().unwrap_or(0) > 0)
+                .then_some(())
+        },
+    )
+    .await;
+    rig.wait_passes(3).await;
     assert!(
         pr_by_head(&alice, "product", "stagecoach/payments-1.4.20")
             .await
@@ -160,7 +174,8 @@ async fn a_low_risk_change_goes_through_every_forge_fault_once() {
         (rig.world().tags("product").len() == start_tags + cases.len() + 1).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A few more whole passes: a late duplicate tag would show now.
+    rig.wait_passes(3).await;
     assert_eq!(
         rig.world().tags("product").len(),
         start_tags + cases.len() + 1,

@@ -210,8 +210,9 @@ async fn approve_and_hotfix_from_people_without_the_right_are_refused() {
     .await;
     assert!(said.contains("hotfixers"), "{said}");
 
-    // Neither refusal had an effect: not merged, not approved, no hotfix tag.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Neither refusal had an effect: not merged, not approved, no hotfix tag
+    // (after three more whole passes of the bot, which would have acted).
+    rig.wait_passes(3).await;
     let pull = alice.pull("product", pn).await.expect("pull");
     assert_eq!(
         pull["merged"], false,
@@ -354,7 +355,8 @@ async fn a_pr_that_rewrites_the_gate_commands_never_runs_them() {
     })
     .await;
     assert!(said.contains("may change only"), "{said}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Three more whole passes: a deploy or merge would show now.
+    rig.wait_passes(3).await;
     let pull = alice.pull("product", n).await.expect("pull");
     assert_eq!(
         pull["merged"], false,

@@ -399,6 +399,9 @@ impl Engine {
         }
         let result = self.act(&policy, &snap, &actions).await;
         self.passes.fetch_add(1, Ordering::SeqCst);
+        if let Some(m) = &self.metrics {
+            m.pass();
+        }
         result.map(|()| actions)
     }
 

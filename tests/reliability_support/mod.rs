@@ -467,3 +467,87 @@ pub async fn releases(p: &Person) -> Vec<Value> {
     }
     all
 }
+
+// ── progress, not the clock: waiting for the bot's passes ──
+
+impl Rig {
+    /// Wait until the in-process bot has finished `n` more reconcile passes
+    /// (`Engine::passes`). The first may have begun before the call, so a
+    /// "nothing happened" check waits for at least 2: one whole pass that
+    /// started after what the test did.
+    pub async fn wait_passes(&self, n: u64) {
+        let from = self.engine.passes();
+        wait_for(
+            &format!("{n} more passes of the bot (from {from})"),
+            STEP,
+            || async { (self.engine.passes() >= from + n).then_some(()) },
+        )
+        .await;
+    }
+}
+
+// ── a `stagecoach serve` child process ──
+
+/// The address a `stagecoach serve` child reports once it is listening
+/// (`stagecoach serving on http://ADDR` on its stdout), read from `log` past
+/// byte `from` (earlier lives of the same log are not this one).
+pub async fn serving_addr(log: &Path, from: usize) -> String {
+    const SAID: &str = "stagecoach serving on http://";
+    wait_for(&format!("`{SAID}…` in {}", log.display()), STEP, || async {
+        let text = std::fs::read(log).ok()?;
+        let text = String::from_utf8_lossy(text.get(from..)?).into_owned();
+        text.lines()
+            .find_map(|l| l.split_once(SAID).map(|(_, a)| a.trim().to_string()))
+    })
+    .await
+}
+
+/// `stagecoach_passes_total` of the `serve` child at `addr` (its `/metrics`).
+pub async fn child_passes(http: &reqwest::Client, addr: &str) -> Option<u64> {
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("stagecoach_passes_total "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Wait (at most `limit`) until the `serve` child at `addr` has finished `n`
+/// more passes (the first may have begun before the call: wait for 2 or more
+/// to be sure one whole pass saw what the test did).
+pub async fn wait_child_passes(http: &reqwest::Client, addr: &str, n: u64, limit: Duration) {
+    let from = wait_for(&format!("/metrics of the bot at {addr}"), limit, || {
+        child_passes(http, addr)
+    })
+    .await;
+    wait_for(
+        &format!("{n} more passes of the bot at {addr} (from {from})"),
+        limit,
+        || async { (child_passes(http, addr).await? >= from + n).then_some(()) },
+    )
+    .await;
+}
+
+/// Every item of a list endpoint, page after page (GitHub's `page`/`per_page`).
+pub async fn every_page(p: &Person, path: &str) -> Vec<Value> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut all = Vec::new();
+    for page in 1.. {
+        let list = p
+            .get(&format!("{path}{sep}per_page=100&page={page}"))
+            .await
+            .unwrap_or_else(|e| panic!("{path} page {page}: {e}"));
+        let items = list.as_array().cloned().unwrap_or_default();
+        let last = items.len() < 100;
+        all.extend(items);
+        if last {
+            break;
+        }
+    }
+    all
+}

@@ -107,6 +107,32 @@ impl Engine {
         toggle: bool,
     ) -> Result<String> {
         let product = &snap.product.repo;
+        // Look, then act: a twin bot (two replicas, or a rolling update) may
+        // have created this environment, run the smoke gate and torn it down
+        // since this pass read the landscape; creating it again from that
+        // stale view would leave a second create and teardown (seen in
+        // tests/reliability_two_bots.rs). A smoke verdict on the head says
+        // the environment has done its job.
+        if let Some(head) = snap
+            .product
+            .pulls
+            .iter()
+            .find(|p| p.pr.number == pr)
+            .map(|p| p.pr.head_sha.clone())
+        {
+            let decided = self
+                .forge
+                .list_statuses(product, &head)
+                .await?
+                .into_iter()
+                .any(|s| {
+                    s.context == context::SMOKE
+                        && matches!(s.state, StatusState::Success | StatusState::Failure)
+                });
+            if decided {
+                return Ok("nothing to do: the smoke gate has decided on this head".into());
+            }
+        }
         let env = ci_env(policy)?;
         let dir = pr_env_dir(env, pr)?;
         let content = format!(

@@ -1,0 +1,627 @@
+//! Two bots at once: two `stagecoach serve` processes on one sandbox world
+//! (a rolling update, or two replicas by mistake) carry the whole demo road
+//! together — low-risk fixes, a medium-risk feature through its PR
+//! environment and smoke gate, product tags, staging with stability notes and
+//! releases, a `/promote` to canary and to prod in waves — and nothing is
+//! doubled or lost. The sandbox has one webhook URL; it points at one bot per
+//! change, in turn, so each bot is hinted for part of the road while its twin
+//! runs on its resync and sweep. Each process's `stagecoach action` log
+//! lines are counted by kind and printed.
+
+mod reliability_support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Instant;
+
+use reliability_support::*;
+use serde_json::Value;
+use stagecoach::git::trailers::Trailers;
+use stagecoach::sandbox::Person;
+
+/// How long one step may take. Two bots on one token spend GitHub's
+/// secondary-limit points twice as fast as one, and the sandbox then holds
+/// both for up to a minute, as GitHub would: a step may outlast one hold.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// One `stagecoach serve` process and where it reports.
+struct Twin {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+    addr: String,
+}
+
+impl Twin {
+    async fn start(name: &'static str, rig: &Rig, dir: &Path) -> Twin {
+        // One config, the same for both but for the git cache (each replica
+        // has its own disk); both bind port 0 and say where they listen.
+        let config = dir.join(format!("{name}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
+                 git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
+                 product: {{repo: acme/product}}\n\
+                 server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 500ms, sweep: 5s}}\n",
+                api = rig.sb.api_url,
+                budget = stagecoach::sandbox::BOT_BUDGET,
+                token = rig.sb.world.bot_token(),
+                url = rig.sb.git_http_url_template(),
+                cache = dir.join(format!("cache-{name}")).display(),
+                secret = rig.secret,
+            ),
+        )
+        .expect("config");
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn stagecoach serve");
+        let addr = serving_addr(&log, 0).await;
+        Twin {
+            name,
+            child,
+            log,
+            addr,
+        }
+    }
+
+    /// Its `stagecoach action` log lines by kind (`kind` or `kind (failed)`).
+    fn actions(&self) -> BTreeMap<String, usize> {
+        let mut by_kind = BTreeMap::new();
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let f = &v["fields"];
+            if f["message"] != "stagecoach action" {
+                continue;
+            }
+            let kind = f["kind"].as_str().unwrap_or("?");
+            let outcome = f["outcome"].as_str().unwrap_or("");
+            let key = if outcome.starts_with("failed") {
+                format!("{kind} (failed)")
+            } else {
+                kind.to_string()
+            };
+            *by_kind.entry(key).or_insert(0) += 1;
+        }
+        by_kind
+    }
+
+    fn acted(&self) -> usize {
+        self.actions()
+            .iter()
+            .filter(|(k, _)| !k.ends_with("(failed)"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Point the sandbox's one webhook at `twin`.
+fn hint(rig: &Rig, twin: &Twin) {
+    rig.sb.set_webhook(
+        Some(format!("http://{}/webhook", twin.addr)),
+        Some(rig.secret.clone()),
+    );
+}
+
+/// A component PR with `labels`, merged and tagged by the component's own
+/// pipeline once the bots checked its labels (as branch protection would).
+async fn release(p: &Person, repo: &str, branch: &str, message: &str, labels: &[&str], tag: &str) {
+    let file = format!("src/{}.txt", branch.replace('/', "-"));
+    p.commit_files(repo, branch, &[(&file, message)], message)
+        .await
+        .expect("commit");
+    let n = p
+        .open_pr(repo, branch, "main", message, "")
+        .await
+        .expect("open pr");
+    p.add_labels(repo, n, labels).await.expect("labels");
+    let head = p.pull(repo, n).await.expect("pull")["head"]["sha"]
+        .as_str()
+        .expect("sha")
+        .to_string();
+    wait_for(
+        &format!("the labels check on {repo}#{n}"),
+        LIMIT,
+        || async {
+            let combined = p
+                .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
+                .await
+                .ok()?;
+            combined["statuses"]
+                .as_array()?
+                .iter()
+                .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
+                .then_some(())
+        },
+    )
+    .await;
+    let sha = p.merge(repo, n).await.expect("merge");
+    p.tag(repo, tag, &sha).await.expect("tag");
+}
+
+async fn product_pr(p: &Person, component: &str, version: &str) -> u64 {
+    let head = format!("stagecoach/{component}-{version}");
+    let pr = wait_for(
+        &format!("a product PR for {component} {version}"),
+        LIMIT,
+        || pr_by_head(p, "product", &head),
+    )
+    .await;
+    pr["number"].as_u64().expect("number")
+}
+
+async fn wait_tag(rig: &Rig, tag: &str) {
+    wait_for(&format!("product tag {tag}"), LIMIT, || async {
+        rig.world()
+            .tags("product")
+            .contains(&tag.to_string())
+            .then_some(())
+    })
+    .await;
+}
+
+async fn wait_staging(rig: &Rig, tag: &str) {
+    wait_for(&format!("{tag} on staging"), LIMIT, || async {
+        rig.world().staging_tag().filter(|t| t == tag)
+    })
+    .await;
+}
+
+async fn wait_released(p: &Person, tag: &str) {
+    wait_for(&format!("{tag} released"), LIMIT, || async {
+        releases(p)
+            .await
+            .into_iter()
+            .find(|r| r["tag_name"] == tag && r["draft"] == false)
+    })
+    .await;
+}
+
+/// The tag an environment runs now (its promotion marker).
+fn env_tag(rig: &Rig, env: &str) -> Option<String> {
+    rig.world()
+        .file_at(
+            &format!("landscape-{env}"),
+            "main",
+            ".stagecoach/promotion.yaml",
+        )?
+        .lines()
+        .find_map(|l| l.strip_prefix("tag: "))
+        .map(str::to_string)
+}
+
+/// A release manager asks for `tag` on `env` in a comment on an open PR of
+/// the environment's landscape repo; returns the PR.
+async fn ask_promotion(rita: &Person, env: &str, tag: &str) -> u64 {
+    let repo = format!("landscape-{env}");
+    rita.commit_files(
+        &repo,
+        "promotions",
+        &[("NOTES.md", "promotion requests\n")],
+        "docs: promotion requests",
+    )
+    .await
+    .expect("branch");
+    let pr = rita
+        .open_pr(&repo, "promotions", "main", "Promotions", "")
+        .await
+        .expect("pr");
+    rita.comment(&repo, pr, &format!("/promote {tag}"))
+        .await
+        .expect("comment");
+    pr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_carry_the_road_together_without_doubles() {
+    let started = Instant::now();
+    let rig = Rig::new().await;
+    let tmp = tempfile::TempDir::with_prefix("two-bots-").expect("tmp");
+    // RELIABILITY_KEEP=1: the bots' configs and logs stay, to read after a failure.
+    let dir = if std::env::var("RELIABILITY_KEEP").as_deref() == Ok("1") {
+        let kept = tmp.keep();
+        eprintln!("the bots' configs and logs: {}", kept.display());
+        kept
+    } else {
+        tmp.path().to_path_buf()
+    };
+    let a = Twin::start("a", &rig, &dir).await;
+    let b = Twin::start("b", &rig, &dir).await;
+    eprintln!("two bots: a on {}, b on {}", a.addr, b.addr);
+    let twins = [&a, &b];
+    let alice = rig.person("alice");
+    let rita = rig.person("rita");
+    let start_tags = rig.world().tags("product");
+
+    // 0. Both start: staging takes the newest minor tag.
+    hint(&rig, &a);
+    wait_staging(&rig, "v1.0.0").await;
+
+    // 1. Component changes, each bot hinted in turn: (component, version,
+    //    labels, commit message, product tag it ends in).
+    let medium_toggle: Vec<&str> = vec![
+        "component: M",
+        "change: M",
+        "ft-coverage: 70",
+        "functional: true",
+        "feature-toggle",
+    ];
+    let low: Vec<&str> = vec![
+        "component: S",
+        "change: S",
+        "ft-coverage: 90",
+        "functional: true",
+    ];
+    let changes: Vec<(&str, &str, Vec<&str>, &str, &str)> = vec![
+        (
+            "payments",
+            "1.4.3",
+            low.clone(),
+            "fix(cart): an empty cart",
+            "v1.0.1",
+        ),
+        (
+            "search",
+            "0.9.1",
+            low.clone(),
+            "fix(ranking): ties",
+            "v1.0.2",
+        ),
+        (
+            "checkout",
+            "2.1.0",
+            medium_toggle,
+            "feat(checkout): one-page checkout",
+            "v1.1.0",
+        ),
+        (
+            "payments",
+            "1.4.4",
+            low.clone(),
+            "fix(cart): rounding",
+            "v1.1.1",
+        ),
+        (
+            "search",
+            "0.10.0",
+            low.clone(),
+            "feat(ranking): fuzzy",
+            "v1.2.0",
+        ),
+    ];
+    let mut product_prs: Vec<(String, u64)> = Vec::new();
+    for (k, (component, version, labels, message, tag)) in changes.iter().enumerate() {
+        hint(&rig, twins[k % 2]);
+        let branch = format!("change/{component}-{version}");
+        release(
+            &alice,
+            component,
+            &branch,
+            message,
+            labels,
+            &format!("v{version}"),
+        )
+        .await;
+        let n = product_pr(&alice, component, version).await;
+        if labels.contains(&"feature-toggle") {
+            // Medium risk: PR environment, smoke with the toggle on and off,
+            // then a person merges.
+            let head = alice.pull("product", n).await.expect("pull")["head"]["sha"]
+                .as_str()
+                .expect("sha")
+                .to_string();
+            wait_for("the smoke gate passes", LIMIT, || async {
+                let statuses = alice
+                    .get(&format!("/repos/acme/product/commits/{head}/statuses"))
+                    .await
+                    .ok()?;
+                statuses
+                    .as_array()?
+                    .iter()
+                    .find(|s| s["context"] == "stagecoach/smoke")
+                    .filter(|s| s["state"] == "success")
+                    .cloned()
+            })
+            .await;
+            wait_for(
+                "the bot says a person merges medium risk",
+                LIMIT,
+                || async {
+                    alice
+                        .comments("acme/product", n)
+                        .await
+                        .ok()?
+                        .into_iter()
+                        .find(|(a, b)| {
+                            a == "stagecoach-bot" && b.contains("not merged automatically")
+                        })
+                },
+            )
+            .await;
+            wait_for("the PR environment is torn down", LIMIT, || async {
+                rig.world()
+                    .file_at("landscape-ci", "main", &format!("envs/pr-{n}/values.yaml"))
+                    .is_none()
+                    .then_some(())
+            })
+            .await;
+            rita.merge("product", n).await.expect("rita merges");
+        }
+        wait_merged(&alice, n, LIMIT).await;
+        wait_tag(&rig, tag).await;
+        product_prs.push((format!("{component}@{version}"), n));
+        eprintln!(
+            "[{:>5.1}s] {component} {version} → product#{n} merged, tagged {tag} (hinted: {})",
+            started.elapsed().as_secs_f64(),
+            twins[k % 2].name
+        );
+        if *tag == "v1.1.0" {
+            wait_staging(&rig, "v1.1.0").await;
+            wait_released(&alice, "v1.0.0").await;
+        }
+    }
+    // 2. Staging moved on to v1.2.0: v1.1.0 has its score and is a release.
+    wait_staging(&rig, "v1.2.0").await;
+    wait_released(&alice, "v1.1.0").await;
+
+    // 3. A release manager promotes v1.1.0 to canary, then to prod in two
+    //    waves, by `/promote` comments the bots carry out.
+    hint(&rig, &b);
+    let canary_pr = ask_promotion(&rita, "canary", "v1.1.0").await;
+    wait_for("v1.1.0 on canary", LIMIT, || async {
+        env_tag(&rig, "canary").filter(|t| t == "v1.1.0")
+    })
+    .await;
+    wait_for("the canary PR says it is done", LIMIT, || async {
+        alice
+            .comments("acme/landscape-canary", canary_pr)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|(a, b)| a == "stagecoach-bot" && b.contains("v1.1.0 runs on canary"))
+    })
+    .await;
+    hint(&rig, &a);
+    let prod_pr = ask_promotion(&rita, "prod", "v1.1.0").await;
+    wait_for("v1.1.0 on every prod cluster", LIMIT, || async {
+        ["eu-1", "eu-2", "us-1"]
+            .iter()
+            .all(|c| {
+                rig.world()
+                    .file_at(
+                        "landscape-prod",
+                        "main",
+                        &format!("clusters/{c}/checkout/values.yaml"),
+                    )
+                    .is_some_and(|v| v.contains("tag: \"2.1.0\""))
+            })
+            .then_some(())
+    })
+    .await;
+    wait_for("the prod PR says it is done", LIMIT, || async {
+        alice
+            .comments("acme/landscape-prod", prod_pr)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|(a, b)| a == "stagecoach-bot" && b.contains("v1.1.0 runs on prod"))
+    })
+    .await;
+    let road_done = started.elapsed();
+
+    // Both bots look again a few times: a late double would show now.
+    for twin in twins {
+        wait_child_passes(&rig.http, &twin.addr, 3, LIMIT).await;
+    }
+
+    // ── What each did ──
+    for twin in twins {
+        let actions = twin.actions();
+        eprintln!(
+            "bot {} ({}): {} actions: {}",
+            twin.name,
+            twin.addr,
+            twin.acted(),
+            actions
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    // ── Nothing doubled, nothing lost, reading every page ──
+    // Every double is collected first, so one run shows them all.
+    let mut doubles: Vec<String> = Vec::new();
+    let world = rig.world();
+    let pulls = every_page(&alice, "/repos/acme/product/pulls?state=all").await;
+    // One product PR per component@version.
+    let mut per_change: HashMap<String, Vec<u64>> = HashMap::new();
+    for pr in &pulls {
+        if let Some(head) = pr["head"]["ref"].as_str()
+            && let Some(change) = head.strip_prefix("stagecoach/")
+        {
+            per_change
+                .entry(change.to_string())
+                .or_default()
+                .push(pr["number"].as_u64().unwrap_or(0));
+        }
+    }
+    for (change, n) in &product_prs {
+        let head = change.replace('@', "-");
+        assert_eq!(
+            per_change.get(&head).map(Vec::as_slice),
+            Some(&[*n][..]),
+            "one product PR for {change}"
+        );
+    }
+    assert_eq!(
+        per_change.len(),
+        product_prs.len(),
+        "product PRs: {per_change:?}"
+    );
+    // One bot comment per PR and topic, on every repo the bots wrote to.
+    let mut commented = 0;
+    for repo in [
+        "product",
+        "payments",
+        "search",
+        "checkout",
+        "landscape-canary",
+        "landscape-prod",
+    ] {
+        for pr in every_page(&alice, &format!("/repos/acme/{repo}/pulls?state=all")).await {
+            let n = pr["number"].as_u64().expect("number");
+            let comments =
+                every_page(&alice, &format!("/repos/acme/{repo}/issues/{n}/comments")).await;
+            let mut topics: HashMap<String, usize> = HashMap::new();
+            for c in &comments {
+                if c["user"]["login"] != "stagecoach-bot" {
+                    continue;
+                }
+                let body = c["body"].as_str().unwrap_or("");
+                let topic = body
+                    .strip_prefix("<!-- stagecoach:")
+                    .and_then(|r| r.split_once(" -->"))
+                    .map(|(t, _)| t.to_string())
+                    .unwrap_or_else(|| format!("(no marker) {body}"));
+                *topics.entry(topic).or_default() += 1;
+                commented += 1;
+            }
+            for (topic, count) in &topics {
+                if *count != 1 {
+                    doubles.push(format!("acme/{repo}#{n}: {count} bot comments on {topic}"));
+                }
+            }
+        }
+    }
+    assert!(commented > 0, "the bots commented nowhere");
+    // One CI deploy commit per product PR.
+    for (change, n) in &product_prs {
+        let key = format!("acme/product#{n}");
+        let deploys = world.commits_with(
+            "landscape-ci",
+            &[("Stagecoach-Action", "bump"), ("Stagecoach-Product", &key)],
+        );
+        if deploys != 1 {
+            doubles.push(format!("{deploys} CI deploys of product#{n} ({change})"));
+        }
+    }
+    // One landscape commit per action, component, version and wave (and,
+    // for PR environments, per create and teardown: the subject says which).
+    for env in ["ci", "staging", "canary", "prod"] {
+        let repo = format!("landscape-{env}");
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for message in world.log(&repo, "main") {
+            let t = Trailers::parse(&message);
+            let Some(action) = t
+                .get_all("Stagecoach-Action")
+                .first()
+                .map(|a| a.to_string())
+            else {
+                continue;
+            };
+            let key = format!(
+                "{action} | {} | {} | {} | {}",
+                message.lines().next().unwrap_or(""),
+                t.get_all("Stagecoach-Product").join(","),
+                t.get_all("Stagecoach-Component").join(","),
+                t.get_all("Stagecoach-Wave").join(","),
+            );
+            *seen.entry(key).or_default() += 1;
+        }
+        for (key, count) in &seen {
+            if *count != 1 {
+                doubles.push(format!("{repo}: {count} commits of {key}"));
+            }
+        }
+    }
+    assert_eq!(
+        world.commits_with(
+            "landscape-prod",
+            &[
+                ("Stagecoach-Action", "promote"),
+                ("Stagecoach-Product", "v1.1.0")
+            ]
+        ),
+        2,
+        "two prod waves for v1.1.0"
+    );
+    // One product tag per change, one note per tag that left staging, one
+    // release per tag.
+    let tags = world.tags("product");
+    let new_tags: Vec<&String> = tags.iter().filter(|t| !start_tags.contains(t)).collect();
+    assert_eq!(
+        new_tags.len(),
+        changes.len(),
+        "one product tag per change: {new_tags:?}"
+    );
+    for tag in ["v1.0.0", "v1.1.0"] {
+        let note = world
+            .note(stagecoach::engine::NOTES_STABILITY, tag)
+            .unwrap_or_else(|| panic!("no stability note on {tag}"));
+        assert_eq!(
+            note.lines().filter(|l| l.starts_with("score:")).count(),
+            1,
+            "one score in {tag}'s note: {note}"
+        );
+    }
+    let all_releases = releases(&alice).await;
+    let mut per_tag: HashMap<String, usize> = HashMap::new();
+    for r in &all_releases {
+        *per_tag
+            .entry(r["tag_name"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    for (tag, count) in &per_tag {
+        if *count != 1 {
+            doubles.push(format!("{count} releases of {tag}"));
+        }
+    }
+    assert!(
+        doubles.is_empty(),
+        "doubled by two bots:\n{}",
+        doubles.join("\n")
+    );
+    for tag in &new_tags {
+        assert!(per_tag.contains_key(tag.as_str()), "no release of {tag}");
+    }
+
+    // Both carried part of the road (else this proves nothing about two).
+    for twin in twins {
+        assert!(
+            twin.acted() > 0,
+            "bot {} never acted: the test proves nothing about two bots",
+            twin.name
+        );
+    }
+    let logs: Vec<(&str, String)> = [a, b].into_iter().map(|t| (t.name, t.stop())).collect();
+    for (name, log) in &logs {
+        assert!(!log.contains("panicked"), "bot {name} panicked:\n{log}");
+    }
+    eprintln!(
+        "two bots: the road took {:.1}s, the whole test {:.1}s",
+        road_done.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    rig.stop().await;
+}
