@@ -4,9 +4,11 @@
 //! environment and smoke gate, product tags, staging with stability notes and
 //! releases, a `/promote` to canary and to prod in waves — and nothing is
 //! doubled or lost. The sandbox has one webhook URL; it points at one bot per
-//! change, in turn, so each bot is hinted for part of the road while its twin
-//! runs on its resync and sweep. Each process's `stagecoach action` log
-//! lines are counted by kind and printed.
+//! change, in turn. One bot acts at a time (the lease in the product repo,
+//! `engine/lease.rs`); midway the one holding it is stopped as in a rolling
+//! update (SIGTERM: it releases the lease) and a new one started, so the
+//! road is carried by more than one process. Each process's
+//! `stagecoach action` log lines are counted by kind and printed.
 
 mod reliability_support;
 
@@ -28,9 +30,20 @@ const LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
 /// One `stagecoach serve` process and where it reports.
 struct Twin {
     name: &'static str,
-    child: Child,
+    /// `None` once stopped.
+    child: Option<Child>,
     log: PathBuf,
     addr: String,
+}
+
+impl Drop for Twin {
+    /// A failing test must not leave its bots running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Twin {
@@ -62,6 +75,8 @@ impl Twin {
             .arg(&config)
             .args(["--log-format", "json"])
             .env("RUST_LOG", "info")
+            // Replicas are told apart by name (a pod's name on Kubernetes).
+            .env("STAGECOACH_INSTANCE", name)
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
             .spawn()
@@ -69,7 +84,7 @@ impl Twin {
         let addr = serving_addr(&log, 0).await;
         Twin {
             name,
-            child,
+            child: Some(child),
             log,
             addr,
         }
@@ -107,10 +122,23 @@ impl Twin {
             .sum()
     }
 
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(&mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stop as Kubernetes stops a pod: SIGTERM, then wait for it to finish
+    /// the action in hand and release the lease.
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -247,13 +275,15 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
     let a = Twin::start("a", &rig, &dir).await;
     let b = Twin::start("b", &rig, &dir).await;
     eprintln!("two bots: a on {}, b on {}", a.addr, b.addr);
-    let twins = [&a, &b];
+    let mut twins: Vec<Twin> = vec![a, b];
+    // Stopped during the rolling update, kept for the report.
+    let mut gone: Vec<Twin> = Vec::new();
     let alice = rig.person("alice");
     let rita = rig.person("rita");
     let start_tags = rig.world().tags("product");
 
     // 0. Both start: staging takes the newest minor tag.
-    hint(&rig, &a);
+    hint(&rig, &twins[0]);
     wait_staging(&rig, "v1.0.0").await;
 
     // 1. Component changes, each bot hinted in turn: (component, version,
@@ -310,7 +340,28 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
     ];
     let mut product_prs: Vec<(String, u64)> = Vec::new();
     for (k, (component, version, labels, message, tag)) in changes.iter().enumerate() {
-        hint(&rig, twins[k % 2]);
+        if k == 2 {
+            // A rolling update: the bot holding the lease stops (releasing
+            // it) and a new one starts; the one left takes over at once.
+            let lease = rig
+                .world()
+                .file_at("product", "stagecoach/lease", "lease.yaml")
+                .expect("a bot holds the lease by now");
+            let at = twins
+                .iter()
+                .position(|t| lease.contains(&format!("holder: {}\n", t.name)))
+                .expect("the lease names one of the bots");
+            let mut old = twins.remove(at);
+            old.terminate();
+            eprintln!(
+                "[{:>5.1}s] rolling update: {} stopped",
+                started.elapsed().as_secs_f64(),
+                old.name
+            );
+            gone.push(old);
+            twins.push(Twin::start("c", &rig, &dir).await);
+        }
+        hint(&rig, &twins[k % twins.len()]);
         let branch = format!("change/{component}-{version}");
         release(
             &alice,
@@ -372,7 +423,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
         eprintln!(
             "[{:>5.1}s] {component} {version} → product#{n} merged, tagged {tag} (hinted: {})",
             started.elapsed().as_secs_f64(),
-            twins[k % 2].name
+            twins[k % twins.len()].name
         );
         if *tag == "v1.1.0" {
             wait_staging(&rig, "v1.1.0").await;
@@ -385,7 +436,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
 
     // 3. A release manager promotes v1.1.0 to canary, then to prod in two
     //    waves, by `/promote` comments the bots carry out.
-    hint(&rig, &b);
+    hint(&rig, &twins[1]);
     let canary_pr = ask_promotion(&rita, "canary", "v1.1.0").await;
     wait_for("v1.1.0 on canary", LIMIT, || async {
         env_tag(&rig, "canary").filter(|t| t == "v1.1.0")
@@ -400,7 +451,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
             .find(|(a, b)| a == "stagecoach-bot" && b.contains("v1.1.0 runs on canary"))
     })
     .await;
-    hint(&rig, &a);
+    hint(&rig, &twins[0]);
     let prod_pr = ask_promotion(&rita, "prod", "v1.1.0").await;
     wait_for("v1.1.0 on every prod cluster", LIMIT, || async {
         ["eu-1", "eu-2", "us-1"]
@@ -429,12 +480,12 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
     let road_done = started.elapsed();
 
     // Both bots look again a few times: a late double would show now.
-    for twin in twins {
+    for twin in &twins {
         wait_child_passes(&rig.http, &twin.addr, 3, LIMIT).await;
     }
 
     // ── What each did ──
-    for twin in twins {
+    for twin in twins.iter().chain(&gone) {
         let actions = twin.actions();
         eprintln!(
             "bot {} ({}): {} actions: {}",
@@ -606,15 +657,18 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
         assert!(per_tag.contains_key(tag.as_str()), "no release of {tag}");
     }
 
-    // Both carried part of the road (else this proves nothing about two).
-    for twin in twins {
-        assert!(
-            twin.acted() > 0,
-            "bot {} never acted: the test proves nothing about two bots",
-            twin.name
-        );
-    }
-    let logs: Vec<(&str, String)> = [a, b].into_iter().map(|t| (t.name, t.stop())).collect();
+    // More than one process carried the road (else this proves nothing
+    // about two): the one stopped in the rolling update, and whoever took over.
+    let carried = twins.iter().chain(&gone).filter(|t| t.acted() > 0).count();
+    assert!(
+        carried >= 2,
+        "only {carried} bot acted: the test proves nothing about two bots"
+    );
+    let logs: Vec<(&str, String)> = twins
+        .iter_mut()
+        .chain(gone.iter_mut())
+        .map(|t| (t.name, t.stop()))
+        .collect();
     for (name, log) in &logs {
         assert!(!log.contains("panicked"), "bot {name} panicked:\n{log}");
     }
