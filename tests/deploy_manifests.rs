@@ -197,7 +197,12 @@ fn one_non_root_replica_is_probed_for_health_and_readiness() {
     let (container, deployment) = deployment();
     // No leader election: exactly one bot, and an upgrade stops it before starting the next.
     assert_eq!(deployment["spec"]["replicas"], 1);
-    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    // Safe since one bot acts at a time (the lease): the new pod waits for the old one's.
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
 
     for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         let get = &container[probe]["httpGet"];
