@@ -94,7 +94,16 @@ fn decide_one(
                 by: "stagecoach".into(),
                 authority: Authority::Allowed,
             };
-            if release::failed_wave(snap, &req).is_none() {
+            // Sent once: a hotfix that has run on canary with every wave
+            // healthy is not sent there again, or a later release promoted
+            // to canary would be pushed back to this hotfix on every pass
+            // for as long as the merged PR is read.
+            let ran = snap
+                .envs
+                .iter()
+                .find(|v| v.name == canary)
+                .is_some_and(|v| release::tags_that_ran(v).contains(&done.name));
+            if !ran && release::failed_wave(snap, &req).is_none() {
                 if let Step::Act(next) = release::next_step(policy, snap, &req) {
                     actions.extend(next);
                     return;
