@@ -388,7 +388,45 @@ impl Crash {
         Fut: std::future::Future<Output = Option<T>>,
     {
         let what = format!("{}: {what}", self.stage());
-        wait_for(&what, ROAD_STEP, check).await
+        let deadline = Instant::now() + ROAD_STEP;
+        let mut check = check;
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if Instant::now() > deadline {
+                self.lost(&what);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// A step of the road never came: keep the bot's log, say what the bot
+    /// would do now (`stagecoach plan`), and fail.
+    fn lost(&self, what: &str) -> ! {
+        let kept =
+            std::env::temp_dir().join(format!("stagecoach-crash-{}.log", std::process::id()));
+        let _ = std::fs::copy(&self.full_log, &kept);
+        let plan = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+            .args(["plan", "--config"])
+            .arg(&self.config)
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_else(|e| format!("plan did not run: {e}"));
+        panic!(
+            "the road did not go on within {}s: {what}
+the bot's log: {}
+stagecoach plan now:
+{plan}",
+            ROAD_STEP.as_secs(),
+            kept.display()
+        );
     }
 
     // ── the road: people's steps, each waiting for the bot's result ──
