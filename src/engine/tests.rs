@@ -793,7 +793,11 @@ fn canary_moved_on_from_a_hotfix(hotfix_ran: bool) -> Snapshot {
     let canary = snap.envs.iter_mut().find(|e| e.name == "canary").unwrap();
     canary.history = vec![promoted("c2", "v1.1.0", 60)];
     if hotfix_ran {
-        canary.history.push(promoted("c1", "v1.0.1", 600));
+        // Older than the promotions whose verdicts observe reads: no health.
+        canary.history.push(LandscapeCommit {
+            health: None,
+            ..promoted("c1", "v1.0.1", 600)
+        });
     }
     canary.versions.insert(
         "canary-1".into(),
