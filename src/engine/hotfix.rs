@@ -94,7 +94,28 @@ fn decide_one(
                 by: "stagecoach".into(),
                 authority: Authority::Allowed,
             };
-            if release::failed_wave(snap, &req).is_none() {
+            // Sent once: a hotfix already promoted to canary, where another
+            // tag has been promoted since, is not sent there again, or every
+            // later release promoted to canary would be pushed back to this
+            // hotfix for as long as the merged PR is read (seen in the crash
+            // test: canary flipped from lap 5's hotfix to lap 1's). Judged
+            // from the promote commits, not their health verdicts, which are
+            // read for the newest promotions only.
+            let ran = snap
+                .envs
+                .iter()
+                .find(|v| v.name == canary)
+                .is_some_and(|v| {
+                    v.current_tag() != Some(done.name.as_str())
+                        && v.history.iter().any(|c| {
+                            !c.reverted
+                                && c.trailers.get(super::trailer::ACTION)
+                                    == Some(super::trailer::action::PROMOTE)
+                                && c.trailers.get(super::trailer::PRODUCT)
+                                    == Some(done.name.as_str())
+                        })
+                });
+            if !ran && release::failed_wave(snap, &req).is_none() {
                 if let Step::Act(next) = release::next_step(policy, snap, &req) {
                     actions.extend(next);
                     return;

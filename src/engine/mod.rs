@@ -35,7 +35,7 @@ pub mod trailer;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -87,21 +87,53 @@ pub(crate) struct Recorder {
     clock: Arc<dyn Clock>,
 }
 
-impl Recorder {
-    pub(crate) fn record(&self, action: &Action, outcome: &str) {
-        let f = action_fields(action);
+/// Numbers each action this process starts, so its `started` and
+/// `finished` log lines pair up (a crash leaves a `started` alone).
+static ACTION_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// One structured log line about an action: `$what` is the message, the
+/// fields are the same on every line (kind, pr, component, version, tag, env).
+macro_rules! action_line {
+    ($action:expr, $seq:expr, $outcome:expr, $what:literal) => {{
+        let f = action_fields($action);
         tracing::info!(
-            action = %action.describe(),
-            kind = action_kind(action),
-            outcome,
+            action = %$action.describe(),
+            kind = action_kind($action),
+            seq = $seq,
+            outcome = $outcome,
             pr = f.pr,
             component = f.component.as_deref().unwrap_or(""),
             version = f.version.as_deref().unwrap_or(""),
             tag = f.tag.as_deref().unwrap_or(""),
             env = f.env.as_deref().unwrap_or(""),
             trailers = %f.trailers.join("; "),
-            "stagecoach action"
+            $what
         );
+    }};
+}
+
+impl Recorder {
+    /// The end of an action (`seq` from [`Recorder::started`]).
+    pub(crate) fn finished(&self, action: &Action, seq: u64, outcome: &str) {
+        action_line!(action, seq, outcome, "stagecoach action finished");
+        self.note(action, outcome);
+    }
+
+    /// A gate's verdict, after the action that started it has finished.
+    pub(crate) fn record(&self, action: &Action, outcome: &str) {
+        action_line!(action, 0u64, outcome, "stagecoach gate verdict");
+        self.note(action, outcome);
+    }
+
+    /// The start of an action; its number for the `finished` line.
+    fn started(&self, action: &Action) -> u64 {
+        let seq = ACTION_SEQ.fetch_add(1, Ordering::SeqCst) + 1;
+        action_line!(action, seq, "", "stagecoach action started");
+        seq
+    }
+
+    /// The action's outcome in the metrics and the journal.
+    fn note(&self, action: &Action, outcome: &str) {
         if let Some(m) = &self.metrics {
             let result = if outcome.starts_with("failed") {
                 "failed"
@@ -268,20 +300,18 @@ impl Engine {
         snap: &snapshot::Snapshot,
         action: &Action,
     ) -> Result<String> {
+        let recorder = self.recorder();
+        let seq = recorder.started(action);
         match self.execute(policy, snap, action).await {
             Ok(outcome) => {
-                self.record(action, &outcome);
+                recorder.finished(action, seq, &outcome);
                 Ok(outcome)
             }
             Err(e) => {
-                self.record(action, &format!("failed: {e}"));
+                recorder.finished(action, seq, &format!("failed: {e}"));
                 Err(e)
             }
         }
-    }
-
-    fn record(&self, action: &Action, outcome: &str) {
-        self.recorder().record(action, outcome);
     }
 
     /// The journal, logs and metrics, for a gate that ends after its pass.

@@ -720,3 +720,115 @@ fn a_tag_that_arrived_on_staging_gets_its_health_watched_once() {
         "{actions:#?}"
     );
 }
+
+/// A hotfix v1.0.1 (checkout 2.0.2) ran on canary, then release v1.1.0
+/// (checkout 2.1.0) was promoted there; the merged hotfix PR is still read.
+fn canary_moved_on_from_a_hotfix(hotfix_ran: bool) -> Snapshot {
+    let mut snap = snapshot();
+    let mut hotfix = tag(
+        "v1.0.1",
+        "hot1",
+        &[("checkout", "2.0.2"), ("payments", "1.4.2")],
+    );
+    hotfix.on_main = false;
+    hotfix.trailers = Trailers::new()
+        .with("Stagecoach-Action", "hotfix")
+        .with("Stagecoach-Hotfix-For", "acme/checkout#7");
+    let mut v110 = tag(
+        "v1.1.0",
+        "main1",
+        &[("checkout", "2.1.0"), ("payments", "1.4.2")],
+    );
+    v110.release = Some(Release {
+        id: 1,
+        tag_name: "v1.1.0".into(),
+        name: "v1.1.0".into(),
+        body: String::new(),
+        draft: false,
+        prerelease: false,
+        html_url: String::new(),
+    });
+    snap.product.tags.extend([hotfix, v110]);
+    snap.product.main_sha = "main1".into();
+    snap.product.manifest = manifest(&[("checkout", "2.1.0"), ("payments", "1.4.2")]);
+    let mut merged = pr(
+        7,
+        "fix7",
+        &[
+            "component: S",
+            "change: S",
+            "ft-coverage: 90",
+            "functional: true",
+            "hotfix-to/v1.0.0",
+        ],
+    );
+    merged.state = PrState::Closed;
+    merged.merged = true;
+    snap.components.push(ComponentView {
+        name: "checkout".into(),
+        repo: RepoId::parse("acme/checkout").unwrap(),
+        tags: vec![(v("2.0.2"), "v2.0.2".into(), "fix7".into())],
+        pulls: vec![ComponentPull {
+            pr: merged,
+            statuses: BTreeMap::new(),
+            released_in: Some(v("2.0.2")),
+            ignored_tags: Vec::new(),
+            hotfix_actor: Some(("olga".into(), Authority::Allowed)),
+            sticky: BTreeMap::new(),
+        }],
+        untagged_next: None,
+    });
+    let promoted = |sha: &str, tag: &str, ago: i64| LandscapeCommit {
+        health: Some(StatusState::Success),
+        ..landscape_commit(
+            sha,
+            now() - Duration::seconds(ago),
+            &[
+                ("Stagecoach-Action", "promote"),
+                ("Stagecoach-Product", tag),
+                ("Stagecoach-Wave", "1/1"),
+            ],
+        )
+    };
+    let canary = snap.envs.iter_mut().find(|e| e.name == "canary").unwrap();
+    canary.history = vec![promoted("c2", "v1.1.0", 60)];
+    if hotfix_ran {
+        // Older than the promotions whose verdicts observe reads: no health.
+        canary.history.push(LandscapeCommit {
+            health: None,
+            ..promoted("c1", "v1.0.1", 600)
+        });
+    }
+    canary.versions.insert(
+        "canary-1".into(),
+        [
+            ("checkout".to_string(), v("2.1.0")),
+            ("payments".to_string(), v("1.4.2")),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    snap
+}
+
+fn canary_promotions(snap: &Snapshot) -> Vec<String> {
+    reconcile(&policy(), snap)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Promote { env, tag, .. } if env == "canary" => Some(tag),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_hotfix_goes_to_canary_once_and_does_not_push_a_later_release_off_it() {
+    // Never on canary yet (a crash right after the tag): it goes there.
+    assert_eq!(
+        canary_promotions(&canary_moved_on_from_a_hotfix(false)),
+        ["v1.0.1"]
+    );
+    // It ran there, and a release came after it: canary keeps the release.
+    // (Before the fix, every pass promoted v1.0.1 to canary again.)
+    assert!(canary_promotions(&canary_moved_on_from_a_hotfix(true)).is_empty());
+}

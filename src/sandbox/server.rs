@@ -195,7 +195,24 @@ pub fn router(app: Shared) -> Router {
         .route("/alertmanager/api/v2/alerts", get(signals::alerts))
         // Git's smart HTTP authenticates with basic auth, not the API's gate.
         .route("/git/{*path}", any(super::git_http::serve));
-    tools.merge(api).with_state(app)
+    tools
+        .merge(api)
+        .layer(middleware::from_fn(to_completion))
+        .with_state(app)
+}
+
+/// Run each request to its end even when the client goes away mid-request,
+/// as GitHub does: a merge, comment or release is not half-made because its
+/// caller died. Without this a SIGKILLed bot cancelled the merge handler
+/// between its git write and its record (seen in the crash test: the merge
+/// commit on main, the PR still open and unmerged, its road never ending).
+async fn to_completion(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the handler stopped").into_response()
+        }
+    }
 }
 
 async fn not_found_fallback() -> Response {
