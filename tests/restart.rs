@@ -807,18 +807,23 @@ async fn the_serve_process_killed_with_sigkill_resumes_and_ends_the_same() {
     let mut road = Road::new().await;
     let config = road.dir.join("stagecoach.yaml");
     std::fs::write(&config, config_text(&road.sb, &road.dir)).expect("config");
+    // Each life says where it listens on its stdout (port 0), in its own file.
+    let lives = std::cell::Cell::new(0usize);
     let serve = |config: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        lives.set(lives.get() + 1);
+        let out = road.dir.join(format!("serve-{}.out", lives.get()));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("stdout"))
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("stagecoach serve")
+            .expect("stagecoach serve");
+        (child, out)
     };
     // The first process sets up staging undisturbed (like the reference run).
-    let mut child = serve(&config);
+    let (mut child, _) = serve(&config);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !staging_runs(&road, "v1.0.0") {
         assert!(Instant::now() < deadline, "staging never took v1.0.0");
@@ -843,15 +848,24 @@ async fn the_serve_process_killed_with_sigkill_resumes_and_ends_the_same() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut kills = 0;
     let mut after = 250u64;
+    let mut out = None;
     while kills < 6 && !flow_done(&road) {
         tokio::time::sleep(Duration::from_millis(after)).await;
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         kills += 1;
         after += 170;
-        child = serve(&config);
+        let (next, next_out) = serve(&config);
+        child = next;
+        out = Some(next_out);
     }
-    while !(flow_done(&road) && quiet(&road).await) {
+    // The last life's passes tell when it is done: two whole passes that
+    // wrote nothing (a wall-clock window was too short on a loaded machine).
+    let addr = match &out {
+        Some(out) => serving_at(out).await,
+        None => String::new(),
+    };
+    while !(flow_done(&road) && settled(&road, &addr).await) {
         assert!(Instant::now() < deadline, "the flow never finished");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -920,6 +934,68 @@ async fn wait_sampled(road: &Road, tag: &str) {
 
 fn flow_done(road: &Road) -> bool {
     staging_runs(road, "v1.1.0")
+}
+
+/// Where a `serve` life listens: the address its stdout (`out`) reports.
+async fn serving_at(out: &Path) -> String {
+    const SAID: &str = "stagecoach serving on http://";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(out).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.split_once(SAID).map(|(_, a)| a.trim().to_string()))
+        {
+            return addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never said where it serves",
+            out.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `stagecoach_passes_total` of the `serve` at `addr`.
+async fn passes_at(addr: &str) -> Option<u64> {
+    let text = stagecoach::engine::http::client_builder()
+        .build()
+        .ok()?
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("stagecoach_passes_total "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The `serve` at `addr` made two whole passes and wrote nothing meanwhile
+/// (without an address — never killed — the in-process check below).
+async fn settled(road: &Road, addr: &str) -> bool {
+    if addr.is_empty() {
+        return quiet(road).await;
+    }
+    road.sb.reset_stats();
+    let Some(from) = passes_at(addr).await else {
+        return false;
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while passes_at(addr).await.is_none_or(|n| n < from + 2) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    road.sb
+        .stats()
+        .users
+        .get("stagecoach-bot")
+        .is_none_or(|u| u.writes == 0)
 }
 
 /// Nothing moves for a moment: the last pass decided nothing.
