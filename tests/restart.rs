@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod reliability_support;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use stagecoach::config::Config;
@@ -862,7 +864,7 @@ async fn the_serve_process_killed_with_sigkill_resumes_and_ends_the_same() {
     // The last life's passes tell when it is done: two whole passes that
     // wrote nothing (a wall-clock window was too short on a loaded machine).
     let addr = match &out {
-        Some(out) => serving_at(out).await,
+        Some(out) => reliability_support::serving_addr(out, 0).await,
         None => String::new(),
     };
     while !(flow_done(&road) && settled(&road, &addr).await) {
@@ -936,44 +938,6 @@ fn flow_done(road: &Road) -> bool {
     staging_runs(road, "v1.1.0")
 }
 
-/// Where a `serve` life listens: the address its stdout (`out`) reports.
-async fn serving_at(out: &Path) -> String {
-    const SAID: &str = "stagecoach serving on http://";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(out).unwrap_or_default();
-        if let Some(addr) = text
-            .lines()
-            .find_map(|l| l.split_once(SAID).map(|(_, a)| a.trim().to_string()))
-        {
-            return addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never said where it serves",
-            out.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// `stagecoach_passes_total` of the `serve` at `addr`.
-async fn passes_at(addr: &str) -> Option<u64> {
-    let text = stagecoach::engine::http::client_builder()
-        .build()
-        .ok()?
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("stagecoach_passes_total "))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 /// The `serve` at `addr` made two whole passes and wrote nothing meanwhile
 /// (without an address — never killed — the in-process check below).
 async fn settled(road: &Road, addr: &str) -> bool {
@@ -981,11 +945,17 @@ async fn settled(road: &Road, addr: &str) -> bool {
         return quiet(road).await;
     }
     road.sb.reset_stats();
-    let Some(from) = passes_at(addr).await else {
+    let http = stagecoach::engine::http::client_builder()
+        .build()
+        .expect("an HTTP client");
+    let Some(from) = reliability_support::child_passes(&http, addr).await else {
         return false;
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while passes_at(addr).await.is_none_or(|n| n < from + 2) {
+    while reliability_support::child_passes(&http, addr)
+        .await
+        .is_none_or(|n| n < from + 2)
+    {
         if Instant::now() > deadline {
             return false;
         }
