@@ -395,6 +395,15 @@ mod tests {
     const MINIMAL: &str = "forge: {api_url: 'http://127.0.0.1:1'}\ngit: {url: x, cache_dir: y}\nproduct: {repo: acme/product}\n";
 
     #[test]
+    fn the_lease_lasts_thirty_seconds_unless_set_and_never_under_two() {
+        let c = Config::parse(MINIMAL, "stagecoach.yaml").expect("parses");
+        assert_eq!(c.lease_period().ok(), Some(Duration::from_secs(30)));
+        let short = format!("{MINIMAL}server: {{lease: 1s}}\n");
+        let e = Config::parse(&short, "stagecoach.yaml").expect_err("too short");
+        assert!(e.to_string().contains("server.lease `1s`"), "{e}");
+    }
+
+    #[test]
     fn the_budget_defaults_stay_well_under_githubs_limits() {
         let c = Config::parse(MINIMAL, "stagecoach.yaml").expect("parses");
         let b = c.budget_limits().expect("valid");
