@@ -90,7 +90,7 @@ impl Twin {
         }
     }
 
-    /// Its `stagecoach action` log lines by kind (`kind` or `kind (failed)`).
+    /// Its `stagecoach action finished` log lines by kind (`kind` or `kind (failed)`).
     fn actions(&self) -> BTreeMap<String, usize> {
         let mut by_kind = BTreeMap::new();
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -99,7 +99,7 @@ impl Twin {
                 continue;
             };
             let f = &v["fields"];
-            if f["message"] != "stagecoach action" {
+            if f["message"] != "stagecoach action finished" {
                 continue;
             }
             let kind = f["kind"].as_str().unwrap_or("?");
