@@ -166,24 +166,7 @@ async fn release(p: &Person, repo: &str, branch: &str, message: &str, labels: &[
         .as_str()
         .expect("sha")
         .to_string();
-    wait_for(
-        &format!("the labels check on {repo}#{n}"),
-        LIMIT,
-        || async {
-            let combined = p
-                .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
-                .await
-                .ok()?;
-            combined["statuses"]
-                .as_array()?
-                .iter()
-                .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
-                .then_some(())
-        },
-    )
-    .await;
-    let sha = p.merge(repo, n).await.expect("merge");
-    p.tag(repo, tag, &sha).await.expect("tag");
+    merge_after_labels_check(p, repo, n, &head, tag, LIMIT).await;
 }
 
 async fn product_pr(p: &Person, component: &str, version: &str) -> u64 {

@@ -244,21 +244,39 @@ pub async fn low_risk_release_after_check(p: &Person, repo: &str, branch: &str, 
             .and_then(|pr| pr["head"]["sha"].as_str().map(str::to_string))
     })
     .await;
-    wait_for(&format!("the labels check on {repo}#{n}"), STEP, || async {
-        let combined = p
-            .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
-            .await
-            .ok()?;
-        combined["statuses"]
-            .as_array()?
-            .iter()
-            .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
-            .then_some(())
-    })
+    merge_after_labels_check(p, repo, n, &head, tag, STEP).await;
+    n
+}
+
+/// Once the bot's `stagecoach/labels` status on `head` is green (within
+/// `limit`), merge `repo`#`n` and tag the merge `tag`, as the component's
+/// pipeline behind a branch protection rule would.
+pub async fn merge_after_labels_check(
+    p: &Person,
+    repo: &str,
+    n: u64,
+    head: &str,
+    tag: &str,
+    limit: Duration,
+) {
+    wait_for(
+        &format!("the labels check on {repo}#{n}"),
+        limit,
+        || async {
+            let combined = p
+                .get(&format!("/repos/acme/{repo}/commits/{head}/status"))
+                .await
+                .ok()?;
+            combined["statuses"]
+                .as_array()?
+                .iter()
+                .any(|s| s["context"] == "stagecoach/labels" && s["state"] == "success")
+                .then_some(())
+        },
+    )
     .await;
     let sha = p.merge(repo, n).await.expect("merge");
     p.tag(repo, tag, &sha).await.expect("tag");
-    n
 }
 
 /// A component PR with a change on `branch` and every label a low-risk
