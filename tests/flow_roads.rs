@@ -78,7 +78,7 @@ async fn a_slow_health_watch_holds_back_only_its_own_road_and_both_reach_main() 
     // The slow rollout ends: payments is healthy; its bump line neighbours
     // checkout's in product.yaml, so git cannot merge it into the main that
     // gained checkout (GitHub answers 405): the bot rebuilds its branch on
-    // main and carries the verdict to the new head.
+    // main and carries the verdict to the new head ...
     road.release_slow("payments@1.4.3");
     road.wait_merged("product", p).await;
     let merged = road.pull("product", p).await;
@@ -94,6 +94,18 @@ async fn a_slow_health_watch_holds_back_only_its_own_road_and_both_reach_main() 
         "the bump was rebuilt on the new main"
     );
     assert!(ci.1.contains("carried from"), "{ci:?}");
+    // ... within the merge itself: git's refusal is met in the same step,
+    // never recorded as a refused merge that waits a pass for its rebuild.
+    assert_eq!(
+        road.status_of(
+            "product",
+            payments["head"]["sha"].as_str().expect("sha"),
+            "stagecoach/merge"
+        )
+        .await,
+        None,
+        "the conflict was met inside the merge step"
+    );
     let merge = road.comments("product", p).await;
     assert!(
         merge.iter().any(|(_, b)| b.contains("rebuilt this bump")),

@@ -19,6 +19,17 @@ pub mod context {
     pub const MERGE: &str = "stagecoach/merge";
 }
 
+/// How a green bump that git cannot merge as it is is rebuilt on main
+/// within its merge (see `Action::Merge`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeRebuild {
+    pub branch: String,
+    pub change: ComponentChange,
+    /// The verdicts set again on the rebuilt head (they hold: main gained
+    /// only bumps, each verified on its own road).
+    pub carry: Vec<CommitStatus>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// One sticky comment per PR and topic, edited in place.
@@ -106,9 +117,15 @@ pub enum Action {
         pr: u64,
         reason: String,
     },
+    /// Merge a green product PR at `head_sha`. With `rebuild`, git refusing
+    /// the merge because the bump lines are neighbours is met in the same
+    /// step: the bot's branch is rebuilt on main (only if main gained only
+    /// other bumps) with its verdicts carried, and merged at once — so a
+    /// train of green bumps lands in one pass, not one per pass.
     Merge {
         pr: u64,
         head_sha: String,
+        rebuild: Option<MergeRebuild>,
     },
     /// Tag the product's main with the next version and its changelog.
     TagProduct {

@@ -1016,6 +1016,39 @@ fn other_changed_files(
     Ok(others)
 }
 
+fn is_bump(c: &git2::Commit<'_>) -> bool {
+    Trailers::parse(c.message().unwrap_or("")).get(trailer::ACTION) == Some(trailer::action::BUMP)
+}
+
+/// Whether these commits (what main gained) are only bumps and the merges
+/// that brought them: nothing a bump's verdicts did not already cover.
+fn only_bumps<'a, 'r: 'a>(mut gained: impl Iterator<Item = &'a git2::Commit<'r>>) -> bool {
+    gained.all(|c| c.parent_count() > 1 || is_bump(c))
+}
+
+/// Whether `main` moved on from `head`'s branch, and only by bumps, read
+/// from git at the moment of acting (a merge re-checks what its decision
+/// saw). A branch not behind main is not: there is nothing to rebuild on.
+pub(super) fn main_moved_on_by_bumps_only(r: &git2::Repository, main: &str, head: &str) -> bool {
+    let (Ok(main), Ok(head)) = (git2::Oid::from_str(main), git2::Oid::from_str(head)) else {
+        return false;
+    };
+    let Ok(base) = r.merge_base(main, head) else {
+        return false;
+    };
+    let Ok(mut walk) = r.revwalk() else {
+        return false;
+    };
+    if walk.push(main).is_err() || walk.hide(base).is_err() {
+        return false;
+    }
+    // A commit that cannot be read is not known to be a bump.
+    let gained: Option<Vec<git2::Commit<'_>>> = walk
+        .map(|oid| oid.ok().and_then(|oid| r.find_commit(oid).ok()))
+        .collect();
+    gained.is_some_and(|g| !g.is_empty() && only_bumps(g.iter()))
+}
+
 /// Where a PR's branch stands against main (see `BranchState`), and the
 /// `Stagecoach-From` of its newest bump commit. Read from git only.
 fn branch_state(
@@ -1042,10 +1075,6 @@ fn branch_state(
         walk.filter_map(|oid| oid.ok().and_then(|oid| r.find_commit(oid).ok()))
             .collect()
     };
-    let is_bump = |c: &git2::Commit<'_>| {
-        Trailers::parse(c.message().unwrap_or("")).get(trailer::ACTION)
-            == Some(trailer::action::BUMP)
-    };
     let on_branch = since(head);
     let bot_owned = !on_branch.is_empty()
         && on_branch
@@ -1056,8 +1085,7 @@ fn branch_state(
             .get(trailer::FROM)
             .map(str::to_string)
     });
-    let gained = since(main);
-    let main_gained_only_bumps = gained.iter().all(|c| c.parent_count() > 1 || is_bump(c));
+    let main_gained_only_bumps = only_bumps(since(main).iter());
     (
         BranchState {
             bot_owned,

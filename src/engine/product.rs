@@ -582,9 +582,10 @@ pub const CARRIED: &str = "(carried from ";
 /// verified plus what main has. A bump behind a main that gained only other
 /// bumps (each verified on its own road) merges as it is, and only if git
 /// cannot merge it (the bump lines are neighbours, GitHub answers 405) is
-/// the bot's branch rebuilt on main, its verdicts carried to the new head:
-/// ten bumps landing together cost a rebuild per conflict, never a CI round
-/// each. Behind a main that gained anything else (a policy change, a
+/// the bot's branch rebuilt on main, its verdicts carried to the new head,
+/// and merged — all in the merge step (`Action::Merge::rebuild`): ten bumps
+/// landing together cost a rebuild per conflict and one pass, never a CI
+/// round or a pass each. Behind a main that gained anything else (a policy change, a
 /// person's commit) the branch is rebuilt and CI runs again. A branch a
 /// person pushed to is theirs: the bot says so and only tries the merge. A
 /// refused merge is recorded (`stagecoach/merge`) and tried again only once
@@ -615,27 +616,7 @@ fn merge_or_rebuild(
         return;
     }
     if branch.behind && branch.bot_owned && refused_here {
-        let carry = [
-            context::LABELS,
-            context::CI,
-            context::SMOKE,
-            context::APPROVAL,
-        ]
-        .iter()
-        .filter_map(|c| pull.statuses.get(*c))
-        .filter(|s| s.state == StatusState::Success)
-        .map(|s| crate::forge::CommitStatus {
-            description: s
-                .description
-                .split(CARRIED)
-                .next()
-                .unwrap_or("")
-                .trim_end()
-                .to_string(),
-            ..s.clone()
-        })
-        .collect();
-        actions.push(rebuild(carry));
+        actions.push(rebuild(carried(pull)));
         return;
     }
     if branch.behind && !branch.bot_owned {
@@ -648,9 +629,46 @@ fn merge_or_rebuild(
         );
     }
     if !refused_here {
+        // The bot's own branch on a main of bumps may be rebuilt inside the
+        // merge when git cannot merge it: other merges of this same pass
+        // move main under it, and waiting a pass for each would make a
+        // train of N green bumps take N passes.
+        let rebuild = (branch.bot_owned && branch.main_gained_only_bumps).then(|| {
+            super::action::MergeRebuild {
+                branch: pull.pr.head_ref.clone(),
+                change: change.clone(),
+                carry: carried(pull),
+            }
+        });
         actions.push(Action::Merge {
             pr: n,
             head_sha: pull.pr.head_sha.clone(),
+            rebuild,
         });
     }
+}
+
+/// The green verdicts of a bump that carry to its rebuilt head, each
+/// without the note of an earlier carry.
+fn carried(pull: &ProductPull) -> Vec<crate::forge::CommitStatus> {
+    [
+        context::LABELS,
+        context::CI,
+        context::SMOKE,
+        context::APPROVAL,
+    ]
+    .iter()
+    .filter_map(|c| pull.statuses.get(*c))
+    .filter(|s| s.state == StatusState::Success)
+    .map(|s| crate::forge::CommitStatus {
+        description: s
+            .description
+            .split(CARRIED)
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .to_string(),
+        ..s.clone()
+    })
+    .collect()
 }

@@ -402,6 +402,45 @@ fn a_green_bump_behind_main_is_rebuilt_and_keeps_its_verdicts_when_main_gained_o
 }
 
 #[test]
+fn a_green_bump_of_the_bot_merges_with_a_rebuild_in_hand_and_a_persons_branch_without() {
+    let mut snap = snapshot();
+    let mut p = green(7, "h7", ("payments", "1.4.2", "1.4.3"));
+    // Up to date with main: other merges of the same pass may still move
+    // main under it, so the merge carries how to rebuild it.
+    p.branch = BranchState {
+        bot_owned: true,
+        behind: false,
+        main_gained_only_bumps: true,
+    };
+    snap.product.pulls = vec![p.clone()];
+    match moves(&policy(), &snap).as_slice() {
+        [
+            Action::Merge {
+                pr: 7,
+                rebuild: Some(plan),
+                ..
+            },
+        ] => {
+            assert_eq!(plan.change.component, "payments");
+            let carried: Vec<&str> = plan.carry.iter().map(|s| s.context.as_str()).collect();
+            assert_eq!(carried, vec![context::LABELS, context::CI]);
+        }
+        other => panic!("expected a merge with a rebuild, got {other:#?}"),
+    }
+    // A branch a person pushed to is theirs: merged as it is or not at all.
+    p.branch.bot_owned = false;
+    snap.product.pulls = vec![p];
+    assert!(moves(&policy(), &snap).iter().any(|a| matches!(
+        a,
+        Action::Merge {
+            pr: 7,
+            rebuild: None,
+            ..
+        }
+    )),);
+}
+
+#[test]
 fn a_branch_a_person_pushed_to_is_not_rebuilt_and_the_pr_says_so() {
     let mut snap = snapshot();
     let mut p = green(7, "h7", ("payments", "1.4.2", "1.4.3"));

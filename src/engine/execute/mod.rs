@@ -127,7 +127,11 @@ impl Engine {
                     .await
             }
             Action::TeardownPrEnv { pr } => self.teardown_pr_env(policy, snap, *pr).await,
-            Action::Merge { pr, head_sha } => self.merge(snap, *pr, head_sha).await,
+            Action::Merge {
+                pr,
+                head_sha,
+                rebuild,
+            } => self.merge(snap, *pr, head_sha, rebuild.as_ref()).await,
             Action::ClosePull { pr, .. } => self.close_pull(snap, *pr).await,
             Action::TagProduct {
                 version,

@@ -10,7 +10,7 @@ use crate::manifest::product as product_manifest;
 use crate::policy::{Policy, RiskLevel};
 
 use super::super::Engine;
-use super::super::action::{context, short};
+use super::super::action::{MergeRebuild, context, short};
 use super::super::snapshot::{ComponentChange, Snapshot};
 use super::super::trailer;
 use super::super::{component, text};
@@ -139,9 +139,35 @@ impl Engine {
         change: &ComponentChange,
         carry: &[CommitStatus],
     ) -> Result<String> {
+        let main = self.config.product.branch.clone();
+        match self
+            .rebuild_bump(snap, pr, branch, old_head, change, carry, &main)
+            .await?
+        {
+            Rebuilt::Pushed { sha } => Ok(format!("rebuilt on main as {}", short(&sha))),
+            Rebuilt::Moved { head } => Ok(format!(
+                "not rebuilt: the branch moved to {} since it was read",
+                short(&head)
+            )),
+        }
+    }
+
+    /// Rebuild the bot's bump branch as one commit on `base` (main, or the
+    /// commit of main a merge just checked), set the carried verdicts on the
+    /// new head and say so on the PR.
+    #[allow(clippy::too_many_arguments)]
+    async fn rebuild_bump(
+        &self,
+        snap: &Snapshot,
+        pr: u64,
+        branch: &str,
+        old_head: &str,
+        change: &ComponentChange,
+        carry: &[CommitStatus],
+        base: &str,
+    ) -> Result<Rebuilt> {
         let product = snap.product.repo.clone();
         let manifest_path = self.config.product.manifest.clone();
-        let base = self.config.product.branch.clone();
         let sources = self
             .bump_sources(snap, pr)
             .unwrap_or_else(|| format!("{product}#{pr}"));
@@ -155,6 +181,7 @@ impl Engine {
             .with(trailer::REBUILT_FROM, old_head.to_string());
         let message = bump_message(change);
         let (branch2, old2, change2) = (branch.to_string(), old_head.to_string(), change.clone());
+        let base = base.to_string();
         let rebuilt = self
             .with_repo(&product, move |ws| {
                 ws.rebuild_branch(&branch2, &base, &old2, &message, &trailers, &mut |tree| {
@@ -162,43 +189,37 @@ impl Engine {
                 })
             })
             .await?;
-        match rebuilt {
-            Rebuilt::Pushed { sha } => {
-                for status in carry {
-                    set_status(
-                        self.forge.as_ref(),
-                        &product,
-                        &sha,
-                        &status.context,
-                        status.state,
-                        &format!("{} (carried from {})", status.description, short(old_head)),
-                    )
-                    .await?;
-                }
-                let what = if carry.is_empty() {
-                    "CI runs again on the new head".to_string()
-                } else {
-                    "its verdicts carry over: main only gained other verified bumps".to_string()
-                };
-                self.forge
-                    .upsert_sticky_comment(
-                        &product,
-                        pr,
-                        "rebase",
-                        &format!(
-                            "Main moved, so Stagecoach rebuilt this bump on it ({} → {}); {what}.",
-                            short(old_head),
-                            short(&sha)
-                        ),
-                    )
-                    .await?;
-                Ok(format!("rebuilt on main as {}", short(&sha)))
+        if let Rebuilt::Pushed { sha } = &rebuilt {
+            for status in carry {
+                set_status(
+                    self.forge.as_ref(),
+                    &product,
+                    sha,
+                    &status.context,
+                    status.state,
+                    &format!("{} (carried from {})", status.description, short(old_head)),
+                )
+                .await?;
             }
-            Rebuilt::Moved { head } => Ok(format!(
-                "not rebuilt: the branch moved to {} since it was read",
-                short(&head)
-            )),
+            let what = if carry.is_empty() {
+                "CI runs again on the new head".to_string()
+            } else {
+                "its verdicts carry over: main only gained other verified bumps".to_string()
+            };
+            self.forge
+                .upsert_sticky_comment(
+                    &product,
+                    pr,
+                    "rebase",
+                    &format!(
+                        "Main moved, so Stagecoach rebuilt this bump on it ({} → {}); {what}.",
+                        short(old_head),
+                        short(sha)
+                    ),
+                )
+                .await?;
         }
+        Ok(rebuilt)
     }
 
     /// The `Stagecoach-From` of a bump PR's first commit: where it came from.
@@ -216,50 +237,137 @@ impl Engine {
         Ok(format!("closed product#{pr}"))
     }
 
-    pub(super) async fn merge(&self, snap: &Snapshot, pr: u64, head_sha: &str) -> Result<String> {
+    pub(super) async fn merge(
+        &self,
+        snap: &Snapshot,
+        pr: u64,
+        head_sha: &str,
+        rebuild: Option<&MergeRebuild>,
+    ) -> Result<String> {
         let product = &snap.product.repo;
-        match self
+        let reason = match self
             .forge
             .merge_pull(product, pr, MergeMethod::Merge, head_sha)
             .await?
         {
-            MergeOutcome::Merged { sha } => Ok(format!("merged as {}", short(&sha))),
+            MergeOutcome::Merged { sha } => return Ok(format!("merged as {}", short(&sha))),
             MergeOutcome::Refused {
                 reason,
                 head_moved: true,
-            } => Ok(format!(
-                "merge refused, the head moved: {reason}; next pass tries again"
-            )),
-            MergeOutcome::Refused { reason, .. } => {
-                // A state, not a retry: the decision waits for main or the
-                // head to move (or rebuilds the bot's own branch).
-                set_status(
-                    self.forge.as_ref(),
-                    product,
-                    head_sha,
-                    context::MERGE,
-                    StatusState::Failure,
-                    &format!(
-                        "merge refused at main {}: {}",
-                        short(&snap.product.main_sha),
-                        reason
-                    ),
-                )
-                .await?;
-                self.forge
-                    .upsert_sticky_comment(
-                        product,
-                        pr,
-                        "merge",
-                        &format!(
-                            "Stagecoach could not merge: {}. It tries again when main or this PR moves.",
-                            text::inert(&reason)
-                        ),
-                    )
-                    .await?;
-                Ok(format!("merge refused: {reason}"))
+            } => {
+                return Ok(format!(
+                    "merge refused, the head moved: {reason}; next pass tries again"
+                ));
             }
-        }
+            MergeOutcome::Refused { reason, .. } => reason,
+        };
+        let (head, main) = match rebuild {
+            Some(plan) => match self.rebuild_on_bumps(snap, pr, head_sha, plan).await? {
+                OnBumps::Rebuilt { sha, main } => {
+                    match self
+                        .forge
+                        .merge_pull(product, pr, MergeMethod::Merge, &sha)
+                        .await?
+                    {
+                        MergeOutcome::Merged { sha: merged } => {
+                            return Ok(format!(
+                                "rebuilt on main as {} (git could not merge it as it was: {reason}) and merged as {}",
+                                short(&sha),
+                                short(&merged)
+                            ));
+                        }
+                        MergeOutcome::Refused { reason, .. } => {
+                            return self.merge_refused(product, pr, &sha, &main, &reason).await;
+                        }
+                    }
+                }
+                OnBumps::Moved { head } => {
+                    return Ok(format!(
+                        "merge refused ({reason}) and not rebuilt: the branch moved to {} since it was read",
+                        short(&head)
+                    ));
+                }
+                OnBumps::NotOnlyBumps => (head_sha.to_string(), snap.product.main_sha.clone()),
+            },
+            None => (head_sha.to_string(), snap.product.main_sha.clone()),
+        };
+        self.merge_refused(product, pr, &head, &main, &reason).await
+    }
+
+    /// Git could not merge a green bump as it is: if main, as it is now,
+    /// moved on from the branch by other bumps only, rebuild the branch
+    /// on that very commit of main with the verdicts carried.
+    async fn rebuild_on_bumps(
+        &self,
+        snap: &Snapshot,
+        pr: u64,
+        head_sha: &str,
+        plan: &MergeRebuild,
+    ) -> Result<OnBumps> {
+        let main_branch = self.config.product.branch.clone();
+        let old = head_sha.to_string();
+        let main = self
+            .with_repo(&snap.product.repo, move |ws| {
+                ws.fetch()?;
+                Ok(ws.branch_head(&main_branch)?.filter(|main| {
+                    super::super::observe::main_moved_on_by_bumps_only(ws.repo(), main, &old)
+                }))
+            })
+            .await?;
+        let Some(main) = main else {
+            return Ok(OnBumps::NotOnlyBumps);
+        };
+        Ok(
+            match self
+                .rebuild_bump(
+                    snap,
+                    pr,
+                    &plan.branch,
+                    head_sha,
+                    &plan.change,
+                    &plan.carry,
+                    &main,
+                )
+                .await?
+            {
+                Rebuilt::Pushed { sha } => OnBumps::Rebuilt { sha, main },
+                Rebuilt::Moved { head } => OnBumps::Moved { head },
+            },
+        )
+    }
+
+    /// A refused merge is a state, not a retry: recorded on the head with
+    /// the main it was refused at; the decision waits for main or the head
+    /// to move (or rebuilds the bot's own branch).
+    async fn merge_refused(
+        &self,
+        product: &RepoId,
+        pr: u64,
+        head_sha: &str,
+        main_sha: &str,
+        reason: &str,
+    ) -> Result<String> {
+        set_status(
+            self.forge.as_ref(),
+            product,
+            head_sha,
+            context::MERGE,
+            StatusState::Failure,
+            &format!("merge refused at main {}: {}", short(main_sha), reason),
+        )
+        .await?;
+        self.forge
+            .upsert_sticky_comment(
+                product,
+                pr,
+                "merge",
+                &format!(
+                    "Stagecoach could not merge: {}. It tries again when main or this PR moves.",
+                    text::inert(reason)
+                ),
+            )
+            .await?;
+        Ok(format!("merge refused: {reason}"))
     }
 
     /// Commit one component's new version into `product.yaml` on `branch`
@@ -326,4 +434,16 @@ fn bump_trailers(change: &ComponentChange, component_repo: &RepoId, sources: &[u
                     .join(",#")
             ),
         )
+}
+
+/// What became of a bump git could not merge as it was.
+enum OnBumps {
+    /// Rebuilt on `main` as `sha`, verdicts carried.
+    Rebuilt { sha: String, main: String },
+    /// The branch moved since it was read: the next pass looks again.
+    Moved { head: String },
+    /// Main did not move on from the branch, or gained something other
+    /// than bumps: the refusal is recorded and the next pass decides (a
+    /// rebuild with CI again, or a wait).
+    NotOnlyBumps,
 }
