@@ -416,7 +416,12 @@ impl Engine {
 
     /// One pass; `scoped` reads only what changed (see `scope.rs`).
     async fn pass_with(&self, scoped: bool) -> Result<Vec<Action>> {
+        let started = std::time::Instant::now();
         let policy = self.guarded_policy().await?;
+        tracing::debug!(
+            policy_ms = started.elapsed().as_millis() as u64,
+            "policy read"
+        );
         let snap = self.observe_with(&policy, scoped).await?;
         let mut actions = reconcile(&policy, &snap);
         // A twin holding the lease acts; this one only keeps its view.

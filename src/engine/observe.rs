@@ -149,8 +149,10 @@ impl Engine {
     /// from earlier passes (`scope.rs`), as the running bot does.
     pub async fn observe_with(&self, policy: &Policy, scoped: bool) -> Result<Snapshot> {
         let now = self.clock.now();
+        let started = std::time::Instant::now();
         let me = self.me().await?;
         let product = self.observe_product(policy, &me, scoped).await?;
+        let product_read = started.elapsed();
         // Components are independent: read several at once (each is a git
         // fetch and a few forge calls), keeping the manifest's order.
         let mut wanted = Vec::new();
@@ -160,50 +162,66 @@ impl Engine {
             wanted.push((name.clone(), repo));
         }
         let me = me.as_str();
-        let components: Vec<ComponentView> = if scoped {
-            let all: Vec<String> = wanted.iter().map(|(_, r)| r.to_string()).collect();
-            let plan = self.scope.plan(&all, now, self.config.sweep_period());
-            let mut to_read = Vec::new();
-            for (name, repo) in &wanted {
-                if plan.repos.contains(&repo.to_string()) {
-                    to_read.push((name.clone(), repo.clone()));
+        let read_components = async {
+            let components: Vec<ComponentView> = if scoped {
+                let all: Vec<String> = wanted.iter().map(|(_, r)| r.to_string()).collect();
+                let plan = self.scope.plan(&all, now, self.config.sweep_period());
+                let mut to_read = Vec::new();
+                for (name, repo) in &wanted {
+                    if plan.repos.contains(&repo.to_string()) {
+                        to_read.push((name.clone(), repo.clone()));
+                    }
                 }
-            }
-            let read: Vec<ComponentView> = stream::iter(to_read)
-                .map(|(name, repo)| self.observe_component(policy, name, repo, me, true))
-                .buffered(OBSERVE_CONCURRENCY)
-                .try_collect()
-                .await?;
-            for view in &read {
-                self.scope.store_component(&plan, view);
-            }
-            wanted
-                .iter()
-                .filter_map(|(name, repo)| {
-                    let repo = repo.to_string();
-                    read.iter()
-                        .find(|v| v.repo.to_string() == repo)
-                        .cloned()
-                        .or_else(|| self.scope.component(&repo))
-                        .map(|mut v| {
-                            v.name = name.clone();
-                            v
-                        })
-                })
-                .collect()
-        } else {
-            stream::iter(wanted)
-                .map(|(name, repo)| self.observe_component(policy, name, repo, me, false))
-                .buffered(OBSERVE_CONCURRENCY)
-                .try_collect()
-                .await?
+                let read: Vec<ComponentView> = stream::iter(to_read)
+                    .map(|(name, repo)| self.observe_component(policy, name, repo, me, true))
+                    .buffered(OBSERVE_CONCURRENCY)
+                    .try_collect()
+                    .await?;
+                for view in &read {
+                    self.scope.store_component(&plan, view);
+                }
+                wanted
+                    .iter()
+                    .filter_map(|(name, repo)| {
+                        let repo = repo.to_string();
+                        read.iter()
+                            .find(|v| v.repo.to_string() == repo)
+                            .cloned()
+                            .or_else(|| self.scope.component(&repo))
+                            .map(|mut v| {
+                                v.name = name.clone();
+                                v
+                            })
+                    })
+                    .collect()
+            } else {
+                stream::iter(wanted)
+                    .map(|(name, repo)| self.observe_component(policy, name, repo, me, false))
+                    .buffered(OBSERVE_CONCURRENCY)
+                    .try_collect()
+                    .await?
+            };
+            Ok::<_, Error>((components, started.elapsed()))
         };
-        // Landscapes are independent of each other too.
+        // Landscapes are independent of each other and of the components:
+        // both are read at once, so a pass waits for the slower of the two.
         let mut reads = Vec::new();
         for env in &policy.environments {
             reads.push(self.observe_env(policy, env, &product.manifest, scoped));
         }
-        let envs: Vec<EnvView> = futures_util::future::try_join_all(reads).await?;
+        let ((components, components_done), envs) = futures_util::future::try_join(
+            read_components,
+            futures_util::future::try_join_all(reads),
+        )
+        .await?;
+        let envs: Vec<EnvView> = envs;
+        tracing::debug!(
+            product_ms = product_read.as_millis() as u64,
+            components_ms = (components_done - product_read).as_millis() as u64,
+            all_ms = started.elapsed().as_millis() as u64,
+            components = components.len(),
+            "observed"
+        );
         let mut product = product;
         // A product PR's CI deploy and PR environment live in the CI landscape.
         if let Some(ci) = policy
