@@ -271,3 +271,59 @@ async fn an_earlier_release_is_promoted_again_and_a_rollback_goes_in_waves_namin
     assert_eq!(err.exit_code(), 3, "not allowed: {err}");
     road.stop().await;
 }
+
+/// The tag `.stagecoach/promotion.yaml` on canary's main names.
+fn canary_tag(road: &Road) -> Option<String> {
+    let marker = road.file_at("landscape-canary", "main", ".stagecoach/promotion.yaml")?;
+    marker
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tag: ").map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_comment_once_carried_out_never_puts_its_tag_back_after_the_environment_moves_on()
+{
+    let road = road_with_a_release().await;
+    let rita = road.person("rita");
+    rita.commit_files(
+        "landscape-canary",
+        "promotions",
+        &[("NOTES.md", "promotion requests\n")],
+        "docs: promotion requests",
+    )
+    .await
+    .expect("branch");
+    let pr = rita
+        .open_pr("landscape-canary", "promotions", "main", "Promotions", "")
+        .await
+        .expect("pr");
+    rita.comment("landscape-canary", pr, "/promote v1.0.0")
+        .await
+        .expect("comment");
+    road.wait_comment("landscape-canary", pr, "v1.0.0 runs on canary")
+        .await;
+    assert_eq!(canary_tag(&road).as_deref(), Some("v1.0.0"));
+
+    // Canary moves on by hand while the PR with the old ask stays open.
+    road.engine_as("rita")
+        .promote("v1.1.0", "canary", Some("try the saved carts".into()))
+        .await
+        .expect("v1.1.0 to canary");
+    assert_eq!(canary_tag(&road).as_deref(), Some("v1.1.0"));
+    let commits = road.commits("landscape-canary", "main").len();
+    // Two whole passes of the running bot later, the ask has not put v1.0.0
+    // back, and its answer still says it was carried out.
+    let seen = road.engine.passes();
+    wait_for("two more passes of the bot", || async {
+        (road.engine.passes() >= seen + 2).then_some(())
+    })
+    .await;
+    assert_eq!(canary_tag(&road).as_deref(), Some("v1.1.0"));
+    assert_eq!(road.commits("landscape-canary", "main").len(), commits);
+    let said = road.bot_comments("landscape-canary", pr).await;
+    assert!(
+        said.iter().any(|b| b.contains("v1.0.0 runs on canary")),
+        "{said:?}"
+    );
+    road.stop().await;
+}

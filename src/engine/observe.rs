@@ -898,10 +898,12 @@ impl Engine {
             let comments = self.forge.list_comments(repo, number).await?;
             let newest = comments.iter().rev().find_map(|c| {
                 (c.author != me)
-                    .then(|| parse_promote_command(&c.body).map(|p| (c.author.clone(), p)))
+                    .then(|| {
+                        parse_promote_command(&c.body).map(|p| (c.author.clone(), c.created_at, p))
+                    })
                     .flatten()
             });
-            let Some((by, (tag, override_reason))) = newest else {
+            let Some((by, asked_at, (tag, override_reason))) = newest else {
                 return Ok(None);
             };
             let as_promoter = authority::resolve(
@@ -925,6 +927,7 @@ impl Engine {
                 by,
                 tag,
                 override_reason,
+                asked_at,
                 as_promoter,
                 as_hotfixer,
                 sticky: sticky_in(&comments, &me),

@@ -236,6 +236,20 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
             };
             let who = text::inert(&ask.by);
             let tag = text::inert(&ask.tag);
+            let done = format!(
+                "✅ {tag} runs on {} (every wave healthy), as {who} asked.",
+                view.name
+            );
+            // An ask is over once its tag ran healthy on every wave after it:
+            // the environment moving on since (a newer tag, a rollback) is
+            // not a reason to put the asked tag back.
+            let waves = policy
+                .environment(&view.name)
+                .map_or(1, |e| e.waves.len().max(1));
+            if view.completed_since(&ask.tag, waves, ask.asked_at) {
+                say(view, ask, done, &mut actions);
+                continue;
+            }
             let answer = if let Some(why) = refusal(policy, snap, &req) {
                 Some(format!(
                     "❌ {who}, {tag} cannot go to {}: {}",
@@ -263,10 +277,7 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
                         "⏳ Promoting {tag} to {} for {who}: {why}.",
                         view.name
                     )),
-                    Step::Done => Some(format!(
-                        "✅ {tag} runs on {} (every wave healthy), as {who} asked.",
-                        view.name
-                    )),
+                    Step::Done => Some(done),
                     Step::Failed(why) => Some(format!("🛑 {}", text::inert(&why))),
                 }
             };

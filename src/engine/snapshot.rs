@@ -164,6 +164,9 @@ pub struct LandscapeCommit {
     pub health_at: Option<DateTime<Utc>>,
 }
 
+/// How far the bot's clock (git commit times) may be behind the forge's.
+const CLOCK_SLACK_SECS: i64 = 5;
+
 #[derive(Debug, Clone)]
 pub struct EnvView {
     pub name: String,
@@ -188,6 +191,9 @@ pub struct PromotionAsk {
     pub by: String,
     pub tag: String,
     pub override_reason: Option<String>,
+    /// When the comment was made (the forge's clock): an ask is over once
+    /// its tag ran healthy on every wave after it, whatever comes later.
+    pub asked_at: DateTime<Utc>,
     /// As a promoter (release manager).
     pub as_promoter: Authority,
     /// As a hotfixer (on-call), who may move hotfix tags along.
@@ -250,6 +256,25 @@ impl EnvView {
                 c.trailers.get(trailer::WAVE).map(|w| w.split('/').next()) == Some(Some(&wave))
             })
             .filter(|c| c.trailers.get(trailer::PRODUCT) == Some(tag))
+    }
+
+    /// Whether `tag` reached the last of `waves` healthy at or after `since`
+    /// (the record's commit times are git's whole seconds, and the bot's
+    /// clock may be a little behind the forge's: a few seconds' slack).
+    pub fn completed_since(&self, tag: &str, waves: usize, since: DateTime<Utc>) -> bool {
+        let last = format!("{waves}/{waves}");
+        let from = since - chrono::Duration::seconds(CLOCK_SLACK_SECS);
+        self.history.iter().any(|c| {
+            !c.reverted
+                && matches!(
+                    c.trailers.get(trailer::ACTION),
+                    Some(trailer::action::PROMOTE) | Some(trailer::action::HOTFIX)
+                )
+                && c.trailers.get(trailer::PRODUCT) == Some(tag)
+                && c.trailers.get(trailer::WAVE) == Some(last.as_str())
+                && c.health == Some(crate::forge::StatusState::Success)
+                && c.time >= from
+        })
     }
 
     /// Whether the landscape's files pin every component of `manifest` on
