@@ -1,4 +1,4 @@
-//! Pagination past 100: with more than 100 tags on a component, more than 100 open PRs on the product and more than 100 releases, the bot still finds the one that matters (the newest tag, its own product PR on page 2, the draft release of the tag it publishes).
+//! Pagination past 100: with more than 100 tags on a component, more than 100 open PRs on the product, more than 100 releases and more than 100 label events on a PR, the bot still finds the one that matters (the newest tag, its own product PR on page 2, the draft release of the tag it publishes, who added the hotfix label last).
 
 mod support;
 
@@ -168,5 +168,69 @@ async fn the_draft_release_on_page_two_is_the_one_published() {
         "published in place, not created again"
     );
     assert!(all.len() > BULK);
+    road.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_hotfix_label_among_more_than_a_page_of_label_events_names_who_asked() {
+    let road = Road::start().await;
+    // Main moves on first, so v1.0.0's next patch (v1.0.1) is free.
+    road.component_release("checkout", "feat(cart): saved carts", "v2.1.0")
+        .await;
+    road.bump_on_branch("rita", "main", "checkout", "2.1.0")
+        .await;
+    road.wait_tag("v1.1.0").await;
+    let n = road
+        .component_pr(
+            "alice",
+            "payments",
+            "fix/double-charge",
+            "fix(payment): no double charge on retry",
+            support::LOW,
+        )
+        .await;
+    // Page one: bob (not on call) labels it for a hotfix, then a hundred
+    // label events of a label that means nothing to the bot.
+    let label = "hotfix-to/v1.0.0";
+    road.person("bob")
+        .add_labels("payments", n, &[label])
+        .await
+        .expect("label");
+    for i in 0..50 {
+        let who = road.person(PEOPLE[i % PEOPLE.len()]);
+        who.add_labels("payments", n, &["triage"])
+            .await
+            .expect("label");
+        who.remove_label("payments", n, "triage")
+            .await
+            .expect("unlabel");
+    }
+    // Page two: on-call (olga) takes the label over.
+    road.person("bob")
+        .remove_label("payments", n, label)
+        .await
+        .expect("unlabel");
+    road.person("olga")
+        .add_labels("payments", n, &[label])
+        .await
+        .expect("label");
+    let events = all_pages(
+        &road,
+        &format!("/repos/acme/payments/issues/{n}/events?x=1"),
+    )
+    .await;
+    assert!(events.len() > 100, "{} events", events.len());
+    let last_add = events
+        .iter()
+        .rposition(|e| e["event"] == "labeled" && e["label"]["name"] == label)
+        .expect("the label's events");
+    assert!(last_add >= 100, "olga's label is on page two: {last_add}");
+
+    // The bot reads every page: olga asked, so the hotfix is cut.
+    road.merge_and_release("alice", "payments", n, "v1.4.3")
+        .await;
+    let msg = road.wait_tag("v1.0.1").await;
+    assert!(msg.contains("Stagecoach-Action: hotfix"), "{msg}");
+    assert!(msg.contains("Stagecoach-Requested-By: olga"), "{msg}");
     road.stop().await;
 }

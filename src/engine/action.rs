@@ -169,6 +169,9 @@ pub enum Action {
         /// What asked for it: `owner/repo#n` of the labelled PR, or `by <login>`;
         /// recorded as `Stagecoach-Hotfix-For`, the flow's idempotency key.
         source: String,
+        /// Who asked (the label's author, or who ran the command): recorded
+        /// as `Stagecoach-Requested-By`.
+        requested_by: String,
     },
 }
 

@@ -60,8 +60,8 @@ fn decide_one(
 ) {
     let prefix = &policy.versioning.tag_prefix;
     let base_tag = format!("{prefix}{base}");
-    match &pull.hotfix_actor {
-        Some((_, Authority::Allowed)) => {}
+    let requested_by = match &pull.hotfix_actor {
+        Some((who, Authority::Allowed)) => who.clone(),
         Some((who, Authority::Refused(why))) => {
             say(
                 component,
@@ -77,7 +77,7 @@ fn decide_one(
             return;
         }
         None => return,
-    }
+    };
     let key = hotfix_key(component, pull);
     if let Some(done) = snap
         .product
@@ -217,6 +217,7 @@ fn decide_one(
             to: to.clone(),
         },
         source: hotfix_key(component, pull),
+        requested_by,
     });
 }
 

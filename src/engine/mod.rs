@@ -709,12 +709,15 @@ pub fn action_fields(action: &Action) -> ActionFields {
             tag,
             change: c,
             source,
+            requested_by,
         } => {
             f.tag = Some(tag.clone());
             f.trailers.push("Stagecoach-Action: hotfix".into());
             f.trailers.push(format!("Stagecoach-Product: {tag}"));
             f.trailers.push(format!("Stagecoach-From: {base}"));
             f.trailers.push(format!("Stagecoach-Hotfix-For: {source}"));
+            f.trailers
+                .push(format!("{}: {requested_by}", trailer::REQUESTED_BY));
             change(&mut f, c);
         }
     }

@@ -250,6 +250,7 @@ impl Engine {
                         to: version.clone(),
                     },
                     source: format!("by {me}"),
+                    requested_by: me.clone(),
                 };
                 self.run_action(&policy, &snap, &action).await?;
                 tag

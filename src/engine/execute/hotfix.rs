@@ -21,6 +21,7 @@ impl Engine {
         tag: &str,
         change: &ComponentChange,
         source: &str,
+        requested_by: &str,
     ) -> Result<String> {
         let product = snap.product.repo.clone();
         let key = source.to_string();
@@ -33,7 +34,8 @@ impl Engine {
                 trailer::COMPONENT,
                 format!("{}@{}", change.component, change.to),
             )
-            .with(trailer::HOTFIX_FOR, key.clone());
+            .with(trailer::HOTFIX_FOR, key.clone())
+            .with(trailer::REQUESTED_BY, requested_by.to_string());
         let msg = format!(
             "fix({}): hotfix {tag} from {base}: {} {} → {}",
             change.component, change.component, change.from, change.to

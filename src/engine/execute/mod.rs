@@ -179,7 +179,11 @@ impl Engine {
                 tag,
                 change,
                 source,
-            } => self.hotfix(policy, snap, base, tag, change, source).await,
+                requested_by,
+            } => {
+                self.hotfix(policy, snap, base, tag, change, source, requested_by)
+                    .await
+            }
         }
     }
 
