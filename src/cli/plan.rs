@@ -192,5 +192,16 @@ pub fn reason(action: &Action) -> String {
             format!("staging moved on from {tag} and its score is not written yet")
         }
         Action::Hotfix { source, .. } => format!("asked for by {source}"),
+        Action::Reject {
+            by,
+            reason,
+            comment,
+            ..
+        } => format!(
+            "{by} asked{}: {reason}",
+            comment
+                .map(|id| format!(" in comment {id}"))
+                .unwrap_or_default()
+        ),
     }
 }

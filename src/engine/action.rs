@@ -153,6 +153,17 @@ pub enum Action {
         /// recorded as `Stagecoach-Hotfix-For`, the flow's idempotency key.
         source: String,
     },
+    /// Record that a product tag is rejected (or no longer), who asked and
+    /// why: a line in its note in `refs/notes/rejections`.
+    Reject {
+        tag: String,
+        /// `false`: un-reject.
+        rejected: bool,
+        by: String,
+        reason: String,
+        /// The `/reject` or `/unreject` comment that asked, if one.
+        comment: Option<u64>,
+    },
 }
 
 impl Action {
@@ -259,6 +270,12 @@ impl Action {
             } => format!(
                 "hotfix {tag} from {base}: {} {} → {}",
                 change.component, change.from, change.to
+            ),
+            Action::Reject {
+                tag, rejected, by, ..
+            } => format!(
+                "{} {tag} for {by}",
+                if *rejected { "reject" } else { "un-reject" }
             ),
         }
     }

@@ -62,6 +62,7 @@ fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
         note: None,
         samples: Vec::new(),
         release: None,
+        rejections: Vec::new(),
     }
 }
 
@@ -162,6 +163,7 @@ fn env(name: &str, history: Vec<LandscapeCommit>) -> EnvView {
         history,
         pr_envs: Vec::new(),
         asks: Vec::new(),
+        reject_asks: Vec::new(),
     }
 }
 
