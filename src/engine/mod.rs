@@ -527,10 +527,14 @@ impl Engine {
     }
 
     /// Dry run: what the next pass would do, and nothing else.
+    /// The view it decided on is kept (`last_observed`), so `plan` can say
+    /// what waits and why.
     pub async fn plan(&self) -> Result<Vec<Action>> {
         let policy = self.load_policy().await?;
         let snap = self.observe(&policy).await?;
-        Ok(reconcile(&policy, &snap))
+        let actions = reconcile(&policy, &snap);
+        self.remember(policy, snap);
+        Ok(actions)
     }
 
     pub async fn policy(&self) -> Result<Policy> {
