@@ -249,12 +249,7 @@ pub fn waits(o: &Observed) -> Vec<String> {
         .environments
         .iter()
         .filter_map(|e| frozen_row(&o.policy, &e.name, o.snapshot.now))
-        .map(|f| {
-            format!(
-                "{}: promotions wait (hotfixes and --override pass)",
-                f.says
-            )
-        })
+        .map(|f| format!("{}: promotions wait (hotfixes and --override pass)", f.says))
         .collect();
     out.extend(o.snapshot.product.tags.iter().filter_map(|t| {
         t.rejection()
