@@ -126,6 +126,11 @@ async fn a_freeze_holds_the_next_wave_says_until_when_and_lets_hotfixes_and_over
         text.contains(&format!("prod is frozen until {until}")),
         "{text}"
     );
+    let html = stagecoach::dashboard::render(&observed, &[], &road.sb.api_url).expect("render");
+    assert!(
+        html.contains(&format!("prod is frozen until {until}")),
+        "the dashboard's road says it"
+    );
     rita.plan().await.expect("plan");
     let waits = status::waits(&rita.last_observed().expect("observed"));
     assert!(

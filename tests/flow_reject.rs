@@ -115,6 +115,11 @@ async fn a_rejected_release_is_refused_everywhere_until_unrejected_and_shown_wit
             && overview.contains("checkout loses carts on retry"),
         "{overview}"
     );
+    let html = stagecoach::dashboard::render(&observed, &[], &road.sb.api_url).expect("render");
+    assert!(
+        html.contains("rejected by rita: checkout loses carts on retry"),
+        "the dashboard's releases table says it"
+    );
 
     // Refused by a `/promote` comment too, answered in the thread.
     let p = road.person("rita");

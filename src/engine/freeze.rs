@@ -198,13 +198,13 @@ mod tests {
 
     #[test]
     fn only_the_named_environments_freeze_and_the_last_ending_window_is_said() {
-        let mut policy = Policy::default();
         // 03:00-04:00 UTC, and 03:30-04:30 in Berlin (02:30-03:30 UTC).
-        policy.freezes = vec![window("0 3 * * *", 1, chrono_tz::UTC), {
-            let mut w = window("30 3 * * *", 1, chrono_tz::Europe::Berlin);
-            w.name = "release-night".into();
-            w
-        }];
+        let mut night = window("30 3 * * *", 1, chrono_tz::Europe::Berlin);
+        night.name = "release-night".into();
+        let policy = Policy {
+            freezes: vec![window("0 3 * * *", 1, chrono_tz::UTC), night],
+            ..Policy::default()
+        };
         let both = at("2025-01-10T03:10:00Z");
         assert_eq!(frozen(&policy, "canary", both), None);
         let f = frozen(&policy, "prod", both).expect("frozen");

@@ -1020,3 +1020,25 @@ fn a_freeze_holds_the_next_wave_until_it_ends_but_not_a_hotfix_or_an_override() 
         Step::Act(_)
     ));
 }
+
+#[test]
+fn a_freeze_on_staging_holds_the_next_tag_back_until_it_ends() {
+    let mut policy = policy();
+    freezing_prod(&mut policy);
+    policy.freezes[0].environments = vec!["staging".into()];
+    let mut snap = snapshot();
+    snap.product.tags.push(tag(
+        "v1.1.0",
+        "main1",
+        &[("checkout", "2.1.0"), ("payments", "1.4.2")],
+    ));
+    let promotes = |snap: &Snapshot| {
+        reconcile(&policy, snap)
+            .into_iter()
+            .filter(|a| matches!(a, Action::Promote { .. }))
+            .count()
+    };
+    assert_eq!(promotes(&snap), 0, "frozen at 10:00 Berlin");
+    snap.now = now() + Duration::hours(1);
+    assert_eq!(promotes(&snap), 1, "the window ended");
+}
