@@ -325,6 +325,7 @@ fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) ->
                 "tag_url": e.tag.as_ref().map(|t| format!("{web}/{product}/releases/tag/{t}")),
                 "waves": e.waves,
                 "pr_envs": e.pr_envs,
+                "frozen": e.frozen,
                 "clusters": e.clusters.iter().map(|c| json!({"name": c.name})).collect::<Vec<_>>(),
                 "rows": rows,
                 "more": names.len().saturating_sub(ROAD_ROWS),

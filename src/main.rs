@@ -43,6 +43,8 @@ enum Command {
     Releases(cli::releases::Args),
     /// Promote a product tag to an environment (canary, prod).
     Promote(cli::promote::Args),
+    /// Mark a product tag as bad (or, with --undo, good again): never promoted while rejected.
+    Reject(cli::reject::Args),
     /// Roll an environment back to an earlier release, in waves.
     Rollback(cli::rollback::Args),
     /// Start a hotfix of a product tag with one component's new version.
@@ -63,6 +65,7 @@ impl Command {
             Command::Status(a) => a.output.json(),
             Command::Releases(a) => a.output.json(),
             Command::Promote(a) => a.output.json(),
+            Command::Reject(a) => a.output.json(),
             Command::Rollback(a) => a.output.json(),
             Command::Hotfix(a) => a.output.json(),
             Command::Demo(_) | Command::Serve(_) | Command::Sandbox(_) => false,
@@ -85,6 +88,7 @@ fn main() {
         Command::Status(a) => cli::status::run(a),
         Command::Releases(a) => cli::releases::run(a),
         Command::Promote(a) => cli::promote::run(a),
+        Command::Reject(a) => cli::reject::run(a),
         Command::Rollback(a) => cli::rollback::run(a),
         Command::Hotfix(a) => cli::hotfix::run(a),
     };

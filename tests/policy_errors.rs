@@ -78,6 +78,26 @@ const CASES: &[(&str, &str, &str)] = &[
         ":6:26: environments[0].stability.signals: ",
         "is empty; expected at least one signal",
     ),
+    (
+        "freeze_bad_cron.yaml",
+        ":5:11: freezes[0].cron: ",
+        "cron `0 18 * 5` has 4 fields; expected five fields",
+    ),
+    (
+        "freeze_bad_duration.yaml",
+        ":6:15: freezes[0].duration: ",
+        "`all weekend` is not a duration",
+    ),
+    (
+        "freeze_unknown_timezone.yaml",
+        ":7:15: freezes[0].timezone: ",
+        "`Europe/Bonn` is not a time zone; expected an IANA name",
+    ),
+    (
+        "freeze_unknown_environment.yaml",
+        ":7:26: freezes[0].environments[1]: ",
+        "`qa` is not an environment of the policy; expected one of prod",
+    ),
 ];
 
 fn risk_with_policy(path: &Path) -> Output {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod hotfix;
 pub mod plan;
 pub mod promote;
+pub mod reject;
 pub mod releases;
 pub mod risk;
 pub mod rollback;

@@ -60,16 +60,22 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let config = Config::load(&args.config)?;
-    let actions = super::runtime()?.block_on(async move {
+    let (actions, waits) = super::runtime()?.block_on(async move {
         let forge = GitHub::from_config(&config)?;
         let engine = Engine::new(config, Arc::new(forge));
-        engine.plan().await
+        let actions = engine.plan().await?;
+        let waits = engine
+            .last_observed()
+            .map(|o| crate::status::waits(&o))
+            .unwrap_or_default();
+        Ok::<_, crate::error::Error>((actions, waits))
     })?;
     let planned: Vec<PlannedAction> = actions.iter().map(planned).collect();
     if args.output.json() {
         return super::emitln(&super::to_json(&serde_json::json!({
             "delivery": delivery,
             "actions": planned,
+            "waits": waits,
         }))?);
     }
     let mut out = String::new();
@@ -83,6 +89,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     for p in &planned {
         out.push_str(&format!("- {}\n    why: {}\n", p.action, p.reason));
+    }
+    if !waits.is_empty() {
+        out.push_str("waiting:\n");
+        for w in &waits {
+            out.push_str(&format!("- {w}\n"));
+        }
     }
     super::emit(&out)
 }
@@ -192,5 +204,16 @@ pub fn reason(action: &Action) -> String {
             format!("staging moved on from {tag} and its score is not written yet")
         }
         Action::Hotfix { source, .. } => format!("asked for by {source}"),
+        Action::Reject {
+            by,
+            reason,
+            comment,
+            ..
+        } => format!(
+            "{by} asked{}: {reason}",
+            comment
+                .map(|id| format!(" in comment {id}"))
+                .unwrap_or_default()
+        ),
     }
 }

@@ -173,6 +173,17 @@ pub enum Action {
         /// as `Stagecoach-Requested-By`.
         requested_by: String,
     },
+    /// Record that a product tag is rejected (or no longer), who asked and
+    /// why: a line in its note in `refs/notes/rejections`.
+    Reject {
+        tag: String,
+        /// `false`: un-reject.
+        rejected: bool,
+        by: String,
+        reason: String,
+        /// The `/reject` or `/unreject` comment that asked, if one.
+        comment: Option<u64>,
+    },
 }
 
 impl Action {
@@ -279,6 +290,12 @@ impl Action {
             } => format!(
                 "hotfix {tag} from {base}: {} {} → {}",
                 change.component, change.from, change.to
+            ),
+            Action::Reject {
+                tag, rejected, by, ..
+            } => format!(
+                "{} {tag} for {by}",
+                if *rejected { "reject" } else { "un-reject" }
             ),
         }
     }

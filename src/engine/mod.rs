@@ -12,6 +12,7 @@ pub mod action;
 pub mod authority;
 pub mod component;
 pub mod execute;
+pub mod freeze;
 pub mod gates;
 pub mod hotfix;
 pub mod http;
@@ -22,6 +23,8 @@ pub mod policy_guard;
 pub mod product;
 pub mod promote;
 pub mod reconcile;
+pub mod reject;
+pub mod rejection;
 pub mod release;
 pub mod scope;
 pub mod snapshot;
@@ -53,6 +56,8 @@ pub use reconcile::reconcile;
 pub const NOTES_STABILITY: &str = "refs/notes/stability";
 /// Notes ref holding the samples taken while a tag is on staging.
 pub const NOTES_SAMPLES: &str = "refs/notes/stability-samples";
+/// Notes ref holding a product tag's rejects and un-rejects (`rejection.rs`).
+pub const NOTES_REJECTIONS: &str = "refs/notes/rejections";
 /// Commit-status context the bot sets on landscape commits it watched.
 pub const HEALTH_CONTEXT: &str = "stagecoach/health";
 /// The most passes one `converge` makes before it yields to the next tick.
@@ -527,10 +532,14 @@ impl Engine {
     }
 
     /// Dry run: what the next pass would do, and nothing else.
+    /// The view it decided on is kept (`last_observed`), so `plan` can say
+    /// what waits and why.
     pub async fn plan(&self) -> Result<Vec<Action>> {
         let policy = self.load_policy().await?;
         let snap = self.observe(&policy).await?;
-        Ok(reconcile(&policy, &snap))
+        let actions = reconcile(&policy, &snap);
+        self.remember(policy, snap);
+        Ok(actions)
     }
 
     pub async fn policy(&self) -> Result<Policy> {
@@ -589,6 +598,7 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::SampleStability { .. } => "sample_stability",
         Action::FinalizeStability { .. } => "finalize_stability",
         Action::Hotfix { .. } => "hotfix",
+        Action::Reject { .. } => "reject",
     }
 }
 
@@ -720,6 +730,7 @@ pub fn action_fields(action: &Action) -> ActionFields {
                 .push(format!("{}: {requested_by}", trailer::REQUESTED_BY));
             change(&mut f, c);
         }
+        Action::Reject { tag, .. } => f.tag = Some(tag.clone()),
     }
     f
 }

@@ -22,9 +22,10 @@ use crate::policy::{Environment, Policy, Tagging};
 use crate::version;
 
 use super::authority;
+use super::rejection;
 use super::snapshot::*;
 use super::trailer;
-use super::{Engine, HEALTH_CONTEXT, NOTES_SAMPLES, NOTES_STABILITY};
+use super::{Engine, HEALTH_CONTEXT, NOTES_REJECTIONS, NOTES_SAMPLES, NOTES_STABILITY};
 
 /// How many components are observed at once.
 const OBSERVE_CONCURRENCY: usize = 8;
@@ -363,6 +364,13 @@ impl Engine {
                         .read_note(NOTES_SAMPLES, &t.sha)?
                         .map(|s| stability::parse_samples(&s))
                         .unwrap_or_default();
+                    let rejections = ws
+                        .read_note(NOTES_REJECTIONS, &t.sha)?
+                        .map(|n| super::rejection::parse_note(&n))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|e| e.tag == t.name)
+                        .collect();
                     tags.push(ProductTag {
                         name: t.name.clone(),
                         version,
@@ -374,6 +382,7 @@ impl Engine {
                         note,
                         samples,
                         release: None,
+                        rejections,
                     });
                 }
                 tags.sort_by(|a, b| a.version.cmp(&b.version));
@@ -826,10 +835,10 @@ impl Engine {
             c.health = verdict.map(|(state, _)| state);
             c.health_at = verdict.and_then(|(_, at)| at);
         }
-        let asks = if env.manual {
+        let (asks, reject_asks) = if env.manual {
             self.promotion_asks(policy, &repo, scoped).await?
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         Ok(EnvView {
             name: env.name.clone(),
@@ -839,20 +848,23 @@ impl Engine {
             history,
             pr_envs,
             asks,
+            reject_asks,
         })
     }
 }
 
 impl Engine {
-    /// The newest `/promote` comment of each open PR on a landscape repo,
-    /// with what the policy and the forge say of its author.
+    /// The newest `/promote` and `/reject` (or `/unreject`) comment of each
+    /// open PR on a landscape repo, with what the policy and the forge say
+    /// of their authors.
     async fn promotion_asks(
         &self,
         policy: &Policy,
         repo: &RepoId,
         scoped: bool,
-    ) -> Result<Vec<PromotionAsk>> {
+    ) -> Result<(Vec<PromotionAsk>, Vec<RejectAsk>)> {
         let mut asks = Vec::new();
+        let mut rejects = Vec::new();
         let now = self.clock.now();
         let open = match self
             .scope
@@ -880,49 +892,79 @@ impl Engine {
                     ask
                 }
             };
-            asks.extend(ask);
+            asks.extend(ask.promote);
+            rejects.extend(ask.reject);
         }
-        Ok(asks)
+        Ok((asks, rejects))
     }
 
-    /// The newest `/promote` comment of one landscape PR, if any.
+    /// The newest `/promote` and `/reject` comments of one landscape PR.
     async fn promotion_ask(
         &self,
         policy: &Policy,
         repo: &RepoId,
         number: u64,
-    ) -> Result<Option<PromotionAsk>> {
+    ) -> Result<LandscapeAsks> {
         let me = self.me().await?;
         let product = self.config.product_repo();
-        {
-            let comments = self.forge.list_comments(repo, number).await?;
-            let newest = comments.iter().rev().find_map(|c| {
-                (c.author != me)
-                    .then(|| {
-                        parse_promote_command(&c.body).map(|p| (c.author.clone(), c.created_at, p))
-                    })
-                    .flatten()
+        let comments = self.forge.list_comments(repo, number).await?;
+        let sticky = sticky_in(&comments, &me);
+        let promoter = |by: String| {
+            let forge = self.forge.clone();
+            let product = product.clone();
+            async move {
+                authority::resolve(
+                    forge.as_ref(),
+                    &product,
+                    "promoters",
+                    &policy.people.promoters,
+                    &by,
+                )
+                .await
+            }
+        };
+        let newest_reject = comments.iter().rev().find_map(|c| {
+            (c.author != me)
+                .then(|| rejection::parse_command(&c.body).map(|p| (c.id, c.author.clone(), p)))
+                .flatten()
+        });
+        let reject = match newest_reject {
+            Some((comment, by, (tag, undo, reason))) => Some(RejectAsk {
+                pr: number,
+                comment,
+                as_promoter: promoter(by.clone()).await?,
+                by,
+                tag,
+                undo,
+                reason,
+                sticky: sticky.clone(),
+            }),
+            None => None,
+        };
+        let newest = comments.iter().rev().find_map(|c| {
+            (c.author != me)
+                .then(|| {
+                    parse_promote_command(&c.body).map(|p| (c.author.clone(), c.created_at, p))
+                })
+                .flatten()
+        });
+        let Some((by, asked_at, (tag, override_reason))) = newest else {
+            return Ok(LandscapeAsks {
+                promote: None,
+                reject,
             });
-            let Some((by, asked_at, (tag, override_reason))) = newest else {
-                return Ok(None);
-            };
-            let as_promoter = authority::resolve(
-                self.forge.as_ref(),
-                &product,
-                "promoters",
-                &policy.people.promoters,
-                &by,
-            )
-            .await?;
-            let as_hotfixer = authority::resolve(
-                self.forge.as_ref(),
-                &product,
-                "hotfixers",
-                &policy.people.hotfixers,
-                &by,
-            )
-            .await?;
-            Ok(Some(PromotionAsk {
+        };
+        let as_promoter = promoter(by.clone()).await?;
+        let as_hotfixer = authority::resolve(
+            self.forge.as_ref(),
+            &product,
+            "hotfixers",
+            &policy.people.hotfixers,
+            &by,
+        )
+        .await?;
+        Ok(LandscapeAsks {
+            promote: Some(PromotionAsk {
                 pr: number,
                 by,
                 tag,
@@ -930,9 +972,10 @@ impl Engine {
                 asked_at,
                 as_promoter,
                 as_hotfixer,
-                sticky: sticky_in(&comments, &me),
-            }))
-        }
+                sticky,
+            }),
+            reject,
+        })
     }
 }
 

@@ -95,6 +95,11 @@ impl Engine {
                     tracing::info!("{why}");
                     let _ = finished.changed().await;
                 }
+                Step::Frozen { why, .. } => {
+                    return Err(Error::input(format!(
+                        "cannot promote {tag} to {env} now: {why}; run the same command after the freeze (it resumes), or with --override \"reason\""
+                    )));
+                }
                 Step::Wait { until, why } => {
                     steps.push(why.clone());
                     tracing::info!(%until, "{why}");

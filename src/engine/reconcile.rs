@@ -5,13 +5,15 @@ use crate::policy::Policy;
 
 use super::action::Action;
 use super::snapshot::Snapshot;
-use super::{component, hotfix, product, release, staging, tag};
+use super::{component, hotfix, product, rejection, release, staging, tag};
 
 /// Every flow's decisions for this snapshot, in road order. Running it again
 /// on the world these actions produce yields the next steps, and finally
 /// nothing: that is how the engine knows it has converged.
 pub fn reconcile(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
     let mut actions = Vec::new();
+    // Rejections first: a tag rejected in this pass is not promoted in it.
+    actions.extend(rejection::decide(policy, snap));
     actions.extend(component::decide(policy, snap));
     actions.extend(product::decide(policy, snap));
     actions.extend(tag::decide(policy, snap));

@@ -12,7 +12,7 @@ use crate::policy::{Follows, Policy};
 
 use super::action::Action;
 use super::snapshot::{Authority, PromotionAsk, Snapshot};
-use super::text;
+use super::{freeze, rejection, text};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromotionRequest {
@@ -29,6 +29,9 @@ pub enum Step {
     Act(Vec<Action>),
     /// Nothing to do before `until` (soaking).
     Wait { until: DateTime<Utc>, why: String },
+    /// The environment is in a freeze window (policy `freezes`): the next
+    /// wave waits until `until`; the waves out already stay.
+    Frozen { until: DateTime<Utc>, why: String },
     /// A wave's health watch runs; its verdict is the next step.
     Watching(String),
     /// Every wave is out and healthy.
@@ -47,6 +50,10 @@ pub fn refusal(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> Opti
     };
     if let Authority::Refused(why) = &req.authority {
         return Some(format!("{} may not promote to {}: {why}", req.by, req.env));
+    }
+    // Not even an override takes a rejected tag: un-rejecting is the way.
+    if let Some(why) = rejection::refusal(tag) {
+        return Some(why);
     }
     if req.override_reason.is_some() {
         return None;
@@ -93,12 +100,13 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
     } else {
         env.waves.clone()
     };
-    let manifest = snap
-        .product
-        .tags
-        .iter()
-        .find(|t| t.name == req.tag)
-        .and_then(|t| t.manifest.as_ref());
+    let tag = snap.product.tags.iter().find(|t| t.name == req.tag);
+    // Rejected mid-rollout: no further wave goes (what is out stays).
+    if let Some(why) = tag.and_then(rejection::refusal) {
+        return Step::Failed(format!("the promotion of {} stopped: {why}", req.tag));
+    }
+    let is_hotfix = tag.is_some_and(|t| t.is_hotfix());
+    let manifest = tag.and_then(|t| t.manifest.as_ref());
     let mut previous_done: Option<DateTime<Utc>> = None;
     for (i, clusters) in waves.iter().enumerate() {
         let wave = i + 1;
@@ -123,6 +131,19 @@ pub fn next_step(policy: &Policy, snap: &Snapshot, req: &PromotionRequest) -> St
                             ),
                         };
                     }
+                }
+                if let Some(frozen) = freeze::frozen(policy, &req.env, snap.now).filter(|_| {
+                    freeze::exemption(is_hotfix, req.override_reason.as_deref()).is_none()
+                }) {
+                    return Step::Frozen {
+                        until: frozen.until,
+                        why: format!(
+                            "{}: wave {wave}/{} of {} waits",
+                            frozen.describe(&req.env),
+                            waves.len(),
+                            req.tag
+                        ),
+                    };
                 }
                 return Step::Act(vec![Action::Promote {
                     env: req.env.clone(),
@@ -276,6 +297,11 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
                     Step::Watching(why) => Some(format!(
                         "⏳ Promoting {tag} to {} for {who}: {why}.",
                         view.name
+                    )),
+                    Step::Frozen { why, .. } => Some(format!(
+                        "❄️ Promoting {tag} to {} for {who}: {}. It goes on by itself when the freeze ends; `/promote {tag} --override \"reason\"` goes now.",
+                        view.name,
+                        text::inert(&why)
                     )),
                     Step::Done => Some(done),
                     Step::Failed(why) => Some(format!("🛑 {}", text::inert(&why))),

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::forge::{PullRequest, RepoId, StatusState};
 
 use super::action::Action;
-use super::snapshot::{ComponentView, PromotionAsk};
+use super::snapshot::{ComponentView, LandscapeAsks};
 
 /// The details of a product PR that cost requests to read.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ struct State {
     components: BTreeMap<String, ComponentView>,
     product_pulls: BTreeMap<u64, (String, ProductPullDetail)>,
     component_pulls: BTreeMap<(String, u64), (String, ComponentPullDetail)>,
-    asks: BTreeMap<(String, u64), (String, Option<PromotionAsk>)>,
+    asks: BTreeMap<(String, u64), (String, LandscapeAsks)>,
     /// Health verdicts of landscape commits as last read (`None`: no
     /// verdict yet): (repo, sha). Dropped by a status hint or a gate's end.
     health: BTreeMap<(String, String), Option<HealthVerdict>>,
@@ -209,7 +209,10 @@ impl Scope {
             Action::TagProduct { .. } | Action::FinalizeStability { .. } => {
                 s.releases = None;
             }
-            Action::Rollback { .. } | Action::Promote { .. } | Action::SampleStability { .. } => {}
+            Action::Rollback { .. }
+            | Action::Promote { .. }
+            | Action::SampleStability { .. }
+            | Action::Reject { .. } => {}
         });
     }
 
@@ -342,8 +345,8 @@ impl Scope {
         });
     }
 
-    /// A landscape PR's `/promote` ask as read before, if nothing moved.
-    pub fn ask(&self, repo: &RepoId, pr: &PullRequest) -> Option<Option<PromotionAsk>> {
+    /// A landscape PR's `/promote` and `/reject` asks as read before, if nothing moved.
+    pub fn ask(&self, repo: &RepoId, pr: &PullRequest) -> Option<LandscapeAsks> {
         let fp = fingerprint(pr);
         let key = (repo.to_string(), pr.number);
         self.with(|s| {
@@ -356,7 +359,7 @@ impl Scope {
         .flatten()
     }
 
-    pub fn store_ask(&self, repo: &RepoId, pr: &PullRequest, ask: &Option<PromotionAsk>) {
+    pub fn store_ask(&self, repo: &RepoId, pr: &PullRequest, ask: &LandscapeAsks) {
         self.with(|s| {
             s.asks.insert(
                 (repo.to_string(), pr.number),

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use semver::Version;
 
+use crate::engine::rejection::RejectionEvent;
 use crate::engine::stability::Sample;
 use crate::forge::{CommitStatus, PullRequest, Release, RepoId, Review};
 use crate::git::trailers::Trailers;
@@ -59,11 +60,19 @@ pub struct ProductTag {
     /// Samples kept in `refs/notes/stability-samples`.
     pub samples: Vec<Sample>,
     pub release: Option<Release>,
+    /// This tag's rejects and un-rejects from `refs/notes/rejections`,
+    /// oldest first.
+    pub rejections: Vec<RejectionEvent>,
 }
 
 impl ProductTag {
     pub fn is_hotfix(&self) -> bool {
         self.trailers.get("Stagecoach-Action") == Some("hotfix")
+    }
+
+    /// The reject that stands now (the tag's last event is a reject), if any.
+    pub fn rejection(&self) -> Option<&RejectionEvent> {
+        self.rejections.last().filter(|e| e.rejected)
     }
 }
 
@@ -180,6 +189,33 @@ pub struct EnvView {
     pub pr_envs: Vec<u64>,
     /// People's `/promote` requests on the landscape repo's open PRs.
     pub asks: Vec<PromotionAsk>,
+    /// People's `/reject` and `/unreject` commands there.
+    pub reject_asks: Vec<RejectAsk>,
+}
+
+/// A person's newest `/reject vX.Y.Z reason` or `/unreject vX.Y.Z reason`
+/// comment on an open PR of a landscape repo.
+#[derive(Debug, Clone)]
+pub struct RejectAsk {
+    pub pr: u64,
+    /// The comment's id: the note records it, so each is applied once.
+    pub comment: u64,
+    pub by: String,
+    pub tag: String,
+    pub undo: bool,
+    pub reason: String,
+    /// As a promoter: only release managers reject.
+    pub as_promoter: Authority,
+    /// The bot's sticky comments on that PR.
+    pub sticky: BTreeMap<String, String>,
+}
+
+/// What a landscape PR's comments ask of the bot: the newest `/promote`,
+/// and the newest `/reject` or `/unreject`.
+#[derive(Debug, Clone, Default)]
+pub struct LandscapeAsks {
+    pub promote: Option<PromotionAsk>,
+    pub reject: Option<RejectAsk>,
 }
 
 /// A person's `/promote vX.Y.Z [--override reason]` comment on an open PR of

@@ -69,11 +69,13 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
         .product
         .tags
         .iter()
-        .filter(|t| t.on_main && !t.is_hotfix())
+        .filter(|t| t.on_main && !t.is_hotfix() && t.rejection().is_none())
         .filter(|t| current.is_none_or(|c| t.version > c.version))
         .filter(|t| schedule_fired || (by_bump && meets_min_bump(t, min_bump)))
         .max_by(|a, b| a.version.cmp(&b.version));
-    if let Some(next) = candidate {
+    // A freeze on staging holds the next tag back; sampling goes on.
+    let frozen = super::freeze::frozen(policy, &env.name, snap.now).is_some();
+    if let Some(next) = candidate.filter(|_| !frozen) {
         if let Some(cur) = current.filter(|c| c.note.is_none()) {
             actions.push(Action::FinalizeStability {
                 tag: cur.name.clone(),

@@ -62,6 +62,7 @@ fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
         note: None,
         samples: Vec::new(),
         release: None,
+        rejections: Vec::new(),
     }
 }
 
@@ -162,6 +163,7 @@ fn env(name: &str, history: Vec<LandscapeCommit>) -> EnvView {
         history,
         pr_envs: Vec::new(),
         asks: Vec::new(),
+        reject_asks: Vec::new(),
     }
 }
 
@@ -870,4 +872,212 @@ fn a_hotfix_goes_to_canary_once_and_does_not_push_a_later_release_off_it() {
     // It ran there, and a release came after it: canary keeps the release.
     // (Before the fix, every pass promoted v1.0.1 to canary again.)
     assert!(canary_promotions(&canary_moved_on_from_a_hotfix(true)).is_empty());
+}
+
+fn rejected_by_rita(tag: &str) -> super::rejection::RejectionEvent {
+    super::rejection::RejectionEvent {
+        tag: tag.into(),
+        rejected: true,
+        at: now(),
+        by: "rita".into(),
+        reason: "checkout crashes".into(),
+        comment: None,
+    }
+}
+
+#[test]
+fn a_rejected_tag_is_refused_even_with_an_override_and_stops_its_rollout() {
+    let mut snap = snapshot();
+    snap.product.tags[0].rejections = vec![rejected_by_rita("v1.0.0")];
+    let req = PromotionRequest {
+        override_reason: Some("incident 42".into()),
+        ..prod_request("v1.0.0")
+    };
+    let why = release::refusal(&policy(), &snap, &req).expect("refused");
+    assert!(
+        why.contains("rejected by rita") && why.contains("checkout crashes"),
+        "{why}"
+    );
+    assert!(
+        matches!(release::next_step(&policy(), &snap, &req), Step::Failed(why) if why.contains("rejected")),
+        "no further wave of a tag rejected mid-rollout"
+    );
+    // Un-rejected: the override counts again.
+    let mut undo = rejected_by_rita("v1.0.0");
+    undo.rejected = false;
+    snap.product.tags[0].rejections.push(undo);
+    assert_eq!(release::refusal(&policy(), &snap, &req), None);
+}
+
+#[test]
+fn a_rejected_tag_does_not_go_to_staging_by_itself() {
+    let mut snap = snapshot();
+    let mut v2 = tag(
+        "v1.1.0",
+        "main1",
+        &[("checkout", "2.1.0"), ("payments", "1.4.2")],
+    );
+    v2.rejections = vec![rejected_by_rita("v1.1.0")];
+    snap.product.tags.push(v2);
+    let promotes: Vec<Action> = reconcile(&policy(), &snap)
+        .into_iter()
+        .filter(|a| matches!(a, Action::Promote { .. }))
+        .collect();
+    assert!(promotes.is_empty(), "{promotes:#?}");
+}
+
+#[test]
+fn only_a_promoter_rejects_and_a_reject_twice_is_nothing_to_do() {
+    use super::rejection::{Refused, decide_by_hand};
+    let mut snap = snapshot();
+    let refused = Authority::Refused("not listed in people.promoters".into());
+    assert!(matches!(
+        decide_by_hand(&snap, "v1.0.0", false, "bob", "bad", &refused),
+        Err(Refused::Denied(why)) if why.contains("bob may not reject v1.0.0")
+    ));
+    assert!(matches!(
+        decide_by_hand(&snap, "v1.0.0", false, "rita", " ", &Authority::Allowed),
+        Err(Refused::Input(why)) if why.contains("--reason")
+    ));
+    assert!(matches!(
+        decide_by_hand(&snap, "v9.0.0", false, "rita", "bad", &Authority::Allowed),
+        Err(Refused::Input(_))
+    ));
+    assert!(matches!(
+        decide_by_hand(&snap, "v1.0.0", false, "rita", "bad", &Authority::Allowed),
+        Ok(Some(Action::Reject { rejected: true, .. }))
+    ));
+    snap.product.tags[0].rejections = vec![rejected_by_rita("v1.0.0")];
+    assert_eq!(
+        decide_by_hand(&snap, "v1.0.0", false, "rita", "bad", &Authority::Allowed),
+        Ok(None)
+    );
+    assert!(matches!(
+        decide_by_hand(&snap, "v1.0.0", true, "rita", "fixed", &Authority::Allowed),
+        Ok(Some(Action::Reject {
+            rejected: false,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn a_reject_comment_is_applied_once_then_answered_and_a_stranger_is_refused() {
+    let mut snap = snapshot();
+    let ask = |by: &str, comment: u64, allowed: bool| RejectAsk {
+        pr: 4,
+        comment,
+        by: by.into(),
+        tag: "v1.0.0".into(),
+        undo: false,
+        reason: "checkout crashes".into(),
+        as_promoter: if allowed {
+            Authority::Allowed
+        } else {
+            Authority::Refused("not listed in people.promoters (@acme/release-managers)".into())
+        },
+        sticky: BTreeMap::new(),
+    };
+    snap.envs[2].reject_asks = vec![ask("bob", 7, false)];
+    let actions = super::rejection::decide(&policy(), &snap);
+    assert!(
+        matches!(&actions[..], [Action::Comment { body, topic, .. }] if topic == "reject" && body.contains("bob may not reject v1.0.0")),
+        "{actions:#?}"
+    );
+    snap.envs[2].reject_asks = vec![ask("rita", 8, true)];
+    let actions = super::rejection::decide(&policy(), &snap);
+    assert!(
+        matches!(&actions[..], [Action::Reject { comment: Some(8), rejected: true, by, .. }] if by == "rita"),
+        "{actions:#?}"
+    );
+    let mut done = rejected_by_rita("v1.0.0");
+    done.comment = Some(8);
+    snap.product.tags[0].rejections = vec![done];
+    let actions = super::rejection::decide(&policy(), &snap);
+    assert!(
+        matches!(&actions[..], [Action::Comment { body, .. }] if body.contains("v1.0.0 is rejected by rita")),
+        "{actions:#?}"
+    );
+}
+
+fn freezing_prod(policy: &mut Policy) {
+    // Every day 09:00-10:00 in Berlin (08:00-09:00 UTC in winter), so the
+    // snapshot's 09:00 UTC is just outside and 09:00 Berlin inside.
+    policy.freezes = vec![crate::policy::Freeze {
+        name: "morning".into(),
+        cron: "0 10 * * *".into(),
+        duration: std::time::Duration::from_secs(3600),
+        timezone: chrono_tz::Europe::Berlin,
+        environments: vec!["prod".into()],
+    }];
+}
+
+#[test]
+fn a_freeze_holds_the_next_wave_until_it_ends_but_not_a_hotfix_or_an_override() {
+    let mut policy = policy();
+    freezing_prod(&mut policy);
+    let mut snap = snapshot();
+    snap.envs[3] = env(
+        "prod",
+        vec![wave(
+            "w1",
+            now() - Duration::seconds(60),
+            "1/2",
+            Some(StatusState::Success),
+        )],
+    );
+    // 09:00 UTC is 10:00 in Berlin: the window opens.
+    match release::next_step(&policy, &snap, &prod_request("v1.0.0")) {
+        Step::Frozen { until, why } => {
+            assert_eq!(until, now() + Duration::hours(1));
+            assert!(
+                why.contains("prod is frozen until 2025-03-03 10:00 UTC (freeze `morning`, 11:00 Europe/Berlin)")
+                    && why.contains("wave 2/2 of v1.0.0 waits"),
+                "{why}"
+            );
+        }
+        other => panic!("expected a freeze, got {other:?}"),
+    }
+    let req = PromotionRequest {
+        override_reason: Some("incident 42".into()),
+        ..prod_request("v1.0.0")
+    };
+    assert!(matches!(
+        release::next_step(&policy, &snap, &req),
+        Step::Act(a) if matches!(&a[..], [Action::Promote { wave: 2, override_reason: Some(_), .. }])
+    ));
+    snap.product.tags[0].trailers = Trailers::new().with("Stagecoach-Action", "hotfix");
+    assert!(matches!(
+        release::next_step(&policy, &snap, &prod_request("v1.0.0")),
+        Step::Act(_)
+    ));
+    // After the window the rollout goes on.
+    snap.product.tags[0].trailers = Trailers::new();
+    snap.now = now() + Duration::hours(1);
+    assert!(matches!(
+        release::next_step(&policy, &snap, &prod_request("v1.0.0")),
+        Step::Act(_)
+    ));
+}
+
+#[test]
+fn a_freeze_on_staging_holds_the_next_tag_back_until_it_ends() {
+    let mut policy = policy();
+    freezing_prod(&mut policy);
+    policy.freezes[0].environments = vec!["staging".into()];
+    let mut snap = snapshot();
+    snap.product.tags.push(tag(
+        "v1.1.0",
+        "main1",
+        &[("checkout", "2.1.0"), ("payments", "1.4.2")],
+    ));
+    let promotes = |snap: &Snapshot| {
+        reconcile(&policy, snap)
+            .into_iter()
+            .filter(|a| matches!(a, Action::Promote { .. }))
+            .count()
+    };
+    assert_eq!(promotes(&snap), 0, "frozen at 10:00 Berlin");
+    snap.now = now() + Duration::hours(1);
+    assert_eq!(promotes(&snap), 1, "the window ended");
 }

@@ -153,6 +153,16 @@ pub fn check_cron(text: &str) -> Result<(), String> {
         })
 }
 
+/// An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
+pub(super) fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let text = String::deserialize(d)?;
+    text.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        de::Error::custom(format!(
+            "`{text}` is not a time zone; expected an IANA name like `Europe/Berlin`, `America/New_York` or `UTC`"
+        ))
+    })
+}
+
 /// `owner/name` of a repository.
 pub(super) fn repo<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let text = String::deserialize(d)?;

@@ -40,6 +40,35 @@ pub struct Policy {
     pub environments: Vec<Environment>,
     pub people: People,
     pub templates: Templates,
+    /// Freeze windows: when promotions to some environments wait.
+    pub freezes: Vec<Freeze>,
+}
+
+/// A freeze window: from each time `cron` fires (in `timezone`) for
+/// `duration`, promotions to `environments` wait — except hotfix tags
+/// (cut and promoted by people the policy allows) and promotions with an
+/// override reason, which the record keeps.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// A name people recognise (`weekend`, `black-friday`), shown in waits.
+    pub name: String,
+    /// Five-field cron: when each window starts, read in `timezone`.
+    #[serde(deserialize_with = "de::cron")]
+    pub cron: String,
+    /// How long each window lasts (elapsed time, so a DST change inside a
+    /// window neither adds nor takes an hour).
+    #[serde(deserialize_with = "de::duration")]
+    pub duration: Duration,
+    /// An IANA time zone (`Europe/Berlin`); UTC when left out.
+    #[serde(default = "default_timezone", deserialize_with = "de::timezone")]
+    pub timezone: chrono_tz::Tz,
+    /// The environments whose promotions wait (names from `environments`).
+    pub environments: Vec<String>,
+}
+
+fn default_timezone() -> chrono_tz::Tz {
+    chrono_tz::UTC
 }
 
 /// Label formats, each with exactly one placeholder (except `toggle`).
@@ -483,6 +512,7 @@ impl Default for Policy {
             environments: Vec::new(),
             people: People::default(),
             templates: Templates::default(),
+            freezes: Vec::new(),
         }
     }
 }

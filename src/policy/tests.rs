@@ -333,3 +333,24 @@ fn component_tag_prefix_defaults_to_tag_prefix_and_can_be_set_per_component() {
         );
     }
 }
+
+#[test]
+fn the_commented_freeze_example_of_the_default_policy_parses() {
+    // Uncomment the example under `freezes:` in policies/default.yaml.
+    let text = Policy::builtin_text();
+    let example: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("freezes:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("#  "))
+        .map(|l| format!("{}\n", &l[1..]))
+        .collect();
+    assert!(example.contains("- name: weekend"), "{example}");
+    let uncommented = text.replace("freezes: []\n", &format!("freezes:\n{example}"));
+    let p = Policy::parse(&uncommented, "default.yaml with the example").expect("parses");
+    let weekend = &p.freezes[0];
+    assert_eq!(weekend.name, "weekend");
+    assert_eq!(weekend.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(weekend.duration, Duration::from_secs(62 * 3600));
+    assert_eq!(weekend.environments, ["canary", "prod"]);
+}

@@ -71,7 +71,61 @@ pub(super) fn problems(policy: &Policy) -> Vec<Problem> {
             &mut out,
         );
     }
+    freezes(policy, &root.key("freezes"), &mut out);
     out
+}
+
+/// Freeze windows name environments that exist, last a while, and are
+/// told apart by their names.
+fn freezes(policy: &Policy, path: &KeyPath, out: &mut Vec<Problem>) {
+    let names: Vec<&str> = policy
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    for (i, freeze) in policy.freezes.iter().enumerate() {
+        let at = path.index(i);
+        if freeze.name.trim().is_empty() {
+            out.push(problem(
+                &at.key("name"),
+                "is empty; expected a name people recognise, like `weekend`",
+            ));
+        } else if policy.freezes[..i].iter().any(|f| f.name == freeze.name) {
+            out.push(problem(
+                &at.key("name"),
+                format!(
+                    "freeze `{}` is defined twice; expected unique names",
+                    freeze.name
+                ),
+            ));
+        }
+        if freeze.duration.is_zero() {
+            out.push(problem(
+                &at.key("duration"),
+                "is zero; expected how long each window lasts, like `62h`",
+            ));
+        }
+        if freeze.environments.is_empty() {
+            out.push(problem(
+                &at.key("environments"),
+                format!(
+                    "is empty; expected the environments that freeze, from {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+        for (j, env) in freeze.environments.iter().enumerate() {
+            if !names.contains(&env.as_str()) {
+                out.push(problem(
+                    &at.key("environments").index(j),
+                    format!(
+                        "`{env}` is not an environment of the policy; expected one of {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 fn concurrency(env: &Environment, sizes: &[String], path: &KeyPath, out: &mut Vec<Problem>) {

@@ -37,6 +37,25 @@ pub struct EnvColumn {
     pub waves: Vec<WaveRow>,
     /// PR environments that exist now (CI).
     pub pr_envs: Vec<u64>,
+    /// A freeze window covers the environment now: promotions to it wait.
+    pub frozen: Option<FrozenRow>,
+}
+
+/// A freeze on an environment, as people read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrozenRow {
+    pub window: String,
+    pub until: DateTime<Utc>,
+    /// `prod is frozen until 2025-06-09 06:00 UTC (freeze `weekend`, …)`.
+    pub says: String,
+}
+
+/// Who rejected a tag, when and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedRow {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +118,8 @@ pub struct ReleaseRow {
     pub changes: Vec<Change>,
     pub breaking: bool,
     pub headline: String,
+    /// Rejected (`stagecoach reject`, `/reject`): never promoted while so.
+    pub rejected: Option<RejectedRow>,
 }
 
 /// A status context on a product PR.
@@ -174,6 +195,16 @@ pub struct Overview {
     /// component → version on product main.
     pub components: BTreeMap<String, String>,
     pub open_prs: Vec<PullRow>,
+    /// Product tags rejected now: (tag, who, when, why).
+    pub rejected: Vec<RejectedTag>,
+}
+
+/// A rejected tag in the overview.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedTag {
+    pub tag: String,
+    #[serde(flatten)]
+    pub rejected: RejectedRow,
 }
 
 // ── views ──
@@ -204,9 +235,36 @@ pub fn road(o: &Observed) -> Vec<EnvColumn> {
                     })
                     .collect(),
                 pr_envs: view.pr_envs.clone(),
+                frozen: frozen_row(&o.policy, &view.name, o.snapshot.now),
             }
         })
         .collect()
+}
+
+/// What waits now and why, one line each: freezes (promotions to those
+/// environments wait until the window ends) and rejected tags.
+pub fn waits(o: &Observed) -> Vec<String> {
+    let mut out: Vec<String> = o
+        .policy
+        .environments
+        .iter()
+        .filter_map(|e| frozen_row(&o.policy, &e.name, o.snapshot.now))
+        .map(|f| format!("{}: promotions wait (hotfixes and --override pass)", f.says))
+        .collect();
+    out.extend(o.snapshot.product.tags.iter().filter_map(|t| {
+        t.rejection()
+            .map(|r| format!("{} is never promoted: {}", t.name, r.describe()))
+    }));
+    out
+}
+
+/// The freeze on `env` at `now`, if one.
+pub fn frozen_row(policy: &Policy, env: &str, now: DateTime<Utc>) -> Option<FrozenRow> {
+    crate::engine::freeze::frozen(policy, env, now).map(|f| FrozenRow {
+        says: f.describe(env),
+        window: f.window,
+        until: f.until,
+    })
 }
 
 fn follows_name(f: &Follows) -> String {
@@ -366,6 +424,11 @@ pub fn releases(o: &Observed, min_score: Option<u8>) -> Vec<ReleaseRow> {
                 changes,
                 breaking,
                 headline,
+                rejected: t.rejection().map(|r| RejectedRow {
+                    by: r.by.clone(),
+                    at: r.at,
+                    reason: r.reason.clone(),
+                }),
             }
         })
         .filter(|r| min_score.is_none_or(|m| r.score.is_some_and(|s| s >= m)))
@@ -533,6 +596,22 @@ pub fn overview(o: &Observed) -> Overview {
             .map(|(n, p)| (n.clone(), p.version.to_string()))
             .collect(),
         open_prs: open_pulls(o),
+        rejected: o
+            .snapshot
+            .product
+            .tags
+            .iter()
+            .filter_map(|t| {
+                t.rejection().map(|r| RejectedTag {
+                    tag: t.name.clone(),
+                    rejected: RejectedRow {
+                        by: r.by.clone(),
+                        at: r.at,
+                        reason: r.reason.clone(),
+                    },
+                })
+            })
+            .collect(),
     }
 }
 

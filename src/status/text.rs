@@ -188,16 +188,34 @@ pub fn overview_text(o: &Overview) -> String {
     for e in &o.envs {
         let _ = writeln!(
             out,
-            "{:<10} {}{}",
+            "{:<10} {}{}{}",
             e.name,
             e.tag.as_deref().unwrap_or("-"),
             match waves_text(&e.waves) {
                 w if w.is_empty() => String::new(),
                 w => format!("  {w}"),
-            }
+            },
+            e.frozen
+                .as_ref()
+                .map(|f| format!("  ❄ {}; promotions wait", f.says))
+                .unwrap_or_default()
         );
     }
     out.push('\n');
+    if !o.rejected.is_empty() {
+        out.push_str("rejected tags (never promoted while rejected):\n");
+        for r in &o.rejected {
+            let _ = writeln!(
+                out,
+                "  {} rejected by {} on {}: {}",
+                r.tag,
+                r.rejected.by,
+                r.rejected.at.format("%Y-%m-%d %H:%M UTC"),
+                r.rejected.reason
+            );
+        }
+        out.push('\n');
+    }
     out.push_str(&pulls_text(&o.open_prs));
     out
 }
@@ -217,7 +235,9 @@ pub fn releases_text(rows: &[ReleaseRow]) -> String {
                     None => "-".into(),
                 },
                 r.kpi.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
-                if r.release {
+                if r.rejected.is_some() {
+                    "REJECTED"
+                } else if r.release {
                     "release"
                 } else if r.hotfix {
                     "hotfix"
@@ -262,6 +282,22 @@ pub fn releases_text(rows: &[ReleaseRow]) -> String {
                     ""
                 }
             );
+        }
+    }
+    let rejected: Vec<&ReleaseRow> = rows.iter().filter(|r| r.rejected.is_some()).collect();
+    if !rejected.is_empty() {
+        out.push_str("\nrejected (never promoted while rejected):\n");
+        for r in rejected {
+            if let Some(x) = &r.rejected {
+                let _ = writeln!(
+                    out,
+                    "  {:<8} by {} on {}: {}",
+                    r.tag,
+                    x.by,
+                    x.at.format("%Y-%m-%d %H:%M UTC"),
+                    x.reason
+                );
+            }
         }
     }
     if rows.iter().any(|r| r.provisional) {

@@ -10,10 +10,12 @@
 //! | tags, changelogs, releases | `releases.rs` |
 //! | stability samples and the final score | `staging.rs` |
 //! | hotfixes | `hotfix.rs` |
+//! | rejected tags: the rejections note | `rejections.rs` |
 
 mod hotfix;
 mod landscape;
 mod pulls;
+mod rejections;
 mod releases;
 mod staging;
 mod watches;
@@ -182,6 +184,16 @@ impl Engine {
                 requested_by,
             } => {
                 self.hotfix(policy, snap, base, tag, change, source, requested_by)
+                    .await
+            }
+            Action::Reject {
+                tag,
+                rejected,
+                by,
+                reason,
+                comment,
+            } => {
+                self.record_rejection(snap, tag, *rejected, by, reason, *comment)
                     .await
             }
         }
