@@ -11,6 +11,7 @@ pub mod hotfix;
 pub mod plan;
 pub mod promote;
 pub mod releases;
+pub mod report;
 pub mod risk;
 pub mod rollback;
 pub mod sandbox;
