@@ -234,7 +234,7 @@ async fn report_counts_promotions_a_rollback_and_a_hotfix_as_git_recorded_them()
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("prod (prod)"), "{text}");
     assert!(
-        text.contains("deployment frequency   4 promotions in 30 days: 0.13 a day, 0.93 a week (2 releases, 1 hotfixes, 1 rollbacks)"),
+        text.contains("deployment frequency   4 promotions in 30 days: 0.13 a day, 0.93 a week (2 releases, 1 hotfix, 1 rollback)"),
         "{text}"
     );
     assert!(text.contains("1 of 3 changes failed: 33.3%"), "{text}");

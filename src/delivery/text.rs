@@ -41,13 +41,13 @@ fn env_block(out: &mut String, e: &EnvFigures, days: f64, prod: bool) {
     let _ = writeln!(out, "{}{}", e.env, if prod { " (prod)" } else { "" });
     let _ = writeln!(
         out,
-        "  deployment frequency   {} in {days} days: {:.2} a day, {:.2} a week ({} releases, {} hotfixes, {} rollbacks)",
+        "  deployment frequency   {} in {days} days: {:.2} a day, {:.2} a week ({}, {}, {})",
         plural(f.promotions, "promotion", "promotions"),
         f.per_day,
         f.per_week,
-        f.releases,
-        f.hotfixes,
-        f.rollbacks
+        plural(f.releases, "release", "releases"),
+        plural(f.hotfixes, "hotfix", "hotfixes"),
+        plural(f.rollbacks, "rollback", "rollbacks")
     );
     let _ = writeln!(
         out,
@@ -58,11 +58,11 @@ fn env_block(out: &mut String, e: &EnvFigures, days: f64, prod: bool) {
     let c = &e.change_failure_rate;
     let _ = writeln!(
         out,
-        "  change failure rate    {} of {} failed: {} ({} failed waves, {} rolled back, {} hotfixed)",
+        "  change failure rate    {} of {} failed: {} ({}, {} rolled back, {} hotfixed)",
         c.failed,
         plural(c.changes, "change", "changes"),
         percent(c.rate),
-        c.failed_waves,
+        plural(c.failed_waves, "failed wave", "failed waves"),
         c.rolled_back,
         c.hotfixed
     );
