@@ -406,6 +406,96 @@ fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) ->
         "env_names": env_names,
         "components": components,
         "journal": journal,
+        "delivery": delivery(o),
+    })
+}
+
+/// "1 hotfix", "2 hotfixes".
+fn plural(n: usize, one: &str) -> String {
+    match (n, one.ends_with('x')) {
+        (1, _) => format!("1 {one}"),
+        (_, true) => format!("{n} {one}es"),
+        _ => format!("{n} {one}s"),
+    }
+}
+
+/// The window of the dashboard's delivery metrics.
+const DELIVERY_DAYS: i64 = 30;
+
+/// The delivery metrics section: a row per environment, and for prod a
+/// card per metric with a bar chart per day (SVG drawn here, from numbers).
+fn delivery(o: &Observed) -> Value {
+    use crate::delivery::{self, chart, text};
+    let report = delivery::compute(
+        &delivery::Record::from_observed(o),
+        chrono::Duration::days(DELIVERY_DAYS),
+        o.snapshot.now,
+    );
+    let spread = |s: &delivery::Spread| match (s.median_seconds, s.p90_seconds) {
+        (Some(m), Some(p)) => format!("{} / {}", text::duration(m), text::duration(p)),
+        _ => "no data".into(),
+    };
+    let percent = |r: Option<f64>| r.map_or("no data".into(), |r| format!("{:.0}%", r * 100.0));
+    let rows: Vec<Value> = report
+        .environments
+        .iter()
+        .map(|e| {
+            let f = &e.deployment_frequency;
+            let c = &e.change_failure_rate;
+            let r = &e.time_to_restore;
+            json!({
+                "env": e.env,
+                "promotions": f.promotions,
+                "per_week": format!("{:.1}", f.per_week),
+                "lead": spread(&e.lead_time),
+                "lead_count": e.lead_time.count,
+                "cfr": percent(c.rate),
+                "failed": c.failed,
+                "changes": c.changes,
+                "restore": spread(&r.restored),
+                "incidents": r.incidents,
+                "open": r.open,
+            })
+        })
+        .collect();
+    let prod = report
+        .environments
+        .iter()
+        .find(|e| Some(&e.env) == report.prod.as_ref());
+    let cards: Vec<Value> = prod
+        .map(|e| {
+            let days = &e.daily;
+            let dur = |v: f64| text::duration(v as i64);
+            let count = |v: f64| format!("{v} promotions");
+            let share = |v: f64| format!("{:.0}% failed", v * 100.0);
+            let f = &e.deployment_frequency;
+            let c = &e.change_failure_rate;
+            let r = &e.time_to_restore;
+            vec![
+                json!({"id": "deployment-frequency", "name": "Deployment frequency",
+                    "figure": format!("{:.1} a week", f.per_week),
+                    "counts": format!("{} ({}, {})", plural(f.promotions, "promotion"), plural(f.hotfixes, "hotfix"), plural(f.rollbacks, "rollback")),
+                    "svg": chart::bars("promotions per day", &days.iter().map(|d| Some(d.promotions as f64)).collect::<Vec<_>>(), &count)}),
+                json!({"id": "lead-time", "name": "Lead time for changes",
+                    "figure": spread(&e.lead_time),
+                    "counts": format!("median / p90 of {}", plural(e.lead_time.count, "change")),
+                    "svg": chart::bars("median lead time per day", &days.iter().map(|d| d.lead_time_median_seconds.map(|s| s as f64)).collect::<Vec<_>>(), &dur)}),
+                json!({"id": "change-failure-rate", "name": "Change failure rate",
+                    "figure": percent(c.rate),
+                    "counts": format!("{} of {} changes failed", c.failed, c.changes),
+                    "svg": chart::bars("change failure rate per day", &days.iter().map(|d| d.change_failure_rate).collect::<Vec<_>>(), &share)}),
+                json!({"id": "time-to-restore", "name": "Time to restore",
+                    "figure": spread(&r.restored),
+                    "counts": format!("{}, {} open", plural(r.incidents, "incident"), r.open),
+                    "svg": chart::bars("median time to restore per day", &days.iter().map(|d| d.time_to_restore_median_seconds.map(|s| s as f64)).collect::<Vec<_>>(), &dur)}),
+            ]
+        })
+        .unwrap_or_default();
+    json!({
+        "days": DELIVERY_DAYS,
+        "prod": report.prod,
+        "rows": rows,
+        "cards": cards,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod conventional;
 pub mod dashboard;
+pub mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod error;

@@ -41,6 +41,8 @@ enum Command {
     Status(cli::status::Args),
     /// Product tags newest first, with stability score and where they run.
     Releases(cli::releases::Args),
+    /// The four key delivery metrics per environment and component, from git and the forge.
+    Report(cli::report::Args),
     /// Promote a product tag to an environment (canary, prod).
     Promote(cli::promote::Args),
     /// Mark a product tag as bad (or, with --undo, good again): never promoted while rejected.
@@ -64,6 +66,7 @@ impl Command {
             Command::YamlSet(a) => a.output.json(),
             Command::Status(a) => a.output.json(),
             Command::Releases(a) => a.output.json(),
+            Command::Report(a) => a.output.json(),
             Command::Promote(a) => a.output.json(),
             Command::Reject(a) => a.output.json(),
             Command::Rollback(a) => a.output.json(),
@@ -87,6 +90,7 @@ fn main() {
         Command::YamlSet(a) => cli::yaml_set::run(a),
         Command::Status(a) => cli::status::run(a),
         Command::Releases(a) => cli::releases::run(a),
+        Command::Report(a) => cli::report::run(a),
         Command::Promote(a) => cli::promote::run(a),
         Command::Reject(a) => cli::reject::run(a),
         Command::Rollback(a) => cli::rollback::run(a),

@@ -32,6 +32,9 @@ pub struct Metrics {
     /// Families computed from git history on each pass (lead times, what
     /// runs where), already in the text format; replaced whole each time.
     road: Mutex<String>,
+    /// The delivery metrics: promotions, failures, lead times, restores,
+    /// each event of the landscape record counted once.
+    delivery: Mutex<crate::delivery::tally::Tally>,
     /// What the policy guard found on the last pass (`stagecoach_policy_ok`,
     /// `/readyz`).
     policy: Mutex<crate::engine::policy_guard::PolicyHealth>,
@@ -224,6 +227,14 @@ impl Metrics {
         *self.road.lock().unwrap_or_else(|p| p.into_inner()) = text;
     }
 
+    /// Count the delivery events of a pass's record not counted before.
+    pub fn count_delivery(&self, events: Vec<(String, crate::delivery::Event)>) {
+        self.delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(events);
+    }
+
     /// What the policy guard found on the last pass.
     pub fn set_policy(&self, health: crate::engine::policy_guard::PolicyHealth) {
         *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = health;
@@ -316,6 +327,10 @@ impl Metrics {
             );
         }
         out.push_str(&self.road.lock().unwrap_or_else(|p| p.into_inner()));
+        self.delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .render(&mut out);
         out
     }
 }

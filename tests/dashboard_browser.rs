@@ -1,7 +1,8 @@
 //! The dashboard in a real browser, against the demo road in the sandbox:
 //! the road, the releases table and the PRs in the DOM, a click on a column
-//! header that sorts the releases, a screenshot, the read token, the page
-//! when the dashboard is off, `/metrics` from git history, and 1,000
+//! header that sorts the releases, the delivery metrics with their charts,
+//! screenshots, the read token, the page when the dashboard is off,
+//! `/metrics` from git history, and 1,000
 //! components on one page. (How fast it renders is `cargo bench --bench
 //! dashboard`, not a test.) Without Chromium this test FAILS, saying what to
 //! install; STAGECOACH_SKIP_BROWSER=1 skips the browser part on purpose.
@@ -62,7 +63,21 @@ async fn with_clicks(page: String) -> (String, tokio::task::JoinHandle<()>) {
 })();
 </script>
 </body>"#;
-    let html = page.replacen("</body>", CLICKS, 1);
+    serve_page(page.replacen("</body>", CLICKS, 1)).await
+}
+
+/// The dashboard with only its delivery metrics section shown (the page's
+/// own HTML and CSS, the other sections hidden), for a screenshot of it.
+async fn delivery_only(page: String) -> (String, tokio::task::JoinHandle<()>) {
+    const HIDE: &str = r#"<script>
+document.querySelectorAll('header, main > section:not(#delivery)').forEach(function (e) { e.style.display = 'none'; });
+</script>
+</body>"#;
+    serve_page(page.replacen("</body>", HIDE, 1)).await
+}
+
+/// Serve `html` from the test's own loopback port.
+async fn serve_page(html: String) -> (String, tokio::task::JoinHandle<()>) {
     let app = axum::Router::new().route(
         "/clicked",
         axum::routing::get(move || {
@@ -172,13 +187,18 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
     assert_eq!(code, 200, "loopback needs no login: {html}");
     assert!(html.contains("id=\"releases-table\""));
 
-    // /metrics: decisions, and lead times and rollbacks from git history.
+    // /metrics: the delivery metrics as counters and histograms from the
+    // landscape record (prod: v1.1.0, then the hotfix v1.1.1 after it), and
+    // gauges of what git says now.
     let (code, text) = get(&client, &format!("{base}/metrics"), None).await;
     assert_eq!(code, 200);
     for needle in [
-        "stagecoach_lead_time_seconds{stat=\"max\",to=\"product_tag\"}",
-        "stagecoach_lead_time_seconds{stat=\"median\",to=\"prod\"}",
-        "stagecoach_landscape_commits{action=\"rollback\",env=\"ci\"} 1",
+        "# TYPE stagecoach_promotions_total counter\n",
+        "stagecoach_promotions_total{env=\"prod\",kind=\"release\"} 1\n",
+        "stagecoach_promotions_total{env=\"prod\",kind=\"hotfix\"} 1\n",
+        "stagecoach_promotion_failures_total{env=\"prod\"} 1\n",
+        "# TYPE stagecoach_change_lead_time_seconds histogram\n",
+        "# TYPE stagecoach_time_to_restore_seconds histogram\n",
         "stagecoach_product_tags{kind=\"hotfix\"} 1",
         "stagecoach_env_tag{env=\"prod\",tag=\"v1.1.1\"} 1",
         "stagecoach_stability_score{tag=\"v1.0.0\"}",
@@ -277,6 +297,13 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
         "data-tag=\"v1.0.0\"",
         "BREAKING",
         "Recent bot actions",
+        "id=\"delivery\"",
+        "id=\"metric-deployment-frequency\"",
+        "id=\"metric-lead-time\"",
+        "id=\"metric-change-failure-rate\"",
+        "id=\"metric-time-to-restore\"",
+        "<svg class=\"chart\"",
+        "1 of 2 changes failed",
     ] {
         assert!(
             dom_text.contains(needle),
@@ -305,6 +332,40 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::copy(&png, &keep).expect("keep screenshot");
     println!("screenshot: {} ({} bytes)", keep.display(), bytes.len());
+    // The delivery metrics section on its own.
+    let (_, page) = get(&client, &url, None).await;
+    let (only, task) = delivery_only(page).await;
+    let png = shots.path().join("dashboard-metrics.png");
+    let shot = tokio::task::spawn_blocking({
+        let (p, png) = (shots.path().join("profile-metrics"), png.clone());
+        move || {
+            chromium(
+                &p,
+                &[
+                    &format!("--screenshot={}", png.display()),
+                    "--window-size=1300,360",
+                ],
+                &only,
+            )
+        }
+    })
+    .await
+    .expect("chromium");
+    task.abort();
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("metrics screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-metrics.png");
+    std::fs::copy(&png, &keep).expect("keep screenshot");
+    println!(
+        "metrics screenshot: {} ({} bytes)",
+        keep.display(),
+        bytes.len()
+    );
 
     // A click on the score header sorts the releases by score, highest
     // first; a second click, lowest first.

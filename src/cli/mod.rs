@@ -12,6 +12,7 @@ pub mod plan;
 pub mod promote;
 pub mod reject;
 pub mod releases;
+pub mod report;
 pub mod risk;
 pub mod rollback;
 pub mod sandbox;

@@ -436,6 +436,9 @@ impl Engine {
         self.remember(policy.clone(), snap.clone());
         if let (Some(m), Some(o)) = (&self.metrics, self.last_observed()) {
             m.set_road(crate::status::road_metrics(&o));
+            m.count_delivery(crate::delivery::events(
+                &crate::delivery::Record::from_observed(&o),
+            ));
         }
         let result = self.act(&policy, &snap, &actions).await;
         self.passes.fetch_add(1, Ordering::SeqCst);

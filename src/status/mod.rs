@@ -953,7 +953,7 @@ async fn first_tag_with(
 mod metrics;
 mod text;
 
-pub use metrics::{LeadTimes, lead_times, road_metrics};
+pub use metrics::road_metrics;
 pub use text::*;
 
 /// Observe the world now (for the command line, which has no last pass).
