@@ -271,6 +271,25 @@ pub fn decide(policy: &Policy, snap: &Snapshot) -> Vec<Action> {
                 say(view, ask, done, &mut actions);
                 continue;
             }
+            // Of the asks still open for one environment the newest wins: two
+            // open PRs asking for different tags must not flip it for ever.
+            if let Some(newer) = view
+                .asks
+                .iter()
+                .filter(|other| other.asked_at > ask.asked_at)
+                .max_by_key(|other| other.asked_at)
+            {
+                let body = format!(
+                    "⏭ {tag} is not promoted to {}: a newer `/promote {}` by {} on #{} asks for {} since. Comment `/promote {tag}` here again to ask for it once more.",
+                    view.name,
+                    text::inert(&newer.tag),
+                    text::inert(&newer.by),
+                    newer.pr,
+                    view.name
+                );
+                say(view, ask, body, &mut actions);
+                continue;
+            }
             let answer = if let Some(why) = refusal(policy, snap, &req) {
                 Some(format!(
                     "❌ {who}, {tag} cannot go to {}: {}",

@@ -1081,3 +1081,37 @@ fn a_freeze_on_staging_holds_the_next_tag_back_until_it_ends() {
     snap.now = now() + Duration::hours(1);
     assert_eq!(promotes(&snap), 1, "the window ended");
 }
+
+#[test]
+fn of_two_open_promote_asks_for_one_environment_the_newer_wins_and_the_older_says_so() {
+    let mut snap = snapshot();
+    snap.product.tags.push(tag(
+        "v1.1.0",
+        "main1",
+        &[("checkout", "2.1.0"), ("payments", "1.4.2")],
+    ));
+    let ask = |pr: u64, tag: &str, ago: i64| PromotionAsk {
+        pr,
+        by: "rita".into(),
+        tag: tag.into(),
+        override_reason: Some("the test's promotion".into()),
+        asked_at: now() - Duration::seconds(ago),
+        as_promoter: Authority::Allowed,
+        as_hotfixer: Authority::Refused("not listed in people.hotfixers".into()),
+        sticky: BTreeMap::new(),
+    };
+    snap.envs[2].asks = vec![ask(3, "v1.0.0", 120), ask(5, "v1.1.0", 60)];
+    let actions = super::release::decide(&policy(), &snap);
+    let promoted: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Promote { tag, .. } => Some(tag.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(promoted, vec!["v1.1.0"], "{actions:#?}");
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Comment { pr: 3, body, .. } if body.contains("newer `/promote v1.1.0` by rita on #5"))),
+        "{actions:#?}"
+    );
+}
