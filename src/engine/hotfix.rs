@@ -86,9 +86,25 @@ fn decide_one(
         .find(|t| t.trailers.get(HOTFIX_FOR) == Some(key.as_str()))
     {
         // Already cut: get it to canary, then tell the PR where it is.
-        if let Some(canary) = hotfix_env(policy) {
+        let canary = hotfix_env(policy).unwrap_or_else(|| "canary".into());
+        let prod = policy
+            .environments
+            .last()
+            .map(|e| e.name.clone())
+            .unwrap_or_else(|| "prod".into());
+        let on_canary = format!(
+            "Hotfix **{}** was cut from {base_tag} with {} {} and is on {canary}. On-call: verify it, then `stagecoach promote {} --to {prod}`.",
+            done.name,
+            component.name,
+            pull.released_in
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            done.name
+        );
+        if let Some(env) = hotfix_env(policy) {
             let req = PromotionRequest {
-                env: canary.clone(),
+                env: env.clone(),
                 tag: done.name.clone(),
                 override_reason: None,
                 by: "stagecoach".into(),
@@ -100,12 +116,11 @@ fn decide_one(
             // hotfix for as long as the merged PR is read (seen in the crash
             // test: canary flipped from lap 5's hotfix to lap 1's). Judged
             // from the promote commits, not their health verdicts, which are
-            // read for the newest promotions only.
-            let ran = snap
-                .envs
-                .iter()
-                .find(|v| v.name == canary)
-                .is_some_and(|v| {
+            // read for the newest promotions only — and, once those commits
+            // are older than the landscape record observe reads, from the
+            // PR's own answer, said only once the hotfix ran there.
+            let ran = pull.sticky.get("hotfix") == Some(&on_canary)
+                || snap.envs.iter().find(|v| v.name == env).is_some_and(|v| {
                     v.current_tag() != Some(done.name.as_str())
                         && v.history.iter().any(|c| {
                             !c.reverted
@@ -115,34 +130,58 @@ fn decide_one(
                                     == Some(done.name.as_str())
                         })
                 });
-            if !ran && release::failed_wave(snap, &req).is_none() {
-                if let Step::Act(next) = release::next_step(policy, snap, &req) {
-                    actions.extend(next);
+            if !ran {
+                let progress = |how: String| {
+                    format!(
+                        "Hotfix **{}** was cut from {base_tag} with {} {}: {how}.",
+                        done.name,
+                        component.name,
+                        pull.released_in
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_default(),
+                    )
+                };
+                if let Some(failed) = release::failed_wave(snap, &req) {
+                    say(
+                        component,
+                        pull,
+                        progress(format!("it stopped on {env}: {failed}")),
+                        actions,
+                    );
+                    ensure_main_carries_fix(policy, snap, component, pull, actions);
                     return;
+                }
+                match release::next_step(policy, snap, &req) {
+                    Step::Act(next) => {
+                        actions.extend(next);
+                        return;
+                    }
+                    Step::Done => {}
+                    Step::Wait { why, .. } | Step::Frozen { why, .. } | Step::Watching(why) => {
+                        say(
+                            component,
+                            pull,
+                            progress(format!("on its way to {env} ({why})")),
+                            actions,
+                        );
+                        ensure_main_carries_fix(policy, snap, component, pull, actions);
+                        return;
+                    }
+                    Step::Failed(why) => {
+                        say(
+                            component,
+                            pull,
+                            progress(format!("it cannot go to {env}: {why}")),
+                            actions,
+                        );
+                        ensure_main_carries_fix(policy, snap, component, pull, actions);
+                        return;
+                    }
                 }
             }
         }
-        let prod = policy
-            .environments
-            .last()
-            .map(|e| e.name.clone())
-            .unwrap_or_else(|| "prod".into());
-        say(
-            component,
-            pull,
-            format!(
-                "Hotfix **{}** was cut from {base_tag} with {} {} and is on {}. On-call: verify it, then `stagecoach promote {} --to {prod}`.",
-                done.name,
-                component.name,
-                pull.released_in
-                    .as_ref()
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                hotfix_env(policy).unwrap_or_else(|| "canary".into()),
-                done.name
-            ),
-            actions,
-        );
+        say(component, pull, on_canary, actions);
         ensure_main_carries_fix(policy, snap, component, pull, actions);
         return;
     }

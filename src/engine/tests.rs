@@ -874,6 +874,26 @@ fn a_hotfix_goes_to_canary_once_and_does_not_push_a_later_release_off_it() {
     assert!(canary_promotions(&canary_moved_on_from_a_hotfix(true)).is_empty());
 }
 
+#[test]
+fn a_hotfix_whose_canary_commit_left_the_record_is_known_sent_by_its_answer() {
+    // Ran on canary: the PR is told so.
+    let told = reconcile(&policy(), &canary_moved_on_from_a_hotfix(true))
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Comment { topic, body, .. } if topic == "hotfix" => Some(body),
+            _ => None,
+        })
+        .expect("the PR is told where the hotfix is");
+    assert!(told.contains("is on canary"), "{told}");
+    // Much later its promote commit is older than the record observe reads;
+    // the answer on the PR still says it was sent: it is not sent again.
+    let mut snap = canary_moved_on_from_a_hotfix(false);
+    snap.components[0].pulls[0]
+        .sticky
+        .insert("hotfix".into(), told);
+    assert!(canary_promotions(&snap).is_empty());
+}
+
 fn rejected_by_rita(tag: &str) -> super::rejection::RejectionEvent {
     super::rejection::RejectionEvent {
         tag: tag.into(),
