@@ -157,8 +157,8 @@ impl Road {
             .with_budget(parsed.budget_limits()?),
             None => GitHub::from_config(&parsed)?,
         };
-        if let Some(retry) = &opts.retry {
-            forge = forge.with_retry_policy(retry.clone());
+        if let Some(retry) = opts.retry {
+            forge = forge.with_retry_policy(retry);
         }
         let forge = forge.with_metrics(metrics.clone());
         let mut engine = Engine::new(parsed, Arc::new(forge)).with_metrics(metrics.clone());
