@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::time::Duration;
 
-use support::{LOW, Road, stays, wait_for};
+use support::{LOW, Road, wait_for};
 
 fn with_hotfix(label: &str) -> Vec<&str> {
     LOW.iter().copied().chain([label]).collect()
@@ -116,7 +115,7 @@ async fn a_hotfix_label_from_someone_not_on_call_is_refused_and_nothing_happens(
     assert!(said.contains("bob"), "{said}");
     assert!(said.contains("Nothing was done"), "{said}");
     let tags = road.tags("product");
-    stays("a hotfix tag", Duration::from_secs(3), || async {
+    road.stays("a hotfix tag", 8, || async {
         road.tags("product").iter().any(|t| {
             road.tag_message("product", t)
                 .is_some_and(|m| m.contains("Stagecoach-Action: hotfix"))

@@ -6,9 +6,8 @@
 
 mod support;
 
-use std::time::Duration;
 
-use support::{HIGH, LOW, MEDIUM, Road, head_sha, number, stays};
+use support::{HIGH, LOW, MEDIUM, Road, head_sha, number};
 
 const TOGGLE: &str = "feature-toggle";
 
@@ -105,9 +104,7 @@ async fn medium_risk_is_smoke_tested_in_a_pr_environment_then_a_person_merges() 
         "{log:#?}"
     );
     assert!(has_label(&road.pull("product", n).await, "risk: medium"));
-    stays(
-        "the bot merges medium risk",
-        Duration::from_secs(2),
+    road.stays("the bot merges medium risk", 6,
         || async { road.pull("product", n).await["merged"] == true },
     )
     .await;
@@ -234,9 +231,7 @@ async fn an_unhealthy_version_on_ci_is_reverted_and_fails_the_check() {
         rollback.contains(&format!("Stagecoach-Reverts: {deploy_sha}")),
         "{rollback}"
     );
-    stays(
-        "an unhealthy PR is merged",
-        Duration::from_secs(2),
+    road.stays("an unhealthy PR is merged", 6,
         || async { road.pull("product", n).await["merged"] == true },
     )
     .await;
@@ -285,9 +280,7 @@ async fn high_risk_waits_for_an_authorised_approval_review() {
             .count(),
         1
     );
-    stays(
-        "merged without an authorised approval",
-        Duration::from_secs(2),
+    road.stays("merged without an authorised approval", 6,
         || async { road.pull("product", n).await["merged"] == true },
     )
     .await;
@@ -357,9 +350,7 @@ async fn a_non_functional_change_opens_no_product_pr() {
         .await;
     road.merge_and_release("bob", "search", n, "v0.9.1").await;
     road.wait_comment("search", n, "functional: false").await;
-    stays(
-        "a product PR for search 0.9.1",
-        Duration::from_secs(2),
+    road.stays("a product PR for search 0.9.1", 6,
         || async {
             road.pr_by_head("product", "stagecoach/search-0.9.1")
                 .await
@@ -432,9 +423,7 @@ async fn a_product_pr_bumping_two_components_is_refused() {
         road.landscape_version("ci", "ci-1", "payments").as_deref(),
         Some("1.4.2")
     );
-    stays(
-        "a two-component PR is merged",
-        Duration::from_secs(2),
+    road.stays("a two-component PR is merged", 6,
         || async { road.pull("product", n).await["merged"] == true },
     )
     .await;

@@ -3,9 +3,8 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use support::{ManualClock, Road, RoadOptions, stays, wait_for};
+use support::{ManualClock, Road, RoadOptions, wait_for};
 
 /// Every day at 06:00 UTC: from any moment, a day and a minute on has passed it.
 const SCHEDULE: &str = "0 6 * * *";
@@ -40,9 +39,7 @@ async fn a_staging_promotion_waits_for_its_schedule_and_goes_when_it_comes() {
     .await;
 
     // 2. It waits for the schedule.
-    stays(
-        "v1.1.0 goes to staging before its schedule",
-        Duration::from_secs(3),
+    road.stays("v1.1.0 goes to staging before its schedule", 8,
         || async { road.staging_tag().as_deref() == Some("v1.1.0") },
     )
     .await;

@@ -7,9 +7,8 @@
 
 mod support;
 
-use std::time::Duration;
 
-use support::{Road, RoadOptions, stays, wait_for};
+use support::{Road, RoadOptions, wait_for};
 
 /// A component release and the product's main bumped to it, as a merged PR would.
 async fn ship(road: &Road, component: &str, message: &str, version: &str) {
@@ -56,7 +55,7 @@ async fn product_versions_follow_component_bumps_and_staging_takes_minor_tags() 
         "{draft}"
     );
     // A patch does not go to staging.
-    stays("v1.0.1 on staging", Duration::from_secs(2), || async {
+    road.stays("v1.0.1 on staging", 6, || async {
         road.staging_tag().as_deref() == Some("v1.0.1")
     })
     .await;
@@ -134,7 +133,7 @@ async fn a_tag_that_fails_the_kpi_gets_its_note_and_no_release() {
     let note = wait_for("v1.0.0's note", || async { road.note("v1.0.0") }).await;
     assert!(score(&note) < 80, "stormy staging fails the KPI: {note}");
     assert!(note.contains("passed: false"), "{note}");
-    stays("v1.0.0 published", Duration::from_secs(2), || async {
+    road.stays("v1.0.0 published", 6, || async {
         road.release("v1.0.0")
             .await
             .is_some_and(|r| r["draft"] == false)

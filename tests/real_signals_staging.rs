@@ -6,9 +6,8 @@
 mod real_signals;
 mod support;
 
-use std::time::Duration;
 
-use support::{Road, RoadOptions, stays, wait_for};
+use support::{Road, RoadOptions, wait_for};
 
 /// One gauge the policy's error-rate query reads.
 fn metrics(error_ratio: f64) -> String {
@@ -123,7 +122,7 @@ async fn a_real_error_rate_and_a_firing_alert_keep_the_tag_from_release() {
     let note = wait_for("v1.0.0's note", || async { road.note("v1.0.0") }).await;
     assert!(score(&note) < 80, "stormy staging fails the KPI: {note}");
     assert!(note.contains("passed: false"), "{note}");
-    stays("v1.0.0 published", Duration::from_secs(2), || async {
+    road.stays("v1.0.0 published", 6, || async {
         road.release("v1.0.0")
             .await
             .is_some_and(|r| r["draft"] == false)

@@ -325,7 +325,7 @@ impl Road {
 }
 
 /// Tell the sandbox about the App (`stagecoach[bot]`) and its public key.
-async fn register_app(sb: &Sandbox, app: &AppSignIn) -> Result<()> {
+pub async fn register_app(sb: &Sandbox, app: &AppSignIn) -> Result<()> {
     sb.person(sandbox::world::BOT)?
         .call(
             Method::POST,
