@@ -5,7 +5,6 @@
 
 mod support;
 
-
 use support::{LOW, Road, wait_for};
 
 fn with_hotfix(label: &str) -> Vec<&str> {

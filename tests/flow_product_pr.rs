@@ -6,7 +6,6 @@
 
 mod support;
 
-
 use support::{HIGH, LOW, MEDIUM, Road, head_sha, number};
 
 const TOGGLE: &str = "feature-toggle";
@@ -104,9 +103,9 @@ async fn medium_risk_is_smoke_tested_in_a_pr_environment_then_a_person_merges() 
         "{log:#?}"
     );
     assert!(has_label(&road.pull("product", n).await, "risk: medium"));
-    road.stays("the bot merges medium risk", 6,
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("the bot merges medium risk", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     road.person("rita")
         .merge("product", n)
@@ -231,9 +230,9 @@ async fn an_unhealthy_version_on_ci_is_reverted_and_fails_the_check() {
         rollback.contains(&format!("Stagecoach-Reverts: {deploy_sha}")),
         "{rollback}"
     );
-    road.stays("an unhealthy PR is merged", 6,
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("an unhealthy PR is merged", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     road.stop().await;
 }
@@ -280,9 +279,9 @@ async fn high_risk_waits_for_an_authorised_approval_review() {
             .count(),
         1
     );
-    road.stays("merged without an authorised approval", 6,
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("merged without an authorised approval", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     assert_eq!(
         road.status_of("product", &sha, "stagecoach/approval")
@@ -350,13 +349,11 @@ async fn a_non_functional_change_opens_no_product_pr() {
         .await;
     road.merge_and_release("bob", "search", n, "v0.9.1").await;
     road.wait_comment("search", n, "functional: false").await;
-    road.stays("a product PR for search 0.9.1", 6,
-        || async {
-            road.pr_by_head("product", "stagecoach/search-0.9.1")
-                .await
-                .is_some()
-        },
-    )
+    road.stays("a product PR for search 0.9.1", 6, || async {
+        road.pr_by_head("product", "stagecoach/search-0.9.1")
+            .await
+            .is_some()
+    })
     .await;
     road.stop().await;
 }
@@ -423,9 +420,9 @@ async fn a_product_pr_bumping_two_components_is_refused() {
         road.landscape_version("ci", "ci-1", "payments").as_deref(),
         Some("1.4.2")
     );
-    road.stays("a two-component PR is merged", 6,
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("a two-component PR is merged", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     road.stop().await;
 }

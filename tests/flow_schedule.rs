@@ -39,9 +39,9 @@ async fn a_staging_promotion_waits_for_its_schedule_and_goes_when_it_comes() {
     .await;
 
     // 2. It waits for the schedule.
-    road.stays("v1.1.0 goes to staging before its schedule", 8,
-        || async { road.staging_tag().as_deref() == Some("v1.1.0") },
-    )
+    road.stays("v1.1.0 goes to staging before its schedule", 8, || async {
+        road.staging_tag().as_deref() == Some("v1.1.0")
+    })
     .await;
     assert_eq!(road.staging_tag().as_deref(), Some("v1.0.0"));
 

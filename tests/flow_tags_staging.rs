@@ -7,7 +7,6 @@
 
 mod support;
 
-
 use support::{Road, RoadOptions, wait_for};
 
 /// A component release and the product's main bumped to it, as a merged PR would.

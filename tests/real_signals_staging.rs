@@ -6,7 +6,6 @@
 mod real_signals;
 mod support;
 
-
 use support::{Road, RoadOptions, wait_for};
 
 /// One gauge the policy's error-rate query reads.

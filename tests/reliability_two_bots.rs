@@ -51,22 +51,10 @@ impl Twin {
         // One config, the same for both but for the git cache (each replica
         // has its own disk); both bind port 0 and say where they listen.
         let config = dir.join(format!("{name}.yaml"));
-        std::fs::write(
-            &config,
-            format!(
-                "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-                 git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-                 product: {{repo: acme/product}}\n\
-                 server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 500ms, sweep: 5s}}\n",
-                api = rig.sb.api_url,
-                budget = stagecoach::sandbox::BOT_BUDGET,
-                token = rig.sb.world.bot_token(),
-                url = rig.sb.git_http_url_template(),
-                cache = dir.join(format!("cache-{name}")).display(),
-                secret = rig.secret,
-            ),
-        )
-        .expect("config");
+        let mut bot_config = rig.config.clone().resync("500ms");
+        bot_config.sweep = Some("5s".into());
+        bot_config.cache_dir = dir.join(format!("cache-{name}"));
+        bot_config.write(&config).expect("config");
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
@@ -464,7 +452,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
 
     // Both bots look again a few times: a late double would show now.
     for twin in &twins {
-        wait_child_passes(&rig.http, &twin.addr, 3, LIMIT).await;
+        wait_child_passes(&rig.http, &twin.addr, 3).await;
     }
 
     // ── What each did ──

@@ -209,6 +209,13 @@ impl Road {
         Ok(())
     }
 
+    /// Stop the bot (the engine and the sandbox stay), e.g. to restart it.
+    pub async fn stop_bot(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.shutdown().await;
+        }
+    }
+
     /// Where the bot listens, once started.
     pub fn bot_addr(&self) -> Option<std::net::SocketAddr> {
         self.bot.as_ref().map(|b| b.addr)

@@ -27,6 +27,8 @@ pub enum Progress {
     Serve { http: reqwest::Client, addr: String },
     /// No bot runs (a test drives the engine itself): only [`STALL`] limits.
     Nothing,
+    /// No bot counts here; a step has this long (a test's own bound).
+    Within(Duration),
 }
 
 impl Progress {
@@ -36,7 +38,15 @@ impl Progress {
         match self {
             Progress::Engine(engine) => Some(engine.passes()),
             Progress::Serve { http, addr } => serve_passes(http, addr).await,
-            Progress::Nothing => None,
+            Progress::Nothing | Progress::Within(_) => None,
+        }
+    }
+
+    /// How long no pass may come before a step is called failed.
+    fn stall(&self) -> Duration {
+        match self {
+            Progress::Within(limit) => *limit,
+            _ => STALL,
         }
     }
 }
@@ -90,7 +100,7 @@ impl<'a> Watch<'a> {
     }
 
     fn stalled(&self) -> bool {
-        self.moved_at.elapsed() > STALL
+        self.moved_at.elapsed() > self.progress.stall()
     }
 }
 
@@ -115,7 +125,7 @@ where
         if watch.stalled() {
             return Err(Error::world(format!(
                 "step did not happen, and the bot finished no pass for {}s: {what}",
-                STALL.as_secs()
+                progress.stall().as_secs()
             )));
         }
         tokio::time::sleep(POLL).await;
@@ -133,7 +143,7 @@ pub async fn wait_passes(progress: &Progress, n: u64) -> Result<()> {
         if watch.stalled() {
             return Err(Error::world(format!(
                 "the bot finished no pass for {}s (waiting for {n} passes)",
-                STALL.as_secs()
+                progress.stall().as_secs()
             )));
         }
         tokio::time::sleep(POLL).await;
@@ -164,7 +174,7 @@ where
         if watch.stalled() {
             return Err(Error::world(format!(
                 "the bot finished no pass for {}s (checking that nothing happens: {what})",
-                STALL.as_secs()
+                progress.stall().as_secs()
             )));
         }
         tokio::time::sleep(POLL).await;

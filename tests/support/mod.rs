@@ -86,7 +86,9 @@ impl std::ops::Deref for Road {
 }
 
 /// `Ok(Some(v))` for a check that answers `Some(v)`.
-async fn answered<T>(check: impl Future<Output = Option<T>>) -> stagecoach::error::Result<Option<T>> {
+async fn answered<T>(
+    check: impl Future<Output = Option<T>>,
+) -> stagecoach::error::Result<Option<T>> {
     Ok(check.await)
 }
 
@@ -214,7 +216,12 @@ impl Road {
         self.person("alice").pull(repo, n).await.expect("pull")
     }
 
-    pub async fn status_of(&self, repo: &str, sha: &str, context: &str) -> Option<(String, String)> {
+    pub async fn status_of(
+        &self,
+        repo: &str,
+        sha: &str,
+        context: &str,
+    ) -> Option<(String, String)> {
         read_forge::status_of(&self.person("alice"), repo, sha, context)
             .await
             .expect("statuses")
@@ -318,7 +325,10 @@ impl Road {
     }
 
     pub async fn wait_passes(&self, n: u64) {
-        self.0.wait_passes(n).await.unwrap_or_else(|e| panic!("{e}"))
+        self.0
+            .wait_passes(n)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn product_pr_for(&self, component: &str, version: &str) -> Value {
@@ -393,7 +403,6 @@ pub fn git_server_side(program: &str, skip_var: &str) -> bool {
     );
     true
 }
-
 
 /// Register the test App (`stagecoach[bot]`) with the sandbox.
 pub async fn register_app(sb: &stagecoach::sandbox::Sandbox) {
