@@ -137,9 +137,18 @@ async fn the_draft_release_on_page_two_is_the_one_published() {
             .await
             .expect("create a release");
     }
+    let first_page = road
+        .person("alice")
+        .get("/repos/acme/product/releases?per_page=100")
+        .await
+        .expect("releases");
     assert!(
-        road.release("v1.1.0").await.is_none(),
+        !first_page.to_string().contains("\"v1.1.0\""),
         "v1.1.0's release is past the first page"
+    );
+    assert!(
+        road.release("v1.1.0").await.is_some(),
+        "the kit reads every page"
     );
 
     // 3. A newer minor moves staging on; calm v1.1.0 passed its KPI, and its
