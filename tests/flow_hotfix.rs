@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{LOW, Road, wait_for};
+use support::{LOW, Road};
 
 fn with_hotfix(label: &str) -> Vec<&str> {
     LOW.iter().copied().chain([label]).collect()
@@ -69,7 +69,7 @@ async fn on_call_hotfixes_a_release_off_main_to_canary_and_main_keeps_the_fix() 
         .wait_comment("payments", n, "promote v1.0.1 --to prod")
         .await;
     assert!(said.contains("canary"), "{said}");
-    wait_for("main carries payments 1.4.3", || async {
+    road.wait_for("main carries payments 1.4.3", || async {
         road.file_at("product", "main", "product.yaml")
             .filter(|m| m.contains("payments, version: 1.4.3"))
     })

@@ -161,7 +161,7 @@ async fn a_smoke_failure_with_the_toggle_off_fails_the_gate_and_rolls_back() {
     assert!(smoke.contains("toggle off: failed"), "{smoke}");
     road.wait_comment("product", n, "smoke gate failed").await;
     road.wait_landscape("ci", "ci-1", "checkout", "2.0.1").await;
-    support::wait_for("the PR environment is torn down", || async {
+    road.wait_for("the PR environment is torn down", || async {
         road.file_at("landscape-ci", "main", &format!("envs/pr-{n}/values.yaml"))
             .is_none()
             .then_some(())
@@ -182,7 +182,7 @@ async fn a_smoke_failure_rolls_back_and_tears_the_environment_down() {
     road.wait_status("product", &head_sha(&pr), "stagecoach/smoke", "failure")
         .await;
     road.wait_landscape("ci", "ci-1", "checkout", "2.0.1").await;
-    support::wait_for("the PR environment is torn down", || async {
+    road.wait_for("the PR environment is torn down", || async {
         road.log("landscape-ci", "main")
             .iter()
             .any(|m| m.contains(&format!("env: tear down pr-{n}")))
