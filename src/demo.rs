@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::engine::{Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use crate::error::{Error, Result};
-use crate::kit::{Road, RoadOptions, read_forge};
+use crate::kit::{HIGH, LOW, Road, RoadOptions, read_forge};
 use crate::sandbox::people::Person;
 
 /// `println!` that ends the process quietly when stdout is closed
@@ -599,12 +599,7 @@ impl Story<'_> {
                 "payments",
                 "feat/intents",
                 "feat(api)!: payment intents replace charges\n\nBREAKING CHANGE: /charges is gone",
-                &[
-                    "component: XL",
-                    "change: XL",
-                    "ft-coverage: 20",
-                    "functional: true",
-                ],
+                HIGH,
             )
             .await?;
         self.merge_and_release("alice", "payments", n, "v2.0.0")
@@ -771,12 +766,7 @@ impl Story<'_> {
                 "checkout",
                 "fix/double-charge",
                 "fix(payment): no double charge on retry (#77)",
-                &[
-                    "component: S",
-                    "change: S",
-                    "ft-coverage: 90",
-                    "functional: true",
-                ],
+                LOW,
             )
             .await?;
         self.merge_and_release("alice", "checkout", n, "v2.1.1")

@@ -675,27 +675,9 @@ async fn component_pr(
     branch: &str,
     message: &str,
 ) -> u64 {
-    let file = format!("src/{}.txt", branch.replace('/', "-"));
-    p.commit_files(repo, branch, &[(&file, message)], message)
-        .await
-        .expect("commit");
-    let n = p
-        .open_pr(repo, branch, "main", message, "")
-        .await
-        .expect("open pr");
-    p.add_labels(
-        repo,
-        n,
-        &[
-            "component: S",
-            "change: S",
-            "ft-coverage: 90",
-            "functional: true",
-        ],
-    )
-    .await
-    .expect("labels");
-    n
+    let opened =
+        stagecoach::kit::steps::open_component_pr(p, repo, branch, message, stagecoach::kit::LOW);
+    opened.await.expect("a low-risk component PR")
 }
 
 /// `payments: 1.4.2 → 1.5.0` → (payments, 1.5.0): what a product PR bumps.

@@ -141,15 +141,8 @@ fn hint(rig: &Rig, twin: &Twin) {
 /// A component PR with `labels`, merged and tagged by the component's own
 /// pipeline once the bots checked its labels (as branch protection would).
 async fn release(p: &Person, repo: &str, branch: &str, message: &str, labels: &[&str], tag: &str) {
-    let file = format!("src/{}.txt", branch.replace('/', "-"));
-    p.commit_files(repo, branch, &[(&file, message)], message)
-        .await
-        .expect("commit");
-    let n = p
-        .open_pr(repo, branch, "main", message, "")
-        .await
-        .expect("open pr");
-    p.add_labels(repo, n, labels).await.expect("labels");
+    let opened = stagecoach::kit::steps::open_component_pr(p, repo, branch, message, labels);
+    let n = opened.await.expect("a component PR");
     let head = p.pull(repo, n).await.expect("pull")["head"]["sha"]
         .as_str()
         .expect("sha")

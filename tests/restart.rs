@@ -616,12 +616,7 @@ async fn low_risk_to_staging(dying: bool) -> Road {
         "payments",
         "feat/wallets",
         "feat(wallet): pay with a wallet",
-        &[
-            "component: S",
-            "change: S",
-            "ft-coverage: 90",
-            "functional: true",
-        ],
+        kit::LOW,
         "v1.5.0",
     )
     .await;
@@ -638,12 +633,7 @@ async fn high_risk_through_approval(dying: bool) -> Road {
         "payments",
         "feat/intents",
         "feat(api)!: payment intents replace charges\n\nBREAKING CHANGE: /charges is gone",
-        &[
-            "component: XL",
-            "change: XL",
-            "ft-coverage: 20",
-            "functional: true",
-        ],
+        kit::HIGH,
         "v2.0.0",
     )
     .await;

@@ -3,6 +3,7 @@
 
 use super::road::Road;
 use crate::error::{Error, Result};
+use crate::sandbox::Person;
 
 /// Labels of a correctly labelled low-risk functional change.
 pub const LOW: &[&str] = &[
@@ -26,8 +27,28 @@ pub const HIGH: &[&str] = &[
     "functional: true",
 ];
 
+/// A developer's change: branch, commit, PR (titled by the message's first
+/// line), labels. Returns the PR number.
+pub async fn open_component_pr(
+    p: &Person,
+    repo: &str,
+    branch: &str,
+    message: &str,
+    labels: &[&str],
+) -> Result<u64> {
+    let file = format!("src/{}.txt", branch.replace('/', "-"));
+    p.commit_files(repo, branch, &[(&file, message)], message)
+        .await?;
+    let title = message.lines().next().unwrap_or(message);
+    let n = p.open_pr(repo, branch, "main", title, "").await?;
+    if !labels.is_empty() {
+        p.add_labels(repo, n, labels).await?;
+    }
+    Ok(n)
+}
+
 impl Road {
-    /// A developer's change: branch, commit, PR, labels. Returns the PR number.
+    /// `who`'s change on `repo` (see [`open_component_pr`]).
     pub async fn component_pr(
         &self,
         who: &str,
@@ -36,16 +57,7 @@ impl Road {
         message: &str,
         labels: &[&str],
     ) -> Result<u64> {
-        let p = self.person(who)?;
-        let file = format!("src/{}.txt", branch.replace('/', "-"));
-        p.commit_files(repo, branch, &[(&file, message)], message)
-            .await?;
-        let title = message.lines().next().unwrap_or(message);
-        let n = p.open_pr(repo, branch, "main", title, "").await?;
-        if !labels.is_empty() {
-            p.add_labels(repo, n, labels).await?;
-        }
-        Ok(n)
+        open_component_pr(&self.person(who)?, repo, branch, message, labels).await
     }
 
     /// Merge a component PR and let its own pipeline tag the release.

@@ -233,17 +233,9 @@ pub async fn merge_after_labels_check(
 /// A component PR with a change on `branch` and every label a low-risk
 /// change needs.
 async fn open_low_risk_pr(p: &Person, repo: &str, branch: &str) -> u64 {
-    let file = format!("src/{}.txt", branch.replace('/', "-"));
     let message = format!("fix({repo}): {branch}");
-    p.commit_files(repo, branch, &[(&file, &message)], &message)
-        .await
-        .expect("commit");
-    let n = p
-        .open_pr(repo, branch, "main", &message, "")
-        .await
-        .expect("open pr");
-    p.add_labels(repo, n, LOW).await.expect("labels");
-    n
+    let opened = kit::steps::open_component_pr(p, repo, branch, &message, LOW);
+    opened.await.expect("a low-risk component PR")
 }
 
 /// Nothing done twice, anywhere the bot writes on the forge: one PR per head
