@@ -135,14 +135,39 @@ where
 /// Wait until the bot has finished `n` more passes. The first may have
 /// begun before the call, so "one whole pass saw it" takes `n >= 2`.
 pub async fn wait_passes(progress: &Progress, n: u64) -> Result<()> {
+    let what = format!("waiting for {n} passes");
+    over_passes(progress, n, &what, || async { Ok(false) }).await
+}
+
+/// Check that `happened` stays `false` while the bot makes `passes` whole
+/// passes (at least 2: the first may have begun before the call).
+pub async fn stays<F, Fut>(progress: &Progress, what: &str, passes: u64, happened: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let what = format!("checking that nothing happens: {what}");
+    over_passes(progress, passes.max(2), &what, happened).await
+}
+
+/// Ask `happened` (an error once it is true) until the bot finished `n`
+/// more passes.
+async fn over_passes<F, Fut>(progress: &Progress, n: u64, what: &str, mut happened: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
     let mut watch = Watch::new(progress).await;
     loop {
+        if happened().await? {
+            return Err(Error::world(format!("it happened but should not ({what})")));
+        }
         if watch.passes().await >= n {
             return Ok(());
         }
         if watch.stalled() {
             return Err(Error::world(format!(
-                "the bot finished no pass for {}s (waiting for {n} passes)",
+                "the bot finished no pass for {}s ({what})",
                 progress.stall().as_secs()
             )));
         }
@@ -150,33 +175,66 @@ pub async fn wait_passes(progress: &Progress, n: u64) -> Result<()> {
     }
 }
 
-/// Check that `happened` stays `false` while the bot makes `passes` whole
-/// passes (at least 2: the first may have begun before the call).
-pub async fn stays<F, Fut>(
-    progress: &Progress,
-    what: &str,
-    passes: u64,
-    mut happened: F,
-) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool>>,
-{
-    let passes = passes.max(2);
-    let mut watch = Watch::new(progress).await;
-    loop {
-        if happened().await? {
-            return Err(Error::world(format!("it happened but should not: {what}")));
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// A `/metrics` whose pass counter moves by `step` each time it is read.
+    async fn counting_metrics(step: u64) -> Progress {
+        let passes = Arc::new(AtomicU64::new(0));
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let n = passes.fetch_add(step, Ordering::SeqCst);
+                async move { format!("stagecoach_passes_total {n}\n") }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let addr = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Progress::Serve {
+            http: crate::engine::http::client_builder()
+                .build()
+                .expect("client"),
+            addr,
         }
-        if watch.passes().await >= passes {
-            return Ok(());
-        }
-        if watch.stalled() {
-            return Err(Error::world(format!(
-                "the bot finished no pass for {}s (checking that nothing happens: {what})",
-                progress.stall().as_secs()
-            )));
-        }
-        tokio::time::sleep(POLL).await;
+    }
+
+    #[tokio::test]
+    async fn a_step_is_given_up_after_the_bots_passes_not_a_time() {
+        let progress = counting_metrics(PATIENCE / 4).await;
+        let e = wait_for(&progress, "never", || async { Ok(None::<()>) })
+            .await
+            .expect_err("gives up");
+        assert!(e.to_string().contains("passes of the bot: never"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn nothing_happening_is_checked_over_whole_passes() {
+        let progress = counting_metrics(1).await;
+        stays(&progress, "quiet", 2, || async { Ok(false) })
+            .await
+            .expect("stays quiet");
+        let e = stays(&progress, "loud", 2, || async { Ok(true) })
+            .await
+            .expect_err("it happened");
+        assert!(e.to_string().contains("loud"), "{e}");
+        wait_passes(&progress, 3).await.expect("passes come");
+    }
+
+    #[tokio::test]
+    async fn a_wait_where_no_bot_counts_has_only_its_own_bound() {
+        let e = wait_for(
+            &Progress::Within(Duration::from_millis(300)),
+            "never",
+            || async { Ok(None::<()>) },
+        )
+        .await
+        .expect_err("gives up");
+        assert!(e.to_string().contains("no pass for 0s: never"), "{e}");
     }
 }
