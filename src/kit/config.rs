@@ -1,11 +1,12 @@
 //! The bot's config text for a sandbox world: one function, with options,
-//! for the demo, the tests and the benches (no copy of it anywhere else).
+//! for `stagecoach sandbox`'s files, the demo, the tests and the benches (no
+//! copy of it anywhere else).
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::sandbox::{BOT_BUDGET, Sandbox};
+use crate::sandbox::{BOT_BUDGET, Sandbox, World};
 
 /// How the bot signs in to the sandbox's API.
 #[derive(Debug, Clone)]
@@ -31,6 +32,11 @@ pub struct BotConfig {
     /// `git.url`: over the sandbox's HTTP by default.
     pub git_url: String,
     pub cache_dir: PathBuf,
+    /// Write the `server:` section (a person's config, for `promote` and
+    /// `status`, has none).
+    pub server: bool,
+    /// `server.listen`: a free port by default.
+    pub listen: String,
     /// `server.webhook_secret`; `None`: unsigned webhooks are refused.
     pub webhook_secret: Option<String>,
     /// `server.resync` (`1s`, `300ms`, …).
@@ -45,12 +51,19 @@ impl BotConfig {
     /// The bot (its own token, git over HTTP, `sandbox::BOT_BUDGET`, a 1s
     /// resync, listening on a free port) with its git cache in `cache_dir`.
     pub fn for_sandbox(sb: &Sandbox, cache_dir: &Path) -> BotConfig {
+        BotConfig::for_world(&sb.world, &sb.api_url, cache_dir)
+    }
+
+    /// The same for a world served (or to be served) at `api_url`.
+    pub fn for_world(world: &World, api_url: &str, cache_dir: &Path) -> BotConfig {
         BotConfig {
-            api_url: sb.api_url.clone(),
-            credentials: Credentials::Token(sb.world.bot_token().to_string()),
+            api_url: api_url.to_string(),
+            credentials: Credentials::Token(world.bot_token().to_string()),
             budget: Some(BOT_BUDGET.to_string()),
-            git_url: sb.git_http_url_template(),
+            git_url: crate::sandbox::git_http::url_template(api_url),
             cache_dir: cache_dir.to_path_buf(),
+            server: true,
+            listen: "127.0.0.1:0".into(),
             webhook_secret: None,
             resync: "1s".into(),
             sweep: None,
@@ -74,43 +87,49 @@ impl BotConfig {
         self
     }
 
-    /// The config as the bot reads it.
+    /// The config as the bot reads it (and a person can read it: the
+    /// comments say what is special about a sandbox's).
     pub fn text(&self) -> String {
-        let credentials = match &self.credentials {
-            Credentials::Token(token) => format!("token: \"{token}\""),
+        let mut out = format!("forge:\n  api_url: \"{}\"\n", self.api_url);
+        match &self.credentials {
+            Credentials::Token(token) => {
+                out.push_str(&format!("  token: \"{token}\"   # a throwaway sandbox token\n"));
+            }
             Credentials::App {
                 app_id,
                 installation_id,
                 private_key,
-            } => format!(
-                "app: {{app_id: {app_id}, installation_id: {installation_id}, private_key: \"{}\"}}",
+            } => out.push_str(&format!(
+                "  app:\n    app_id: {app_id}\n    installation_id: {installation_id}\n    private_key: \"{}\"\n",
                 private_key.display()
-            ),
-        };
-        let budget = self
-            .budget
-            .as_ref()
-            .map(|b| format!(", budget: {b}"))
-            .unwrap_or_default();
-        let mut server = format!("listen: \"127.0.0.1:0\", resync: {}", self.resync);
-        for (key, value) in [
-            ("webhook_secret", &self.webhook_secret),
-            ("sweep", &self.sweep),
-            ("read_token", &self.read_token),
-        ] {
-            if let Some(v) = value {
-                server.push_str(&format!(", {key}: \"{v}\""));
+            )),
+        }
+        if let Some(budget) = &self.budget {
+            out.push_str(&format!(
+                "  budget: {budget}   # the sandbox enforces GitHub's limits; writes need no spacing on 127.0.0.1\n"
+            ));
+        }
+        out.push_str(&format!(
+            "git:\n  url: \"{}\"\n  cache_dir: \"{}\"\nproduct:\n  repo: acme/product\n",
+            self.git_url,
+            self.cache_dir.display()
+        ));
+        if self.server {
+            out.push_str(&format!(
+                "server:\n  listen: \"{}\"\n  resync: {}\n",
+                self.listen, self.resync
+            ));
+            for (key, value) in [
+                ("webhook_secret", &self.webhook_secret),
+                ("sweep", &self.sweep),
+                ("read_token", &self.read_token),
+            ] {
+                if let Some(v) = value {
+                    out.push_str(&format!("  {key}: \"{v}\"\n"));
+                }
             }
         }
-        format!(
-            "forge: {{api_url: \"{api}\", {credentials}{budget}}}\n\
-             git: {{url: \"{git}\", cache_dir: \"{cache}\"}}\n\
-             product: {{repo: acme/product}}\n\
-             server: {{{server}}}\n",
-            api = self.api_url,
-            git = self.git_url,
-            cache = self.cache_dir.display(),
-        )
+        out
     }
 
     /// The config, parsed as `serve` would parse it.
@@ -136,11 +155,22 @@ mod tests {
             budget: Some(BOT_BUDGET.into()),
             git_url: "http://127.0.0.1:1/git/{owner}/{name}.git".into(),
             cache_dir: "/tmp/cache".into(),
+            server: true,
+            listen: "127.0.0.1:0".into(),
             webhook_secret: Some("s".into()),
             resync: "300ms".into(),
             sweep: Some("5s".into()),
             read_token: Some("r".into()),
         }
+    }
+
+    #[test]
+    fn a_persons_config_has_no_server_section() {
+        let mut c = config();
+        c.server = false;
+        let text = c.text();
+        assert!(!text.contains("server:"), "{text}");
+        Config::parse(&text, "t").expect("parses");
     }
 
     #[test]
@@ -163,11 +193,13 @@ mod tests {
         };
         (c.budget, c.webhook_secret, c.sweep, c.read_token) = (None, None, None, None);
         let text = c.text();
-        assert!(text.contains("app: {app_id: 42, installation_id: 7, private_key: \"/k.pem\"}"));
         assert!(
             !text.contains("budget") && !text.contains("secret"),
             "{text}"
         );
-        Config::parse(&text, "t").expect("parses");
+        let parsed = Config::parse(&text, "t").expect("parses");
+        let app = parsed.forge.app.expect("an app");
+        assert_eq!((app.app_id, app.installation_id), (42, 7), "{text}");
+        assert!(parsed.forge.token.is_none(), "{text}");
     }
 }
