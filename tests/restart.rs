@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use stagecoach::engine::{Clock, Engine, NOTES_SAMPLES};
+use stagecoach::engine::{Clock, Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use stagecoach::error::{Error, Result};
 use stagecoach::forge::github::GitHub;
 use stagecoach::forge::{
@@ -489,69 +489,33 @@ impl EndState {
                         .or_insert_with(|| s["state"].as_str().unwrap_or("").to_string());
                 }
             }
-            let bare = git2::Repository::open_bare(road.sb.world.repo_path(repo)).expect("bare");
             let mut commits = BTreeMap::new();
-            let mut walk = bare.revwalk().expect("walk");
-            walk.push_ref("refs/heads/main").expect("main");
-            for oid in walk.flatten() {
-                let c = bare.find_commit(oid).expect("commit");
-                let subject = c.summary().ok().flatten().unwrap_or("").to_string();
+            for message in road.repos.log(repo, "main").expect("commits") {
+                let subject = message.lines().next().unwrap_or("");
                 // The sandbox re-points the policy at its own port: not ours.
                 if subject.starts_with("chore(policy): point the demo policy") {
                     continue;
                 }
-                *commits.entry(normalize(&subject)).or_insert(0) += 1;
+                *commits.entry(normalize(subject)).or_insert(0) += 1;
             }
             state.commits.insert(repo.clone(), commits);
-            let tree = bare
-                .revparse_single("main^{tree}")
-                .expect("tree")
-                .peel_to_tree()
-                .expect("tree");
-            let mut files = BTreeMap::new();
-            tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-                if let Ok(blob) = entry.to_object(&bare).and_then(|o| o.peel_to_blob()) {
-                    let path = format!("{root}{}", entry.name().unwrap_or(""));
-                    if path != "policies/default.yaml" {
-                        files.insert(path, normalize(&String::from_utf8_lossy(blob.content())));
-                    }
-                }
-                git2::TreeWalkResult::Ok
-            })
-            .expect("walk");
-            state.files.insert(repo.clone(), files);
+            let mut files = road.repos.files(repo, "main").expect("files");
+            files.remove(kit::POLICY_PATH);
+            let files = files.into_iter().map(|(p, t)| (p, normalize(&t)));
+            state.files.insert(repo.clone(), files.collect());
         }
-        let product = git2::Repository::open_bare(road.sb.world.repo_path("product")).expect("p");
-        for name in product
-            .tag_names(None)
-            .expect("tags")
-            .iter()
-            .flatten()
-            .flatten()
-        {
-            let tag = product
-                .revparse_single(&format!("refs/tags/{name}"))
-                .expect("tag");
-            let message = tag
-                .as_tag()
-                .and_then(|t| t.message().ok().flatten())
-                .map(normalize)
-                .unwrap_or_default();
-            state.tags.insert(name.to_string(), message);
-            let commit = tag.peel_to_commit().expect("commit").id();
-            let note = |r: &str| {
-                product
-                    .find_note(Some(r), commit)
-                    .ok()
-                    .and_then(|n| n.message().ok().map(normalize))
-            };
-            state.notes.insert(
-                name.to_string(),
-                (
-                    note("refs/notes/stability"),
-                    note("refs/notes/stability-samples"),
-                ),
+        for name in road.repos.tags("product").expect("tags") {
+            let message = road.repos.tag_message("product", &name).expect("tag");
+            state.tags.insert(
+                name.clone(),
+                message.as_deref().map(normalize).unwrap_or_default(),
             );
+            let note = |r: &str| {
+                let text = road.repos.note(r, &name).expect("notes");
+                text.as_deref().map(normalize)
+            };
+            let notes = (note(NOTES_STABILITY), note(NOTES_SAMPLES));
+            state.notes.insert(name.clone(), notes);
         }
         for r in read_forge::releases(&alice).await.expect("releases") {
             state

@@ -1,6 +1,7 @@
 //! Reading the sandbox's bare repos like a person with a clone would:
 //! files, landscape versions, commits, tags, notes, the staging marker.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
@@ -39,6 +40,23 @@ impl Repos {
         Ok(obj
             .as_blob()
             .map(|b| String::from_utf8_lossy(b.content()).into_owned()))
+    }
+
+    /// Every file at `rev`: path → text.
+    pub fn files(&self, repo: &str, rev: &str) -> Result<BTreeMap<String, String>> {
+        let r = self.bare(repo)?;
+        let tree = r
+            .revparse_single(&format!("{rev}^{{tree}}"))?
+            .peel_to_tree()?;
+        let mut files = BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if let Ok(blob) = entry.to_object(&r).and_then(|o| o.peel_to_blob()) {
+                let path = format!("{root}{}", entry.name().unwrap_or(""));
+                files.insert(path, String::from_utf8_lossy(blob.content()).into_owned());
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        Ok(files)
     }
 
     /// The version `env`'s `cluster` runs of `component` (its `image.tag`).
