@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::engine::{Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use crate::error::{Error, Result};
-use crate::kit::{HIGH, LOW, Road, RoadOptions, read_forge};
+use crate::kit::{HIGH, LOW, Road, RoadOptions, read_forge, steps};
 use crate::sandbox::people::Person;
 
 /// `println!` that ends the process quietly when stdout is closed
@@ -293,10 +293,8 @@ impl Story<'_> {
         message: &str,
         labels: &[&str],
     ) -> Result<u64> {
-        let n = self
-            .road
-            .component_pr(who, repo, branch, message, labels)
-            .await?;
+        let person = self.person(who)?;
+        let n = steps::open_component_pr(&person, repo, branch, message, labels).await?;
         let title = message.lines().next().unwrap_or(message);
         self.t.line(
             who,

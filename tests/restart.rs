@@ -366,11 +366,9 @@ impl Road {
         labels: &[&str],
         tag: &str,
     ) {
-        let n = self
-            .kit
-            .component_pr("alice", repo, branch, message, labels)
-            .await
-            .expect("a component PR");
+        let alice = self.person("alice");
+        let opened = kit::steps::open_component_pr(&alice, repo, branch, message, labels);
+        let n = opened.await.expect("a component PR");
         let released = self.kit.merge_and_release("alice", repo, n, tag);
         released.await.expect("merge and tag");
     }

@@ -48,18 +48,6 @@ pub async fn open_component_pr(
 }
 
 impl Road {
-    /// `who`'s change on `repo` (see [`open_component_pr`]).
-    pub async fn component_pr(
-        &self,
-        who: &str,
-        repo: &str,
-        branch: &str,
-        message: &str,
-        labels: &[&str],
-    ) -> Result<u64> {
-        open_component_pr(&self.person(who)?, repo, branch, message, labels).await
-    }
-
     /// Merge a component PR and let its own pipeline tag the release.
     pub async fn merge_and_release(&self, who: &str, repo: &str, n: u64, tag: &str) -> Result<()> {
         let p = self.person(who)?;

@@ -163,7 +163,8 @@ impl Road {
         message: &str,
         labels: &[&str],
     ) -> u64 {
-        let pr = self.0.component_pr(who, repo, branch, message, labels);
+        let person = self.person(who);
+        let pr = kit::steps::open_component_pr(&person, repo, branch, message, labels);
         pr.await.expect("a component PR")
     }
 
