@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use semver::Version;
-use stagecoach::config::Config;
 use stagecoach::engine::Engine;
 use stagecoach::forge::github::GitHub;
 use stagecoach::sandbox::{self, Sandbox, SandboxOptions};
@@ -23,16 +22,10 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn engine(sb: &Sandbox, dir: &std::path::Path) -> Engine {
-    let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n",
-        api = sb.api_url,
-        token = sb.world.bot_token(),
-        url = sb.git_http_url_template(),
-        cache = dir.join("cache").display(),
-    );
-    let config = Config::parse(&text, "bench config").expect("config");
+    // The kit's config for the sandbox, with the bot's default budget.
+    let mut bot = stagecoach::kit::BotConfig::for_sandbox(sb, &dir.join("cache"));
+    bot.budget = None;
+    let config = bot.parse().expect("config");
     let forge = GitHub::from_config(&config).expect("forge");
     Engine::new(config, Arc::new(forge))
 }

@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stagecoach::config::Config;
 use stagecoach::engine::Engine;
 use stagecoach::forge::github::{BudgetLimits, GitHub};
 use stagecoach::sandbox::{self, Sandbox, SandboxOptions, limits, world};
@@ -26,16 +25,10 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn engine(sb: &Sandbox, dir: &std::path::Path) -> Engine {
-    let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\"}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n",
-        api = sb.api_url,
-        token = sb.world.bot_token(),
-        url = sb.git_http_url_template(),
-        cache = dir.join("cache").display(),
-    );
-    let config = Config::parse(&text, "bench config").expect("config");
+    // The kit's config for the sandbox, with the bot's default budget.
+    let mut bot = stagecoach::kit::BotConfig::for_sandbox(sb, &dir.join("cache"));
+    bot.budget = None;
+    let config = bot.parse().expect("config");
     // Unbounded, to measure what a pass costs rather than how long the
     // budget makes it wait; the figures say what the budget would make of it.
     let forge = GitHub::from_config(&config)

@@ -61,18 +61,9 @@ impl Manual {
 fn config(sb: &Sandbox, cache: &std::path::Path, sweep: &str) -> Config {
     // The sandbox enforces GitHub's secondary limits itself; the bot's
     // budget is the sandbox's (writes not spaced), as in the demo and tests.
-    let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n\
-         server: {{resync: 60s, sweep: {sweep}}}\n",
-        api = sb.api_url,
-        token = sb.world.bot_token(),
-        budget = sandbox::BOT_BUDGET,
-        url = sb.git_http_url_template(),
-        cache = cache.display(),
-    );
-    Config::parse(&text, "bench config").expect("config")
+    let mut bot = stagecoach::kit::BotConfig::for_sandbox(sb, cache).resync("60s");
+    bot.sweep = Some(sweep.to_string());
+    bot.parse().expect("config")
 }
 
 fn engine(sb: &Sandbox, cache: &std::path::Path, sweep: &str) -> Engine {

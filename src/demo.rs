@@ -2,27 +2,23 @@
 //!
 //! The sandbox (a GitHub-compatible server over bare repos) and the real bot
 //! (the same GitHub client, git code and webhook server as production) run in
-//! one process. People act through the sandbox's API like they would on
-//! GitHub; the bot only hears about it through signed webhooks and its resync
-//! loop. Every step waits for the bot's visible result and checks it; the
-//! demo fails (exit 1) on the first step that does not happen.
+//! one process, started by the kit the tests use (`crate::kit`). People act
+//! through the sandbox's API like they would on GitHub; the bot only hears
+//! about it through signed webhooks and its resync loop. Every step waits for
+//! the bot's visible result (for as long as the bot makes passes) and checks
+//! it; the demo fails (exit 1) on the first step that does not happen.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::bot::Bot;
-use crate::config::Config;
-use crate::engine::{Engine, NOTES_STABILITY};
+use crate::engine::{Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use crate::error::{Error, Result};
-use crate::forge::github::GitHub;
-use crate::manifest::yaml_edit;
-use crate::metrics::Metrics;
+use crate::kit::{HIGH, LOW, Road, RoadOptions, read_forge, steps};
 use crate::sandbox::people::Person;
-use crate::sandbox::{self, Sandbox, SandboxOptions};
 
 /// `println!` that ends the process quietly when stdout is closed
 /// (`stagecoach demo | head`) instead of panicking.
@@ -31,11 +27,6 @@ macro_rules! say {
         let _ = crate::cli::emitln(&format!($($arg)*));
     }};
 }
-
-/// How long one step may take before the demo calls it failed.
-const STEP_TIMEOUT: Duration = Duration::from_secs(45);
-/// The Prometheus query of the demo policy's error-rate signal.
-const ERROR_RATE: &str = "sum(rate(http_requests_errors_total[5m]))";
 
 pub struct DemoOptions {
     pub dir: Option<PathBuf>,
@@ -81,6 +72,9 @@ impl Timeline {
     }
 }
 
+/// The bot's resync period in the demo.
+const RESYNC: Duration = Duration::from_secs(1);
+
 pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     // What was in `--dir` before, so that without `--keep` only what the
     // demo made there is removed afterwards.
@@ -111,47 +105,31 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
         "Stagecoach demo: the road from a component PR to production, in a sandbox at {}",
         dir.display()
     );
-    let sb = sandbox::start(SandboxOptions::new(&dir)).await?;
+    // Stormy weather on staging at first, so the first tag there fails its KPI.
+    let road = Road::start(RoadOptions {
+        dir: Some(dir.clone()),
+        calm: false,
+        resync: RESYNC,
+        ..RoadOptions::default()
+    })
+    .await?;
     t.line(
         "sandbox",
         &format!(
             "GitHub-compatible API on {} over bare repos in {}/repos",
-            sb.api_url,
+            road.sb.api_url,
             dir.display()
         ),
-    );
-
-    let secret = hex::encode(rand::random::<[u8; 16]>());
-    let config = bot_config(&sb, &dir, "cache", sb.world.bot_token(), &secret)?;
-    let metrics = Arc::new(Metrics::new());
-    let forge = GitHub::from_config(&config)?.with_metrics(metrics.clone());
-    let engine = Arc::new(Engine::new(config, Arc::new(forge)).with_metrics(metrics.clone()));
-
-    // Stormy weather on staging at first, so the first tag there fails its KPI.
-    let signals = sb.person("stagecoach-bot")?;
-    set_error_rate(&signals, 0.3).await?;
-    set_alerts(&signals, true).await?;
-
-    let bot = Bot::start(
-        engine.clone(),
-        metrics,
-        "127.0.0.1:0",
-        Some(secret.clone()),
-        Duration::from_secs(1),
-        None,
-    )
-    .await?;
-    sb.set_webhook(
-        Some(format!("http://{}/webhook", bot.addr)),
-        Some(secret.clone()),
     );
     t.line(
         "bot",
         &format!(
-            "listening on {} (webhooks signed, resync every 1s)",
-            bot.addr
+            "listening on {} (webhooks signed, resync every {}s)",
+            road.bot_addr().map(|a| a.to_string()).unwrap_or_default(),
+            RESYNC.as_secs()
         ),
     );
+    let engine = road.engine.clone();
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let _ = t.journal.set((engine.clone(), seen.clone()));
     let printer = spawn_journal_printer(engine.clone(), t.clone(), seen.clone());
@@ -160,22 +138,16 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     // the README's status/promote examples work as soon as it serves again.
     let kept_configs = if opts.keep {
         let secret = crate::cli::sandbox::webhook_secret(&dir)?;
-        Some((sb.world.clone(), secret))
+        Some((road.sb.world.clone(), secret))
     } else {
         None
     };
-    let story = Story {
-        sb: &sb,
-        dir: &dir,
-        t: &t,
-        secret: &secret,
-    };
+    let story = Story { road: &road, t: &t };
     let result = story.play().await;
 
     printer.abort();
     print_new_journal(&engine, &t, &seen);
-    bot.shutdown().await;
-    sb.shutdown().await;
+    road.stop().await;
     let elapsed = t.start.elapsed();
     result?;
     let steps = t.checks.load(std::sync::atomic::Ordering::Relaxed);
@@ -222,20 +194,6 @@ fn remove_new_entries(dir: &Path, before: &[std::ffi::OsString]) -> Result<()> {
     Ok(())
 }
 
-fn bot_config(sb: &Sandbox, dir: &Path, cache: &str, token: &str, secret: &str) -> Result<Config> {
-    let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n\
-         server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
-        api = sb.api_url,
-        budget = crate::sandbox::BOT_BUDGET,
-        url = sb.git_http_url_template(),
-        cache = dir.join(cache).display(),
-    );
-    Config::parse(&text, "demo config")
-}
-
 fn spawn_journal_printer(
     engine: Arc<Engine>,
     t: Arc<Timeline>,
@@ -261,59 +219,14 @@ fn print_new_journal(engine: &Engine, t: &Timeline, seen: &std::sync::atomic::At
     }
 }
 
-async fn set_error_rate(p: &Person, value: f64) -> Result<()> {
-    p.call(
-        Method::POST,
-        "/_sandbox/prometheus",
-        Some(json!({"query": ERROR_RATE, "value": value})),
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn set_alerts(p: &Person, firing: bool) -> Result<()> {
-    let alerts = if firing {
-        json!([{"labels": {"alertname": "HighLatency", "severity": "page", "namespace": "checkout"}}])
-    } else {
-        json!([])
-    };
-    p.call(Method::POST, "/_sandbox/alerts", Some(alerts))
-        .await
-        .map(|_| ())
-}
-
-/// Poll `check` until it returns `Some`, or fail the step.
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            return Err(Error::world(format!(
-                "demo step did not happen within {}s: {what}",
-                STEP_TIMEOUT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
 struct Story<'a> {
-    sb: &'a Sandbox,
-    dir: &'a Path,
+    road: &'a Road,
     t: &'a Timeline,
-    #[allow(dead_code)]
-    secret: &'a str,
 }
 
 impl Story<'_> {
     fn person(&self, login: &str) -> Result<Person> {
-        self.sb.person(login)
+        self.road.person(login)
     }
 
     async fn play(&self) -> Result<()> {
@@ -328,18 +241,19 @@ impl Story<'_> {
         Ok(())
     }
 
-    // ── helpers that read the world like a person would ──
+    /// Ask `check` until it answers, for as long as the bot makes progress.
+    async fn wait_for<T, F, Fut>(&self, what: &str, check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        self.road.wait_for(what, check).await
+    }
+
+    // ── reading the world like a person would (the kit's readers) ──
 
     async fn pr_by_head(&self, repo: &str, head: &str) -> Result<Option<Value>> {
-        let p = self.person("alice")?;
-        let list = p
-            .get(&format!("/repos/acme/{repo}/pulls?state=all&per_page=100"))
-            .await?;
-        Ok(list.as_array().and_then(|a| {
-            a.iter()
-                .find(|pr| pr["head"]["ref"].as_str() == Some(head))
-                .cloned()
-        }))
+        read_forge::pr_by_head(&self.person("alice")?, repo, head).await
     }
 
     async fn status_of(
@@ -348,100 +262,27 @@ impl Story<'_> {
         sha: &str,
         context: &str,
     ) -> Result<Option<(String, String)>> {
-        let p = self.person("alice")?;
-        let list = p
-            .get(&format!("/repos/acme/{repo}/commits/{sha}/statuses"))
-            .await?;
-        Ok(list.as_array().and_then(|a| {
-            a.iter()
-                .find(|s| s["context"].as_str() == Some(context))
-                .map(|s| {
-                    (
-                        s["state"].as_str().unwrap_or("").to_string(),
-                        s["description"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-        }))
+        read_forge::status_of(&self.person("alice")?, repo, sha, context).await
     }
 
+    /// The bot's comment saying `needle`, without its hidden sticky marker.
     async fn bot_comment(&self, repo: &str, pr: u64, needle: &str) -> Result<Option<String>> {
-        let p = self.person("alice")?;
-        Ok(p.comments(&format!("acme/{repo}"), pr)
+        Ok(read_forge::bot_comments(&self.person("alice")?, repo, pr)
             .await?
             .into_iter()
-            .find(|(a, b)| a == "stagecoach-bot" && b.contains(needle))
-            // The first line is the sticky comment's hidden marker.
-            .map(|(_, b)| b.lines().skip(1).collect::<Vec<_>>().join("\n")))
-    }
-
-    fn bare(&self, repo: &str) -> Result<git2::Repository> {
-        Ok(git2::Repository::open_bare(
-            self.dir.join("repos/acme").join(format!("{repo}.git")),
-        )?)
-    }
-
-    fn file_at(&self, repo: &str, rev: &str, path: &str) -> Result<Option<String>> {
-        let r = self.bare(repo)?;
-        let Ok(obj) = r.revparse_single(&format!("{rev}:{path}")) else {
-            return Ok(None);
-        };
-        let Some(blob) = obj.as_blob() else {
-            return Ok(None);
-        };
-        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
-    }
-
-    fn landscape_version(
-        &self,
-        env: &str,
-        cluster: &str,
-        component: &str,
-    ) -> Result<Option<String>> {
-        let text = self.file_at(
-            &format!("landscape-{env}"),
-            "main",
-            &format!("clusters/{cluster}/{component}/values.yaml"),
-        )?;
-        Ok(text.and_then(|t| yaml_edit::get_scalar(&t, "image.tag").ok().flatten()))
-    }
-
-    fn tag_message(&self, repo: &str, tag: &str) -> Result<Option<String>> {
-        let r = self.bare(repo)?;
-        let Ok(reference) = r.find_reference(&format!("refs/tags/{tag}")) else {
-            return Ok(None);
-        };
-        Ok(reference
-            .peel_to_tag()
-            .ok()
-            .and_then(|t| t.message().ok().flatten().map(str::to_string)))
+            .find(|b| b.contains(needle))
+            .map(|b| b.lines().skip(1).collect::<Vec<_>>().join("\n")))
     }
 
     fn note(&self, tag: &str) -> Result<Option<String>> {
-        let r = self.bare("product")?;
-        let Ok(commit) = r.revparse_single(&format!("{tag}^{{commit}}")) else {
-            return Ok(None);
-        };
-        Ok(r.find_note(Some(NOTES_STABILITY), commit.id())
-            .ok()
-            .and_then(|n| n.message().ok().map(str::to_string)))
-    }
-
-    fn on_main(&self, repo: &str, tag: &str) -> Result<bool> {
-        let r = self.bare(repo)?;
-        let main = r.revparse_single("main^{commit}")?.id();
-        let t = r.revparse_single(&format!("{tag}^{{commit}}"))?.id();
-        Ok(main == t || r.graph_descendant_of(main, t)?)
+        self.road.repos.note(NOTES_STABILITY, tag)
     }
 
     async fn release(&self, tag: &str) -> Result<Option<Value>> {
-        let p = self.person("alice")?;
-        let list = p.get("/repos/acme/product/releases?per_page=100").await?;
-        Ok(list.as_array().and_then(|a| {
-            a.iter()
-                .find(|r| r["tag_name"].as_str() == Some(tag))
-                .cloned()
-        }))
+        read_forge::release(&self.person("alice")?, tag).await
     }
+
+    // ── people's steps and the bot's answers, told on the timeline ──
 
     /// A developer's change: branch, commit, PR with labels. Returns the PR number.
     async fn component_pr(
@@ -452,15 +293,9 @@ impl Story<'_> {
         message: &str,
         labels: &[&str],
     ) -> Result<u64> {
-        let p = self.person(who)?;
-        let file = format!("src/{}.txt", branch.replace('/', "-"));
-        p.commit_files(repo, branch, &[(&file, message)], message)
-            .await?;
+        let person = self.person(who)?;
+        let n = steps::open_component_pr(&person, repo, branch, message, labels).await?;
         let title = message.lines().next().unwrap_or(message);
-        let n = p.open_pr(repo, branch, "main", title, "").await?;
-        if !labels.is_empty() {
-            p.add_labels(repo, n, labels).await?;
-        }
         self.t.line(
             who,
             &format!("opens {repo}#{n} \"{title}\" [{}]", labels.join(", ")),
@@ -470,20 +305,14 @@ impl Story<'_> {
 
     /// Merge a component PR and let its own pipeline tag the release.
     async fn merge_and_release(&self, who: &str, repo: &str, n: u64, tag: &str) -> Result<()> {
-        let p = self.person(who)?;
-        let sha = p.merge(repo, n).await?;
+        self.road.merge_and_release(who, repo, n, tag).await?;
         self.t.line(who, &format!("merges {repo}#{n}"));
-        p.tag(repo, tag, &sha).await?;
         self.t.line(&format!("{repo} ci"), &format!("tags {tag}"));
         Ok(())
     }
 
     async fn product_pr_for(&self, component: &str, version: &str) -> Result<Value> {
-        let head = format!("stagecoach/{component}-{version}");
-        let pr = wait_for(&format!("a product PR for {component} {version}"), || {
-            self.pr_by_head("product", &head)
-        })
-        .await?;
+        let pr = self.road.product_pr_for(component, version).await?;
         self.t.ok(&format!(
             "product PR #{} opened for {component} {version}",
             pr["number"]
@@ -491,22 +320,8 @@ impl Story<'_> {
         Ok(pr)
     }
 
-    async fn wait_merged(&self, n: u64) -> Result<()> {
-        let p = self.person("alice")?;
-        wait_for(&format!("product#{n} merged"), || async {
-            Ok(p.pull("product", n).await?["merged"]
-                .as_bool()
-                .filter(|m| *m))
-        })
-        .await?;
-        Ok(())
-    }
-
     async fn wait_tag(&self, tag: &str) -> Result<String> {
-        let msg = wait_for(&format!("product tag {tag}"), || async {
-            self.tag_message("product", tag)
-        })
-        .await?;
+        let msg = self.road.wait_tag(tag).await?;
         let headline: Vec<&str> = msg
             .lines()
             .filter(|l| l.starts_with("#") || l.starts_with("- "))
@@ -520,13 +335,7 @@ impl Story<'_> {
     }
 
     async fn wait_staging(&self, tag: &str) -> Result<()> {
-        wait_for(&format!("{tag} on staging"), || async {
-            let marker = self.file_at("landscape-staging", "main", ".stagecoach/promotion.yaml")?;
-            Ok(marker
-                .filter(|m| m.contains(&format!("tag: {tag}")))
-                .map(|_| ()))
-        })
-        .await?;
+        self.road.wait_staging(tag).await?;
         self.t.ok(&format!("{tag} promoted to staging"));
         Ok(())
     }
@@ -537,19 +346,15 @@ impl Story<'_> {
         self.t
             .chapter("0. The bot starts: staging takes the newest minor tag and samples it");
         self.wait_staging("v1.0.0").await?;
-        wait_for("a stability sample of v1.0.0", || async {
-            let r = self.bare("product")?;
+        self.wait_for("a stability sample of v1.0.0", || async {
+            let r = self.road.repos.bare("product")?;
             let commit = r.revparse_single("v1.0.0^{commit}")?.id();
-            Ok(r.find_note(Some(crate::engine::NOTES_SAMPLES), commit)
-                .ok()
-                .map(|_| ()))
+            Ok(r.find_note(Some(NOTES_SAMPLES), commit).ok().map(|_| ()))
         })
         .await?;
         self.t
             .ok("v1.0.0 sampled while staging has alerts firing and a 30% error rate");
-        let p = self.person("stagecoach-bot")?;
-        set_alerts(&p, false).await?;
-        set_error_rate(&p, 0.01).await?;
+        self.road.weather(true).await?;
         self.t
             .line("staging", "alerts resolved, error rate back to 1%");
         Ok(())
@@ -569,10 +374,11 @@ impl Story<'_> {
                 &["component: S", "change: S", "functional: true"],
             )
             .await?;
-        let comment = wait_for("the bot asks for the missing label", || {
-            self.bot_comment("payments", n, "ft-coverage")
-        })
-        .await?;
+        let comment = self
+            .wait_for("the bot asks for the missing label", || {
+                self.bot_comment("payments", n, "ft-coverage")
+            })
+            .await?;
         self.t.ok(&format!(
             "bot commented: {}",
             comment
@@ -585,7 +391,7 @@ impl Story<'_> {
             .add_labels("payments", n, &["ft-coverage: 90"])
             .await?;
         self.t.line("alice", "adds \"ft-coverage: 90\"");
-        wait_for("the bot's comment says the labels are fixed", || {
+        self.wait_for("the bot's comment says the labels are fixed", || {
             self.bot_comment("payments", n, "Labels are complete")
         })
         .await?;
@@ -595,11 +401,14 @@ impl Story<'_> {
             .await?;
         let pr = self.product_pr_for("payments", "1.4.3").await?;
         let pn = pr["number"].as_u64().unwrap_or_default();
-        self.wait_merged(pn).await?;
+        self.road.wait_merged("product", pn).await?;
         self.t.ok(&format!(
             "product#{pn} (risk: low) merged automatically after CI health passed"
         ));
-        let v = self.landscape_version("ci", "ci-1", "payments")?;
+        let v = self
+            .road
+            .repos
+            .landscape_version("ci", "ci-1", "payments")?;
         if v.as_deref() != Some("1.4.3") {
             return Err(Error::world(format!(
                 "CI landscape runs payments {v:?}, expected 1.4.3"
@@ -627,10 +436,11 @@ impl Story<'_> {
             )
             .await?;
         self.merge_and_release("bob", "search", n, "v0.9.1").await?;
-        let said = wait_for("the bot explains why no product PR", || {
-            self.bot_comment("search", n, "functional: false")
-        })
-        .await?;
+        let said = self
+            .wait_for("the bot explains why no product PR", || {
+                self.bot_comment("search", n, "functional: false")
+            })
+            .await?;
         self.t
             .ok(&format!("bot: {}", said.lines().next().unwrap_or("")));
         if self
@@ -649,7 +459,7 @@ impl Story<'_> {
     async fn unhealthy_rolled_back(&self) -> Result<()> {
         self.t
             .chapter("3. An unhealthy version on CI: rolled back, check failed");
-        std::fs::write(self.dir.join("world/unhealthy"), "search@0.10.0\n")?;
+        self.road.make_unhealthy("search@0.10.0")?;
         self.t.line("ci-1", "search 0.10.0 will crash-loop on CI");
         let n = self
             .component_pr(
@@ -669,17 +479,20 @@ impl Story<'_> {
             .await?;
         let pr = self.product_pr_for("search", "0.10.0").await?;
         let sha = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
-        let (_, why) = wait_for("stagecoach/ci fails", || async {
-            Ok(self
-                .status_of("product", &sha, "stagecoach/ci")
-                .await?
-                .filter(|(s, _)| s == "failure"))
-        })
-        .await?;
+        let (_, why) = self
+            .wait_for("stagecoach/ci fails", || async {
+                Ok(self
+                    .status_of("product", &sha, "stagecoach/ci")
+                    .await?
+                    .filter(|(s, _)| s == "failure"))
+            })
+            .await?;
         self.t
             .ok(&format!("product PR check stagecoach/ci failed: {why}"));
-        wait_for("CI back on search 0.9.0", || async {
+        self.wait_for("CI back on search 0.9.0", || async {
             Ok(self
+                .road
+                .repos
                 .landscape_version("ci", "ci-1", "search")?
                 .filter(|v| v == "0.9.0")
                 .map(|_| ()))
@@ -717,13 +530,14 @@ impl Story<'_> {
         let pr = self.product_pr_for("checkout", "2.1.0").await?;
         let pn = pr["number"].as_u64().unwrap_or_default();
         let sha = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
-        let (_, smoke) = wait_for("the smoke gate passes", || async {
-            Ok(self
-                .status_of("product", &sha, "stagecoach/smoke")
-                .await?
-                .filter(|(s, _)| s == "success"))
-        })
-        .await?;
+        let (_, smoke) = self
+            .wait_for("the smoke gate passes", || async {
+                Ok(self
+                    .status_of("product", &sha, "stagecoach/smoke")
+                    .await?
+                    .filter(|(s, _)| s == "success"))
+            })
+            .await?;
         if !(smoke.contains("toggle on") && smoke.contains("toggle off")) {
             return Err(Error::world(format!(
                 "the smoke gate did not run with the toggle on and off: {smoke}"
@@ -736,8 +550,10 @@ impl Story<'_> {
                 "product#{pn} is not labelled risk: medium: {labels}"
             )));
         }
-        wait_for("the PR environment is torn down", || async {
+        self.wait_for("the PR environment is torn down", || async {
             Ok(self
+                .road
+                .repos
                 .file_at("landscape-ci", "main", &format!("envs/pr-{pn}/values.yaml"))?
                 .is_none()
                 .then_some(()))
@@ -746,7 +562,7 @@ impl Story<'_> {
         self.t.ok(&format!(
             "risk: medium; PR environment envs/pr-{pn} created and torn down"
         ));
-        wait_for("the bot says a person merges medium risk", || {
+        self.wait_for("the bot says a person merges medium risk", || {
             self.bot_comment("product", pn, "not merged automatically")
         })
         .await?;
@@ -754,7 +570,9 @@ impl Story<'_> {
         self.t.line("rita", &format!("merges product#{pn}"));
         self.wait_tag("v1.1.0").await?;
         self.wait_staging("v1.1.0").await?;
-        let note = wait_for("v1.0.0's stability note", || async { self.note("v1.0.0") }).await?;
+        let note = self
+            .wait_for("v1.0.0's stability note", || async { self.note("v1.0.0") })
+            .await?;
         self.t.ok(&format!(
             "v1.0.0 left staging with note \"{}\" (below the KPI: no release)",
             note.lines().next().unwrap_or("")
@@ -779,12 +597,7 @@ impl Story<'_> {
                 "payments",
                 "feat/intents",
                 "feat(api)!: payment intents replace charges\n\nBREAKING CHANGE: /charges is gone",
-                &[
-                    "component: XL",
-                    "change: XL",
-                    "ft-coverage: 20",
-                    "functional: true",
-                ],
+                HIGH,
             )
             .await?;
         self.merge_and_release("alice", "payments", n, "v2.0.0")
@@ -792,7 +605,7 @@ impl Story<'_> {
         let pr = self.product_pr_for("payments", "2.0.0").await?;
         let pn = pr["number"].as_u64().unwrap_or_default();
         let sha = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
-        wait_for("waiting for an approval", || async {
+        self.wait_for("waiting for an approval", || async {
             Ok(self
                 .status_of("product", &sha, "stagecoach/approval")
                 .await?
@@ -800,6 +613,8 @@ impl Story<'_> {
         })
         .await?;
         if self
+            .road
+            .repos
             .file_at("landscape-ci", "main", &format!("envs/pr-{pn}/values.yaml"))?
             .is_none()
         {
@@ -814,10 +629,11 @@ impl Story<'_> {
             .comment("product", pn, "/approve")
             .await?;
         self.t.line("ron", "comments /approve (read-only access)");
-        let refused = wait_for("ron's approval refused", || {
-            self.bot_comment("product", pn, "do not count")
-        })
-        .await?;
+        let refused = self
+            .wait_for("ron's approval refused", || {
+                self.bot_comment("product", pn, "do not count")
+            })
+            .await?;
         self.t.ok(&format!(
             "bot: {}",
             refused
@@ -828,20 +644,23 @@ impl Story<'_> {
         ));
         self.person("rita")?.approve("product", pn).await?;
         self.t.line("rita", "approves (release manager)");
-        self.wait_merged(pn).await?;
+        self.road.wait_merged("product", pn).await?;
         self.t.ok(&format!(
             "product#{pn} merged by the bot after rita's approval"
         ));
         self.wait_tag("v2.0.0").await?;
         self.wait_staging("v2.0.0").await?;
-        let note = wait_for("v1.1.0's stability note", || async { self.note("v1.1.0") }).await?;
-        let release = wait_for("v1.1.0 released", || async {
-            Ok(self
-                .release("v1.1.0")
-                .await?
-                .filter(|r| r["draft"] == json!(false)))
-        })
-        .await?;
+        let note = self
+            .wait_for("v1.1.0's stability note", || async { self.note("v1.1.0") })
+            .await?;
+        let release = self
+            .wait_for("v1.1.0 released", || async {
+                Ok(self
+                    .release("v1.1.0")
+                    .await?
+                    .filter(|r| r["draft"] == json!(false)))
+            })
+            .await?;
         self.t.ok(&format!(
             "v1.1.0 left staging with \"{}\" and became a release ({})",
             note.lines().next().unwrap_or(""),
@@ -850,27 +669,9 @@ impl Story<'_> {
         Ok(())
     }
 
-    /// A person's own bot session: their token, their own cache.
-    fn engine_as(&self, login: &str) -> Result<Engine> {
-        let token = self
-            .sb
-            .world
-            .token(login)
-            .ok_or_else(|| Error::input(format!("no user {login}")))?;
-        let config = bot_config(
-            self.sb,
-            self.dir,
-            &format!("cache-{login}"),
-            token,
-            "unused",
-        )?;
-        let forge = GitHub::from_config(&config)?;
-        Ok(Engine::new(config, Arc::new(forge)))
-    }
-
     async fn release_manager(&self) -> Result<()> {
         self.t.chapter("6. Release managers pick a release by score and promote it: canary, then prod in waves");
-        let rita = self.engine_as("rita")?;
+        let rita = self.road.engine_as("rita")?;
         for tag in ["v1.0.0", "v1.1.0"] {
             let score = self
                 .note(tag)?
@@ -889,6 +690,7 @@ impl Story<'_> {
             );
         }
         match self
+            .road
             .engine_as("ron")?
             .promote("v1.1.0", "canary", None)
             .await
@@ -921,14 +723,17 @@ impl Story<'_> {
             self.t.line("rita", s);
         }
         for cluster in ["eu-1", "eu-2", "us-1"] {
-            let v = self.landscape_version("prod", cluster, "checkout")?;
+            let v = self
+                .road
+                .repos
+                .landscape_version("prod", cluster, "checkout")?;
             if v.as_deref() != Some("2.1.0") {
                 return Err(Error::world(format!(
                     "prod {cluster} runs checkout {v:?}, expected 2.1.0"
                 )));
             }
         }
-        let r = self.bare("landscape-prod")?;
+        let r = self.road.repos.bare("landscape-prod")?;
         let mut walk = r.revwalk()?;
         walk.push(r.revparse_single("main")?.id())?;
         let waves = walk
@@ -959,12 +764,7 @@ impl Story<'_> {
                 "checkout",
                 "fix/double-charge",
                 "fix(payment): no double charge on retry (#77)",
-                &[
-                    "component: S",
-                    "change: S",
-                    "ft-coverage: 90",
-                    "functional: true",
-                ],
+                LOW,
             )
             .await?;
         self.merge_and_release("alice", "checkout", n, "v2.1.1")
@@ -973,10 +773,11 @@ impl Story<'_> {
         bob.add_labels("checkout", n, &["hotfix-to/v1.1.0"]).await?;
         self.t
             .line("bob", "labels hotfix-to/v1.1.0 (bob is not on call)");
-        let refused = wait_for("bob's hotfix label refused", || {
-            self.bot_comment("checkout", n, "may not trigger a hotfix")
-        })
-        .await?;
+        let refused = self
+            .wait_for("bob's hotfix label refused", || {
+                self.bot_comment("checkout", n, "may not trigger a hotfix")
+            })
+            .await?;
         self.t
             .ok(&format!("bot: {}", refused.lines().next().unwrap_or("")));
         bob.remove_label("checkout", n, "hotfix-to/v1.1.0").await?;
@@ -984,11 +785,12 @@ impl Story<'_> {
             .add_labels("checkout", n, &["hotfix-to/v1.1.0"])
             .await?;
         self.t.line("olga", "labels hotfix-to/v1.1.0 (on call)");
-        let msg = wait_for("hotfix tag v1.1.1", || async {
-            self.tag_message("product", "v1.1.1")
-        })
-        .await?;
-        if self.on_main("product", "v1.1.1")? {
+        let msg = self
+            .wait_for("hotfix tag v1.1.1", || async {
+                self.road.repos.tag_message("product", "v1.1.1")
+            })
+            .await?;
+        if self.road.repos.on_main("product", "v1.1.1")? {
             return Err(Error::world(
                 "the hotfix tag v1.1.1 is on main; it should branch from v1.1.0",
             ));
@@ -997,34 +799,40 @@ impl Story<'_> {
             "hotfix tag v1.1.1 cut from v1.1.0, off main ({})",
             msg.lines().next().unwrap_or("")
         ));
-        wait_for("v1.1.1 on canary", || async {
+        self.wait_for("v1.1.1 on canary", || async {
             Ok(self
+                .road
+                .repos
                 .landscape_version("canary", "canary-1", "checkout")?
                 .filter(|v| v == "2.1.1")
                 .map(|_| ()))
         })
         .await?;
-        wait_for("the PR is told where the hotfix is", || {
+        self.wait_for("the PR is told where the hotfix is", || {
             self.bot_comment("checkout", n, "promote v1.1.1 --to prod")
         })
         .await?;
         self.t
             .ok("v1.1.1 runs on canary; the PR says how on-call sends it to prod");
-        let main_has = wait_for("main carries checkout 2.1.1", || async {
-            let m = self
-                .file_at("product", "main", "product.yaml")?
-                .unwrap_or_default();
-            let v = crate::manifest::product::ProductManifest::parse(&m, "product.yaml")?;
-            Ok(v.components
-                .get("checkout")
-                .filter(|p| p.version >= semver::Version::new(2, 1, 1))
-                .map(|p| p.version.to_string()))
-        })
-        .await?;
+        let main_has = self
+            .wait_for("main carries checkout 2.1.1", || async {
+                let m = self
+                    .road
+                    .repos
+                    .file_at("product", "main", "product.yaml")?
+                    .unwrap_or_default();
+                let v = crate::manifest::product::ProductManifest::parse(&m, "product.yaml")?;
+                Ok(v.components
+                    .get("checkout")
+                    .filter(|p| p.version >= semver::Version::new(2, 1, 1))
+                    .map(|p| p.version.to_string()))
+            })
+            .await?;
         self.t
             .ok(&format!("main carries the fix too (checkout {main_has})"));
         self.t.line("olga", "stagecoach promote v1.1.1 --to prod");
         let done = self
+            .road
             .engine_as("olga")?
             .promote("v1.1.1", "prod", None)
             .await?;
@@ -1032,7 +840,10 @@ impl Story<'_> {
             self.t.line("olga", s);
         }
         for cluster in ["eu-1", "eu-2", "us-1"] {
-            let v = self.landscape_version("prod", cluster, "checkout")?;
+            let v = self
+                .road
+                .repos
+                .landscape_version("prod", cluster, "checkout")?;
             if v.as_deref() != Some("2.1.1") {
                 return Err(Error::world(format!(
                     "prod {cluster} runs checkout {v:?} after the hotfix, expected 2.1.1"

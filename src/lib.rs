@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod forge;
 pub mod git;
+pub mod kit;
 pub mod labels;
 pub mod manifest;
 pub mod metrics;

@@ -19,7 +19,6 @@ mod support;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,7 +26,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use support::{LOW, Road, RoadOptions, head_sha, number, stays};
+use support::{LOW, Road, RoadOptions, head_sha, number};
 
 /// What the fake Argo CD reports for the application after the bot's push.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -252,7 +251,7 @@ async fn refused(road: &Road, n: u64, head: &str) -> String {
             .any(|m| m.contains("Stagecoach-Action: rollback")),
         "the deploy is rolled back"
     );
-    stays("the PR is merged", Duration::from_secs(1), || async {
+    road.stays("the PR is merged", 4, || async {
         road.pull("product", n).await["merged"] == true
     })
     .await;

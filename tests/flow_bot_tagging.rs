@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{LOW, Road, RoadOptions, number, wait_for};
+use support::{LOW, Road, RoadOptions, number};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_tags_the_component_release_and_the_road_goes_on_to_a_product_tag() {
@@ -31,10 +31,11 @@ async fn the_bot_tags_the_component_release_and_the_road_goes_on_to_a_product_ta
         .expect("merge");
 
     // 2. The bot tags the next patch (payments is at v1.4.2) on the merge.
-    let tag = wait_for("the bot tags payments v1.4.3", || async {
-        road.tag_message("payments", "v1.4.3")
-    })
-    .await;
+    let tag = road
+        .wait_for("the bot tags payments v1.4.3", || async {
+            road.tag_message("payments", "v1.4.3")
+        })
+        .await;
     let r = road.bare("payments");
     let tagged = r
         .revparse_single("v1.4.3^{commit}")

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{LOW, Road, RoadOptions, wait_for};
+use support::{LOW, Road, RoadOptions};
 
 /// The bot's open product PRs for `component` (their head branches).
 async fn product_branches(road: &Road, component: &str) -> Vec<String> {
@@ -42,16 +42,17 @@ async fn tags_that_are_not_releases_are_named_on_the_pr_and_open_nothing() {
     for tag in ["release-7", "v1.2"] {
         alice.tag("payments", tag, &sha).await.expect("tag");
     }
-    let said = wait_for(
-        "the PR is told why release-7 and v1.2 open nothing",
-        || async {
-            road.bot_comments("payments", n)
-                .await
-                .into_iter()
-                .find(|b| b.contains("release-7") && b.contains("v1.2"))
-        },
-    )
-    .await;
+    let said = road
+        .wait_for(
+            "the PR is told why release-7 and v1.2 open nothing",
+            || async {
+                road.bot_comments("payments", n)
+                    .await
+                    .into_iter()
+                    .find(|b| b.contains("release-7") && b.contains("v1.2"))
+            },
+        )
+        .await;
     assert!(
         said.contains("`v1.2`: not semver after the prefix \"v\""),
         "{said}"

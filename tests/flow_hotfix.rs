@@ -5,9 +5,7 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{LOW, Road, stays, wait_for};
+use support::{LOW, Road};
 
 fn with_hotfix(label: &str) -> Vec<&str> {
     LOW.iter().copied().chain([label]).collect()
@@ -71,7 +69,7 @@ async fn on_call_hotfixes_a_release_off_main_to_canary_and_main_keeps_the_fix() 
         .wait_comment("payments", n, "promote v1.0.1 --to prod")
         .await;
     assert!(said.contains("canary"), "{said}");
-    wait_for("main carries payments 1.4.3", || async {
+    road.wait_for("main carries payments 1.4.3", || async {
         road.file_at("product", "main", "product.yaml")
             .filter(|m| m.contains("payments, version: 1.4.3"))
     })
@@ -116,7 +114,7 @@ async fn a_hotfix_label_from_someone_not_on_call_is_refused_and_nothing_happens(
     assert!(said.contains("bob"), "{said}");
     assert!(said.contains("Nothing was done"), "{said}");
     let tags = road.tags("product");
-    stays("a hotfix tag", Duration::from_secs(3), || async {
+    road.stays("a hotfix tag", 8, || async {
         road.tags("product").iter().any(|t| {
             road.tag_message("product", t)
                 .is_some_and(|m| m.contains("Stagecoach-Action: hotfix"))

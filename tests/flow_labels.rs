@@ -118,15 +118,11 @@ async fn malformed_and_hostile_labels_are_named_and_echoed_inert() {
 
     // A merged PR with bad labels gets no product PR.
     road.merge_and_release("bob", "checkout", n, "v2.0.2").await;
-    support::stays(
-        "a product PR for checkout 2.0.2",
-        std::time::Duration::from_secs(3),
-        || async {
-            road.pr_by_head("product", "stagecoach/checkout-2.0.2")
-                .await
-                .is_some()
-        },
-    )
+    road.stays("a product PR for checkout 2.0.2", 8, || async {
+        road.pr_by_head("product", "stagecoach/checkout-2.0.2")
+            .await
+            .is_some()
+    })
     .await;
     road.stop().await;
 }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{LOW, Road, RoadOptions, number, wait_for};
+use support::{LOW, Road, RoadOptions, number};
 
 /// CI's values in one file per cluster, as some teams keep them: comments,
 /// quoting, a flow mapping and blank lines that must all survive the bot.
@@ -60,11 +60,12 @@ async fn a_landscape_with_its_own_layout_is_edited_in_place_keeping_comments() {
         )
         .await;
     road.wait_merged("product", number(&pr)).await;
-    let text = wait_for("CI's apps/ci-1.yaml runs payments 1.4.3", || async {
-        road.file_at("landscape-ci", "main", "apps/ci-1.yaml")
-            .filter(|t| t.contains("1.4.3"))
-    })
-    .await;
+    let text = road
+        .wait_for("CI's apps/ci-1.yaml runs payments 1.4.3", || async {
+            road.file_at("landscape-ci", "main", "apps/ci-1.yaml")
+                .filter(|t| t.contains("1.4.3"))
+        })
+        .await;
     assert_eq!(
         text,
         APPS.replace("tag: \"1.4.2\"", "tag: \"1.4.3\""),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use stagecoach::engine::Engine;
 use stagecoach::engine::lease::BRANCH;
 use stagecoach::forge::github::GitHub;
-use support::{LOW, Road, RoadOptions, number, wait_for};
+use support::{LOW, Road, RoadOptions, number};
 
 fn twin(road: &Road, name: &str, ttl: Duration) -> Engine {
     let mut config = road.engine.config.clone();
@@ -63,7 +63,7 @@ async fn the_lease_holder_acts_the_twin_observes_and_takes_over_when_it_is_relea
     );
     let product_pr = {
         let a = a.clone();
-        wait_for("a opens the product PR", || {
+        road.wait_for("a opens the product PR", || {
             let a = a.clone();
             let road = &road;
             async move {
@@ -88,16 +88,17 @@ async fn the_lease_holder_acts_the_twin_observes_and_takes_over_when_it_is_relea
         .await;
     road.merge_and_release("alice", "checkout", pr, "v2.0.2")
         .await;
-    let next = wait_for("b opens the next product PR", || {
-        let b = b.clone();
-        let road = &road;
-        async move {
-            b.converge().await.ok()?;
-            road.pr_by_head("product", "stagecoach/checkout-2.0.2")
-                .await
-        }
-    })
-    .await;
+    let next = road
+        .wait_for("b opens the next product PR", || {
+            let b = b.clone();
+            let road = &road;
+            async move {
+                b.converge().await.ok()?;
+                road.pr_by_head("product", "stagecoach/checkout-2.0.2")
+                    .await
+            }
+        })
+        .await;
     road.wait_merged("product", number(&next)).await;
     assert!(acted(&b) > 0, "b took over");
     let lease = road
@@ -142,7 +143,7 @@ async fn a_lease_that_runs_out_passes_to_the_twin() {
     road.merge_and_release("alice", "payments", pr, "v1.4.3")
         .await;
     let b = Arc::new(b);
-    wait_for("b opens the product PR once a's lease ran out", || {
+    road.wait_for("b opens the product PR once a's lease ran out", || {
         let b = b.clone();
         let road = &road;
         async move {

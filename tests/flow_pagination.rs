@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{HIGH, Road, number, wait_for};
+use support::{HIGH, Road, number};
 
 /// More than a page of anything.
 const BULK: usize = 105;
@@ -120,11 +120,12 @@ async fn the_draft_release_on_page_two_is_the_one_published() {
     // 1. v1.1.0 is tagged (with its draft release) and goes to staging.
     ship_minor(&road, "checkout", "feat(cart): saved carts", "2.1.0").await;
     road.wait_staging("v1.1.0").await;
-    wait_for("v1.1.0's draft release", || async {
+    road.wait_for("v1.1.0's draft release", || async {
         road.release("v1.1.0").await.filter(|r| r["draft"] == true)
     })
     .await;
-    wait_for("a sample of v1.1.0", || async { road.samples("v1.1.0") }).await;
+    road.wait_for("a sample of v1.1.0", || async { road.samples("v1.1.0") })
+        .await;
 
     // 2. More than a page of newer releases (drafts of other tags), so v1.1.0's is on page 2.
     for i in 0..BULK {
@@ -137,24 +138,36 @@ async fn the_draft_release_on_page_two_is_the_one_published() {
             .await
             .expect("create a release");
     }
+    let first_page = road
+        .person("alice")
+        .get("/repos/acme/product/releases?per_page=100")
+        .await
+        .expect("releases");
     assert!(
-        road.release("v1.1.0").await.is_none(),
+        !first_page.to_string().contains("\"v1.1.0\""),
         "v1.1.0's release is past the first page"
+    );
+    assert!(
+        road.release("v1.1.0").await.is_some(),
+        "the kit reads every page"
     );
 
     // 3. A newer minor moves staging on; calm v1.1.0 passed its KPI, and its
     //    own draft is published.
     ship_minor(&road, "search", "feat: fuzzy search", "0.10.0").await;
     road.wait_staging("v1.2.0").await;
-    let note = wait_for("v1.1.0's note", || async { road.note("v1.1.0") }).await;
+    let note = road
+        .wait_for("v1.1.0's note", || async { road.note("v1.1.0") })
+        .await;
     assert!(note.contains("passed: true"), "{note}");
-    let published = wait_for("v1.1.0's release published", || async {
-        releases(&road)
-            .await
-            .into_iter()
-            .find(|r| r["tag_name"] == "v1.1.0" && r["draft"] == false)
-    })
-    .await;
+    let published = road
+        .wait_for("v1.1.0's release published", || async {
+            releases(&road)
+                .await
+                .into_iter()
+                .find(|r| r["tag_name"] == "v1.1.0" && r["draft"] == false)
+        })
+        .await;
     assert!(
         published["body"]
             .as_str()

@@ -6,9 +6,7 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{HIGH, LOW, MEDIUM, Road, head_sha, number, stays};
+use support::{HIGH, LOW, MEDIUM, Road, head_sha, number};
 
 const TOGGLE: &str = "feature-toggle";
 
@@ -105,11 +103,9 @@ async fn medium_risk_is_smoke_tested_in_a_pr_environment_then_a_person_merges() 
         "{log:#?}"
     );
     assert!(has_label(&road.pull("product", n).await, "risk: medium"));
-    stays(
-        "the bot merges medium risk",
-        Duration::from_secs(2),
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("the bot merges medium risk", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     road.person("rita")
         .merge("product", n)
@@ -165,7 +161,7 @@ async fn a_smoke_failure_with_the_toggle_off_fails_the_gate_and_rolls_back() {
     assert!(smoke.contains("toggle off: failed"), "{smoke}");
     road.wait_comment("product", n, "smoke gate failed").await;
     road.wait_landscape("ci", "ci-1", "checkout", "2.0.1").await;
-    support::wait_for("the PR environment is torn down", || async {
+    road.wait_for("the PR environment is torn down", || async {
         road.file_at("landscape-ci", "main", &format!("envs/pr-{n}/values.yaml"))
             .is_none()
             .then_some(())
@@ -186,7 +182,7 @@ async fn a_smoke_failure_rolls_back_and_tears_the_environment_down() {
     road.wait_status("product", &head_sha(&pr), "stagecoach/smoke", "failure")
         .await;
     road.wait_landscape("ci", "ci-1", "checkout", "2.0.1").await;
-    support::wait_for("the PR environment is torn down", || async {
+    road.wait_for("the PR environment is torn down", || async {
         road.log("landscape-ci", "main")
             .iter()
             .any(|m| m.contains(&format!("env: tear down pr-{n}")))
@@ -234,11 +230,9 @@ async fn an_unhealthy_version_on_ci_is_reverted_and_fails_the_check() {
         rollback.contains(&format!("Stagecoach-Reverts: {deploy_sha}")),
         "{rollback}"
     );
-    stays(
-        "an unhealthy PR is merged",
-        Duration::from_secs(2),
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("an unhealthy PR is merged", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     road.stop().await;
 }
@@ -285,11 +279,9 @@ async fn high_risk_waits_for_an_authorised_approval_review() {
             .count(),
         1
     );
-    stays(
-        "merged without an authorised approval",
-        Duration::from_secs(2),
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("merged without an authorised approval", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     assert_eq!(
         road.status_of("product", &sha, "stagecoach/approval")
@@ -357,15 +349,11 @@ async fn a_non_functional_change_opens_no_product_pr() {
         .await;
     road.merge_and_release("bob", "search", n, "v0.9.1").await;
     road.wait_comment("search", n, "functional: false").await;
-    stays(
-        "a product PR for search 0.9.1",
-        Duration::from_secs(2),
-        || async {
-            road.pr_by_head("product", "stagecoach/search-0.9.1")
-                .await
-                .is_some()
-        },
-    )
+    road.stays("a product PR for search 0.9.1", 6, || async {
+        road.pr_by_head("product", "stagecoach/search-0.9.1")
+            .await
+            .is_some()
+    })
     .await;
     road.stop().await;
 }
@@ -432,11 +420,9 @@ async fn a_product_pr_bumping_two_components_is_refused() {
         road.landscape_version("ci", "ci-1", "payments").as_deref(),
         Some("1.4.2")
     );
-    stays(
-        "a two-component PR is merged",
-        Duration::from_secs(2),
-        || async { road.pull("product", n).await["merged"] == true },
-    )
+    road.stays("a two-component PR is merged", 6, || async {
+        road.pull("product", n).await["merged"] == true
+    })
     .await;
     road.stop().await;
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{Road, wait_for};
+use support::Road;
 
 /// The world after one release: v1.0.0 passed the KPI (a release), v1.1.0
 /// (checkout 2.1.0) is on staging and not a release yet.
@@ -18,7 +18,7 @@ async fn road_with_a_release() -> Road {
     road.bump_on_branch("rita", "main", "checkout", "2.1.0")
         .await;
     road.wait_staging("v1.1.0").await;
-    wait_for("v1.0.0 released", || async {
+    road.wait_for("v1.0.0 released", || async {
         road.release("v1.0.0").await.filter(|r| r["draft"] == false)
     })
     .await;
@@ -145,14 +145,15 @@ async fn an_override_is_recorded_and_an_unhealthy_wave_is_rolled_back() {
 
     // Prod: wave 1 is healthy, then checkout 2.1.0 starts crash-looping.
     let promotion = tokio::spawn(async move { rita.promote("v1.1.0", "prod", None).await });
-    let wave1 = wait_for("wave 1 healthy", || async {
-        let (sha, _) = wave_commits(&road, "v1.1.0").into_iter().last()?;
-        road.status_of("landscape-prod", &sha, "stagecoach/health")
-            .await
-            .filter(|(s, _)| s == "success")
-            .map(|_| sha)
-    })
-    .await;
+    let wave1 = road
+        .wait_for("wave 1 healthy", || async {
+            let (sha, _) = wave_commits(&road, "v1.1.0").into_iter().last()?;
+            road.status_of("landscape-prod", &sha, "stagecoach/health")
+                .await
+                .filter(|(s, _)| s == "success")
+                .map(|_| sha)
+        })
+        .await;
     road.make_unhealthy("checkout@2.1.0");
     let err = promotion
         .await
@@ -313,11 +314,7 @@ async fn a_promote_comment_once_carried_out_never_puts_its_tag_back_after_the_en
     let commits = road.commits("landscape-canary", "main").len();
     // Two whole passes of the running bot later, the ask has not put v1.0.0
     // back, and its answer still says it was carried out.
-    let seen = road.engine.passes();
-    wait_for("two more passes of the bot", || async {
-        (road.engine.passes() >= seen + 2).then_some(())
-    })
-    .await;
+    road.wait_passes(2).await;
     assert_eq!(canary_tag(&road).as_deref(), Some("v1.1.0"));
     assert_eq!(road.commits("landscape-canary", "main").len(), commits);
     let said = road.bot_comments("landscape-canary", pr).await;

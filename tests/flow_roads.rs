@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
-use support::{LOW, Road, RoadOptions, wait_for};
+use support::{LOW, Road, RoadOptions};
 
 /// A low-risk change to a core component: `component: XL` scores low when
 /// the change is small and well covered, so only the core rule holds it.
@@ -144,7 +144,7 @@ async fn a_core_component_runs_alone_on_ci() {
     let checkout_head = checkout["head"]["sha"].as_str().expect("sha").to_string();
 
     // The bot has seen checkout's PR (labelled it) and passed over it again.
-    wait_for("checkout's product PR labelled", || async {
+    road.wait_for("checkout's product PR labelled", || async {
         let pr = road.pull("product", c).await;
         pr["labels"]
             .as_array()
@@ -153,7 +153,7 @@ async fn a_core_component_runs_alone_on_ci() {
     })
     .await;
     let seen = road.engine.passes();
-    wait_for("two more passes", || async {
+    road.wait_for("two more passes", || async {
         (road.engine.passes() >= seen + 2).then_some(())
     })
     .await;
@@ -195,7 +195,7 @@ async fn a_bot_stopped_while_a_gate_runs_resumes_without_a_second_deploy() {
     // The first bot runs until the watch is in flight, then dies.
     let first = Arc::clone(&road.engine);
     let run = tokio::spawn(async move { first.converge().await });
-    wait_for("the health watch in flight", || async {
+    road.wait_for("the health watch in flight", || async {
         road.engine
             .gates_running()
             .iter()
@@ -239,7 +239,7 @@ async fn an_action_that_keeps_failing_holds_back_only_its_own_road() {
         .released("payments", "fix/stuck", "fix: stuck", LOW, "v1.4.3")
         .await;
     let stuck_n = support::number(&stuck);
-    wait_for("payments deployed on CI", || async {
+    road.wait_for("payments deployed on CI", || async {
         (deploys_of(&road, stuck_n) == 1).then_some(())
     })
     .await;
@@ -264,7 +264,7 @@ async fn an_action_that_keeps_failing_holds_back_only_its_own_road() {
         .expect("close");
     road.release_slow("payments@1.4.3");
     // The rollback is tried and fails (it cannot apply), and keeps failing...
-    wait_for("the bot's rollback to fail", || async {
+    road.wait_for("the bot's rollback to fail", || async {
         road.engine
             .journal()
             .iter()

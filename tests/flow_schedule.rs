@@ -3,9 +3,8 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use support::{ManualClock, Road, RoadOptions, stays, wait_for};
+use support::{ManualClock, Road, RoadOptions};
 
 /// Every day at 06:00 UTC: from any moment, a day and a minute on has passed it.
 const SCHEDULE: &str = "0 6 * * *";
@@ -33,18 +32,16 @@ async fn a_staging_promotion_waits_for_its_schedule_and_goes_when_it_comes() {
     road.bump_on_branch("rita", "main", "checkout", "2.1.0")
         .await;
     road.wait_tag("v1.1.0").await;
-    wait_for(
+    road.wait_for(
         "v1.1.0's draft release (the bot has seen the tag)",
         || async { road.release("v1.1.0").await },
     )
     .await;
 
     // 2. It waits for the schedule.
-    stays(
-        "v1.1.0 goes to staging before its schedule",
-        Duration::from_secs(3),
-        || async { road.staging_tag().as_deref() == Some("v1.1.0") },
-    )
+    road.stays("v1.1.0 goes to staging before its schedule", 8, || async {
+        road.staging_tag().as_deref() == Some("v1.1.0")
+    })
     .await;
     assert_eq!(road.staging_tag().as_deref(), Some("v1.0.0"));
 
@@ -56,6 +53,7 @@ async fn a_staging_promotion_waits_for_its_schedule_and_goes_when_it_comes() {
             .as_deref(),
         Some("2.1.0")
     );
-    wait_for("v1.0.0's stability note", || async { road.note("v1.0.0") }).await;
+    road.wait_for("v1.0.0's stability note", || async { road.note("v1.0.0") })
+        .await;
     road.stop().await;
 }

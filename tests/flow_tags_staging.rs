@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{Road, RoadOptions, stays, wait_for};
+use support::{Road, RoadOptions};
 
 /// A component release and the product's main bumped to it, as a merged PR would.
 async fn ship(road: &Road, component: &str, message: &str, version: &str) {
@@ -43,10 +41,11 @@ async fn product_versions_follow_component_bumps_and_staging_takes_minor_tags() 
         msg.contains("Stagecoach-Component: payments@1.4.3"),
         "{msg}"
     );
-    let draft = wait_for("a draft release of v1.0.1", || async {
-        road.release("v1.0.1").await
-    })
-    .await;
+    let draft = road
+        .wait_for("a draft release of v1.0.1", || async {
+            road.release("v1.0.1").await
+        })
+        .await;
     assert_eq!(draft["draft"], true, "{draft}");
     assert!(
         draft["body"]
@@ -56,7 +55,7 @@ async fn product_versions_follow_component_bumps_and_staging_takes_minor_tags() 
         "{draft}"
     );
     // A patch does not go to staging.
-    stays("v1.0.1 on staging", Duration::from_secs(2), || async {
+    road.stays("v1.0.1 on staging", 6, || async {
         road.staging_tag().as_deref() == Some("v1.0.1")
     })
     .await;
@@ -92,10 +91,11 @@ async fn product_versions_follow_component_bumps_and_staging_takes_minor_tags() 
     road.wait_staging("v2.0.0").await;
     // Each tag that left staging has its score.
     for tag in ["v1.0.0", "v1.1.0"] {
-        let note = wait_for(&format!("{tag}'s stability note"), || async {
-            road.note(tag)
-        })
-        .await;
+        let note = road
+            .wait_for(&format!("{tag}'s stability note"), || async {
+                road.note(tag)
+            })
+            .await;
         score(&note);
     }
     assert!(road.note("v1.0.1").is_none(), "v1.0.1 never ran on staging");
@@ -106,16 +106,20 @@ async fn product_versions_follow_component_bumps_and_staging_takes_minor_tags() 
 async fn a_tag_that_passes_the_kpi_becomes_a_published_release() {
     let road = Road::start().await;
     road.wait_staging("v1.0.0").await;
-    wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") }).await;
+    road.wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") })
+        .await;
     ship(&road, "checkout", "feat(cart): saved carts", "2.1.0").await;
     road.wait_staging("v1.1.0").await;
-    let note = wait_for("v1.0.0's note", || async { road.note("v1.0.0") }).await;
+    let note = road
+        .wait_for("v1.0.0's note", || async { road.note("v1.0.0") })
+        .await;
     assert!(score(&note) >= 80, "calm staging passes the KPI: {note}");
     assert!(note.contains("passed: true"), "{note}");
-    let release = wait_for("v1.0.0 published", || async {
-        road.release("v1.0.0").await.filter(|r| r["draft"] == false)
-    })
-    .await;
+    let release = road
+        .wait_for("v1.0.0 published", || async {
+            road.release("v1.0.0").await.filter(|r| r["draft"] == false)
+        })
+        .await;
     assert_eq!(release["tag_name"], "v1.0.0");
     road.stop().await;
 }
@@ -128,13 +132,16 @@ async fn a_tag_that_fails_the_kpi_gets_its_note_and_no_release() {
     })
     .await;
     road.wait_staging("v1.0.0").await;
-    wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") }).await;
+    road.wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") })
+        .await;
     ship(&road, "checkout", "feat(cart): saved carts", "2.1.0").await;
     road.wait_staging("v1.1.0").await;
-    let note = wait_for("v1.0.0's note", || async { road.note("v1.0.0") }).await;
+    let note = road
+        .wait_for("v1.0.0's note", || async { road.note("v1.0.0") })
+        .await;
     assert!(score(&note) < 80, "stormy staging fails the KPI: {note}");
     assert!(note.contains("passed: false"), "{note}");
-    stays("v1.0.0 published", Duration::from_secs(2), || async {
+    road.stays("v1.0.0 published", 6, || async {
         road.release("v1.0.0")
             .await
             .is_some_and(|r| r["draft"] == false)

@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{HIGH, LOW, Road, head_sha, number, wait_for};
+use support::{HIGH, LOW, Road, head_sha, number};
 
 fn has_label(pr: &Value, label: &str) -> bool {
     pr["labels"]
@@ -76,7 +76,7 @@ async fn a_second_release_before_the_first_product_pr_merges_supersedes_it() {
         body.contains("round half up") && body.contains("empty cart"),
         "the changelog covers both releases: {body}"
     );
-    wait_for("the newest product PR is labelled risk: high", || async {
+    road.wait_for("the newest product PR is labelled risk: high", || async {
         has_label(&road.pull("product", new_n).await, "risk: high").then_some(())
     })
     .await;
@@ -95,7 +95,7 @@ async fn a_second_release_before_the_first_product_pr_merges_supersedes_it() {
         "{said}"
     );
     // The bot's own out-of-date PR is closed, as Renovate closes its own.
-    support::wait_for("the superseded PR closed", || async {
+    road.wait_for("the superseded PR closed", || async {
         (road.pull("product", old_n).await["state"] == "closed").then_some(())
     })
     .await;

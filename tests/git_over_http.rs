@@ -132,7 +132,7 @@ async fn a_wrong_or_missing_token_is_refused_in_one_line_that_names_the_remote()
     }
     let (sb, tmp) = sandbox().await;
     let url = product_url(&sb);
-    let http = reqwest::Client::new();
+    let http = support::http_client();
     let refs = format!("{url}/info/refs?service=git-upload-pack");
 
     // What makes git clients ask for credentials at all.
@@ -196,7 +196,7 @@ async fn a_push_without_write_permission_is_forbidden_but_a_fetch_is_not() {
     // ron may read acme's repos, not push to them.
     let token = sb.world.token("ron").expect("ron").to_string();
     let url = product_url(&sb);
-    let http = reqwest::Client::new();
+    let http = support::http_client();
     let pushing = http
         .get(format!("{url}/info/refs?service=git-receive-pack"))
         .basic_auth("ron", Some(&token))

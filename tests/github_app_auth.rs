@@ -4,42 +4,22 @@
 
 use std::sync::Arc;
 
-use stagecoach::config::Config;
+mod support;
+
 use stagecoach::engine::Engine;
 use stagecoach::forge::github::{GitHub, GitHubAuth};
 use stagecoach::forge::{CommitStatus, Forge, RepoId, StatusState};
+use stagecoach::kit::{BotConfig, Credentials};
 use stagecoach::sandbox::{self, Sandbox, SandboxOptions};
-
-const PRIVATE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/app/test-app-private-key.pem"
-);
-const PUBLIC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/app/test-app-public-key.pem"
-);
-
-async fn register_app(sb: &Sandbox) {
-    let public = std::fs::read_to_string(PUBLIC).expect("public key");
-    let http = stagecoach::engine::http::client_builder()
-        .build()
-        .expect("client");
-    let r = http
-        .post(format!("{}/_sandbox/app", sb.api_url))
-        .json(&serde_json::json!({"app_id": 42, "slug": "stagecoach", "installation_id": 7, "public_key_pem": public}))
-        .send()
-        .await
-        .expect("register");
-    assert!(r.status().is_success(), "{}", r.status());
-}
+use support::{APP_ID, APP_INSTALLATION, APP_PRIVATE_KEY, register_app};
 
 fn app_client(sb: &Sandbox, app_id: u64) -> GitHub {
     GitHub::new(
         &sb.api_url,
         GitHubAuth::App {
             app_id,
-            installation_id: 7,
-            private_key_pem: std::fs::read(PRIVATE).expect("private key"),
+            installation_id: APP_INSTALLATION,
+            private_key_pem: std::fs::read(APP_PRIVATE_KEY).expect("private key"),
         },
     )
     .expect("client")
@@ -52,7 +32,7 @@ async fn an_app_trades_its_jwt_for_an_installation_token_and_acts_as_its_bot() {
         .await
         .expect("sandbox");
     register_app(&sb).await;
-    let gh = app_client(&sb, 42);
+    let gh = app_client(&sb, APP_ID);
     assert_eq!(gh.whoami().await.expect("whoami"), "stagecoach[bot]");
 
     let alice = sb.person("alice").expect("alice");
@@ -109,15 +89,14 @@ async fn the_bot_runs_its_road_as_an_app_from_the_config() {
         .await
         .expect("sandbox");
     register_app(&sb).await;
-    let text = format!(
-        "forge: {{api_url: \"{}\", app: {{app_id: 42, installation_id: 7, private_key: \"{PRIVATE}\"}}}}\n\
-         git: {{url: \"{}\", cache_dir: \"{}\"}}\n\
-         product: {{repo: acme/product}}\n",
-        sb.api_url,
-        sb.git_http_url_template(),
-        tmp.path().join("cache").display()
-    );
-    let config = Config::parse(&text, "app config").expect("config");
+    let mut bot = BotConfig::for_sandbox(&sb, &tmp.path().join("cache"));
+    bot.credentials = Credentials::App {
+        app_id: APP_ID,
+        installation_id: APP_INSTALLATION,
+        private_key: APP_PRIVATE_KEY.into(),
+    };
+    bot.budget = None;
+    let config = bot.parse().expect("config");
     let engine = Engine::new(
         config.clone(),
         Arc::new(GitHub::from_config(&config).expect("forge")),

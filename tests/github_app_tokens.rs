@@ -278,10 +278,10 @@ async fn git_asks_once_for_a_new_token_when_the_remote_refuses_its_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_renews_its_token_before_it_expires_mid_road() {
     let road = Road::start_with(RoadOptions {
-        app: Some(TokenRules {
+        app: Some(support::test_app(TokenRules {
             ttl: chrono::Duration::seconds(6),
             ..TokenRules::default()
-        }),
+        })),
         ..RoadOptions::default()
     })
     .await;
@@ -320,7 +320,7 @@ async fn the_bot_renews_its_token_before_it_expires_mid_road() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_road_goes_on_when_the_apps_tokens_are_revoked_mid_road() {
     let road = Road::start_with(RoadOptions {
-        app: Some(TokenRules::default()),
+        app: Some(support::test_app(TokenRules::default())),
         ..RoadOptions::default()
     })
     .await;

@@ -6,9 +6,7 @@
 mod real_signals;
 mod support;
 
-use std::time::Duration;
-
-use support::{Road, RoadOptions, stays, wait_for};
+use support::{Road, RoadOptions};
 
 /// One gauge the policy's error-rate query reads.
 fn metrics(error_ratio: f64) -> String {
@@ -82,17 +80,21 @@ async fn calm_real_signals_with_a_silenced_alert_let_the_tag_become_a_release() 
 
     let road = Road::start_with(pointed_at(&m)).await;
     road.wait_staging("v1.0.0").await;
-    let samples = wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") }).await;
+    let samples = road
+        .wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") })
+        .await;
     assert!(
         samples.contains("prometheus:error-rate=1 ") && samples.contains(" alerts=1 "),
         "the real Prometheus (0.01 <= 0.05) and the silenced alert both read as healthy: {samples}"
     );
     ship(&road, "checkout", "feat(cart): saved carts", "2.1.0").await;
     road.wait_staging("v1.1.0").await;
-    let note = wait_for("v1.0.0's note", || async { road.note("v1.0.0") }).await;
+    let note = road
+        .wait_for("v1.0.0's note", || async { road.note("v1.0.0") })
+        .await;
     assert!(score(&note) >= 80, "calm staging passes the KPI: {note}");
     assert!(note.contains("passed: true"), "{note}");
-    wait_for("v1.0.0 published", || async {
+    road.wait_for("v1.0.0 published", || async {
         road.release("v1.0.0").await.filter(|r| r["draft"] == false)
     })
     .await;
@@ -113,17 +115,21 @@ async fn a_real_error_rate_and_a_firing_alert_keep_the_tag_from_release() {
 
     let road = Road::start_with(pointed_at(&m)).await;
     road.wait_staging("v1.0.0").await;
-    let samples = wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") }).await;
+    let samples = road
+        .wait_for("a sample of v1.0.0", || async { road.samples("v1.0.0") })
+        .await;
     assert!(
         samples.contains("prometheus:error-rate=0 ") && samples.contains(" alerts=0 "),
         "0.3 > 0.05 and HighLatency fires: {samples}"
     );
     ship(&road, "checkout", "feat(cart): saved carts", "2.1.0").await;
     road.wait_staging("v1.1.0").await;
-    let note = wait_for("v1.0.0's note", || async { road.note("v1.0.0") }).await;
+    let note = road
+        .wait_for("v1.0.0's note", || async { road.note("v1.0.0") })
+        .await;
     assert!(score(&note) < 80, "stormy staging fails the KPI: {note}");
     assert!(note.contains("passed: false"), "{note}");
-    stays("v1.0.0 published", Duration::from_secs(2), || async {
+    road.stays("v1.0.0 published", 6, || async {
         road.release("v1.0.0")
             .await
             .is_some_and(|r| r["draft"] == false)

@@ -675,27 +675,9 @@ async fn component_pr(
     branch: &str,
     message: &str,
 ) -> u64 {
-    let file = format!("src/{}.txt", branch.replace('/', "-"));
-    p.commit_files(repo, branch, &[(&file, message)], message)
-        .await
-        .expect("commit");
-    let n = p
-        .open_pr(repo, branch, "main", message, "")
-        .await
-        .expect("open pr");
-    p.add_labels(
-        repo,
-        n,
-        &[
-            "component: S",
-            "change: S",
-            "ft-coverage: 90",
-            "functional: true",
-        ],
-    )
-    .await
-    .expect("labels");
-    n
+    let opened =
+        stagecoach::kit::steps::open_component_pr(p, repo, branch, message, stagecoach::kit::LOW);
+    opened.await.expect("a low-risk component PR")
 }
 
 /// `payments: 1.4.2 → 1.5.0` → (payments, 1.5.0): what a product PR bumps.
@@ -766,22 +748,9 @@ async fn sigkill_inside_every_kind_of_action_along_the_whole_road_leaves_nothing
     let cfg_dir = tempfile::tempdir().expect("tmp");
     let config = cfg_dir.path().join("stagecoach.yaml");
     let full_log = cfg_dir.path().join("serve.log");
-    std::fs::write(
-        &config,
-        format!(
-            "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-             git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-             product: {{repo: acme/product}}\n\
-             server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 300ms}}\n",
-            api = rig.sb.api_url,
-            budget = stagecoach::sandbox::BOT_BUDGET,
-            token = rig.sb.world.bot_token(),
-            url = rig.sb.git_http_url_template(),
-            cache = cfg_dir.path().join("cache").display(),
-            secret = rig.secret,
-        ),
-    )
-    .expect("config");
+    let mut bot_config = rig.config.clone().resync("300ms");
+    bot_config.cache_dir = cfg_dir.path().join("cache");
+    bot_config.write(&config).expect("config");
     // The test's policy: prod's health can fail on one cluster.
     let script = dir.join("bin/crash-health.sh");
     std::fs::write(&script, PROD_HEALTH).expect("script");

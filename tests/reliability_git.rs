@@ -264,8 +264,7 @@ async fn a_corrupted_cache_clone_is_rebuilt_and_nothing_is_lost() {
 
     for round in 0..3 {
         // Between passes: the bot is stopped, its cache is damaged, it restarts.
-        let bot = rig.bot.take().expect("bot");
-        bot.shutdown().await;
+        rig.stop_bot().await;
         let landscape_head = rig.world().head("landscape-ci", "main");
         let damaged = corrupt_caches(&cache);
         assert!(

@@ -19,7 +19,7 @@ async fn post_webhook(
     body: &[u8],
     signature: Option<String>,
 ) -> (u16, String) {
-    let addr = rig.bot.as_ref().expect("bot").addr;
+    let addr = rig.bot_addr().expect("bot");
     let mut req = rig
         .http
         .post(format!("http://{addr}/webhook"))
@@ -69,7 +69,7 @@ async fn unsigned_wrongly_signed_and_replayed_webhooks_are_refused() {
     assert_eq!((first, again), (202, 202));
     // The same delivery 16 times at once: one is queued, the rest are
     // duplicates, however the requests interleave.
-    let addr = rig.bot.as_ref().expect("bot").addr;
+    let addr = rig.bot_addr().expect("bot");
     let racing: Vec<_> = (0..16)
         .map(|_| {
             let (http, body, good) = (rig.http.clone(), body.clone(), good.clone());

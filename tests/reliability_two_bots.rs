@@ -51,22 +51,10 @@ impl Twin {
         // One config, the same for both but for the git cache (each replica
         // has its own disk); both bind port 0 and say where they listen.
         let config = dir.join(format!("{name}.yaml"));
-        std::fs::write(
-            &config,
-            format!(
-                "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-                 git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-                 product: {{repo: acme/product}}\n\
-                 server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 500ms, sweep: 5s}}\n",
-                api = rig.sb.api_url,
-                budget = stagecoach::sandbox::BOT_BUDGET,
-                token = rig.sb.world.bot_token(),
-                url = rig.sb.git_http_url_template(),
-                cache = dir.join(format!("cache-{name}")).display(),
-                secret = rig.secret,
-            ),
-        )
-        .expect("config");
+        let mut bot_config = rig.config.clone().resync("500ms");
+        bot_config.sweep = Some("5s".into());
+        bot_config.cache_dir = dir.join(format!("cache-{name}"));
+        bot_config.write(&config).expect("config");
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
@@ -153,15 +141,8 @@ fn hint(rig: &Rig, twin: &Twin) {
 /// A component PR with `labels`, merged and tagged by the component's own
 /// pipeline once the bots checked its labels (as branch protection would).
 async fn release(p: &Person, repo: &str, branch: &str, message: &str, labels: &[&str], tag: &str) {
-    let file = format!("src/{}.txt", branch.replace('/', "-"));
-    p.commit_files(repo, branch, &[(&file, message)], message)
-        .await
-        .expect("commit");
-    let n = p
-        .open_pr(repo, branch, "main", message, "")
-        .await
-        .expect("open pr");
-    p.add_labels(repo, n, labels).await.expect("labels");
+    let opened = stagecoach::kit::steps::open_component_pr(p, repo, branch, message, labels);
+    let n = opened.await.expect("a component PR");
     let head = p.pull(repo, n).await.expect("pull")["head"]["sha"]
         .as_str()
         .expect("sha")
@@ -464,7 +445,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
 
     // Both bots look again a few times: a late double would show now.
     for twin in &twins {
-        wait_child_passes(&rig.http, &twin.addr, 3, LIMIT).await;
+        wait_child_passes(&rig.http, &twin.addr, 3).await;
     }
 
     // ── What each did ──

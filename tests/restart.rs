@@ -12,24 +12,21 @@
 //!   1, 2, 3, … so the crash lands at ever later writes of a pass.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-mod reliability_support;
-
 use async_trait::async_trait;
 use serde_json::Value;
-use stagecoach::config::Config;
-use stagecoach::engine::{Clock, Engine};
+use stagecoach::engine::{Clock, Engine, NOTES_SAMPLES, NOTES_STABILITY};
 use stagecoach::error::{Error, Result};
 use stagecoach::forge::github::GitHub;
 use stagecoach::forge::{
     Comment, CommitStatus, Forge, LabelEvent, MergeMethod, MergeOutcome, NewPull, NewRelease,
     Permission, PullRequest, Release, RepoId, Review, Tag,
 };
-use stagecoach::sandbox::{self, Person, Sandbox, SandboxOptions};
+use stagecoach::kit::{self, Progress, RoadOptions, Serve, read_forge, serve_command};
+use stagecoach::sandbox::Person;
 
 // ── a forge that dies after its budget of writes ──
 
@@ -235,10 +232,9 @@ impl Clock for FixedClock {
     }
 }
 
+/// The kit's road (its sandbox, repos and config) and the bot's lives.
 struct Road {
-    sb: Sandbox,
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
+    kit: kit::Road,
     clock: Arc<FixedClock>,
     /// How many lives the bot has had, and how each one ended.
     lives: usize,
@@ -256,40 +252,24 @@ enum Kill {
     AfterCreations(usize),
 }
 
-fn config_text(sb: &Sandbox, dir: &Path) -> String {
-    format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n\
-         server: {{listen: \"127.0.0.1:0\", resync: 300ms}}\n",
-        api = sb.api_url,
-        budget = stagecoach::sandbox::BOT_BUDGET,
-        token = sb.world.bot_token(),
-        url = sb.git_http_url_template(),
-        cache = dir.join("cache").display(),
-    )
+impl std::ops::Deref for Road {
+    type Target = kit::Road;
+    fn deref(&self) -> &kit::Road {
+        &self.kit
+    }
 }
 
 impl Road {
     async fn new() -> Road {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().to_path_buf();
-        let sb = sandbox::start(SandboxOptions::new(dir.join("sandbox")))
-            .await
-            .expect("sandbox");
         // Calm weather on staging: the tags pass their KPI.
-        let p = sb.person("stagecoach-bot").expect("bot");
-        p.call(
-            reqwest::Method::POST,
-            "/_sandbox/prometheus",
-            Some(serde_json::json!({"query": "sum(rate(http_requests_errors_total[5m]))", "value": 0.0})),
-        )
+        let kit = kit::Road::start(RoadOptions {
+            bot: false,
+            ..RoadOptions::default()
+        })
         .await
-        .expect("signal");
+        .expect("the road starts");
         Road {
-            sb,
-            _tmp: tmp,
-            dir,
+            kit,
             clock: Arc::new(FixedClock(chrono::Utc::now() + chrono::Duration::hours(1))),
             lives: 0,
             kills: 0,
@@ -297,9 +277,13 @@ impl Road {
         }
     }
 
+    /// The bot's config (the kit's), resyncing every 300ms when it serves.
+    fn bot_config(&self) -> kit::BotConfig {
+        self.config.clone().resync("300ms")
+    }
+
     fn engine(&self, kill: Kill) -> Engine {
-        let config =
-            Config::parse(&config_text(&self.sb, &self.dir), "test config").expect("config");
+        let config = self.bot_config().parse().expect("config");
         let github: Arc<dyn Forge> = Arc::new(GitHub::from_config(&config).expect("forge"));
         let forge = DyingForge {
             inner: github,
@@ -370,7 +354,7 @@ impl Road {
     }
 
     fn person(&self, login: &str) -> Person {
-        self.sb.person(login).expect("person")
+        self.kit.person(login).expect("person")
     }
 
     /// A developer's labelled change, merged and released by the component's pipeline.
@@ -382,42 +366,25 @@ impl Road {
         labels: &[&str],
         tag: &str,
     ) {
-        let dev = self.person("alice");
-        let file = format!("src/{}.txt", branch.replace('/', "-"));
-        dev.commit_files(repo, branch, &[(&file, message)], message)
-            .await
-            .expect("push");
-        let n = dev
-            .open_pr(repo, branch, "main", message, "")
-            .await
-            .expect("pr");
-        dev.add_labels(repo, n, labels).await.expect("labels");
-        let sha = dev.merge(repo, n).await.expect("merge");
-        dev.tag(repo, tag, &sha).await.expect("tag");
+        let alice = self.person("alice");
+        let opened = kit::steps::open_component_pr(&alice, repo, branch, message, labels);
+        let n = opened.await.expect("a component PR");
+        let released = self.kit.merge_and_release("alice", repo, n, tag);
+        released.await.expect("merge and tag");
     }
 
     async fn product_pr(&self, head: &str) -> Value {
-        let list = self
-            .person("alice")
-            .get("/repos/acme/product/pulls?state=all&per_page=100")
+        read_forge::pr_by_head(&self.person("alice"), "product", head)
             .await
-            .expect("pulls");
-        list.as_array()
-            .and_then(|a| a.iter().find(|p| p["head"]["ref"] == head).cloned())
+            .expect("pulls")
             .unwrap_or_else(|| panic!("no product PR from {head}"))
     }
 
     async fn status(&self, sha: &str, context: &str) -> Option<String> {
-        let list = self
-            .person("alice")
-            .get(&format!("/repos/acme/product/commits/{sha}/statuses"))
+        read_forge::status_of(&self.person("alice"), "product", sha, context)
             .await
-            .expect("statuses");
-        list.as_array().and_then(|a| {
-            a.iter()
-                .find(|s| s["context"] == context)
-                .map(|s| s["state"].as_str().unwrap_or("").to_string())
-        })
+            .expect("statuses")
+            .map(|(state, _)| state)
     }
 }
 
@@ -465,11 +432,7 @@ impl EndState {
             files: BTreeMap::new(),
         };
         for repo in &road.sb.world.repos {
-            let list = alice
-                .get(&format!("/repos/acme/{repo}/pulls?state=all&per_page=100"))
-                .await
-                .expect("pulls");
-            for pr in list.as_array().cloned().unwrap_or_default() {
+            for pr in read_forge::pulls(&alice, repo).await.expect("pulls") {
                 let n = pr["number"].as_u64().unwrap_or_default();
                 let mut labels: Vec<String> = pr["labels"]
                     .as_array()
@@ -497,7 +460,8 @@ impl EndState {
                         labels.join(", ")
                     ));
                 let key = format!("{repo}#{n}");
-                for (author, body) in alice.comments(repo, n).await.expect("comments") {
+                let comments = read_forge::comments(&alice, repo, n).await;
+                for (author, body) in comments.expect("comments") {
                     let Some(rest) = body.strip_prefix("<!-- stagecoach:") else {
                         continue;
                     };
@@ -512,86 +476,46 @@ impl EndState {
                         .push(normalize(text));
                 }
                 let sha = pr["head"]["sha"].as_str().unwrap_or("");
-                let statuses = alice
-                    .get(&format!("/repos/acme/{repo}/commits/{sha}/status"))
-                    .await
-                    .expect("status");
-                for s in statuses["statuses"].as_array().cloned().unwrap_or_default() {
-                    state.statuses.entry(key.clone()).or_default().insert(
-                        s["context"].as_str().unwrap_or("").to_string(),
-                        s["state"].as_str().unwrap_or("").to_string(),
-                    );
+                // Newest first: the first of a context is its state now.
+                let statuses = read_forge::statuses(&alice, repo, sha).await;
+                for s in statuses.expect("statuses") {
+                    state
+                        .statuses
+                        .entry(key.clone())
+                        .or_default()
+                        .entry(s["context"].as_str().unwrap_or("").to_string())
+                        .or_insert_with(|| s["state"].as_str().unwrap_or("").to_string());
                 }
             }
-            let bare = git2::Repository::open_bare(road.sb.world.repo_path(repo)).expect("bare");
             let mut commits = BTreeMap::new();
-            let mut walk = bare.revwalk().expect("walk");
-            walk.push_ref("refs/heads/main").expect("main");
-            for oid in walk.flatten() {
-                let c = bare.find_commit(oid).expect("commit");
-                let subject = c.summary().ok().flatten().unwrap_or("").to_string();
+            for message in road.repos.log(repo, "main").expect("commits") {
+                let subject = message.lines().next().unwrap_or("");
                 // The sandbox re-points the policy at its own port: not ours.
                 if subject.starts_with("chore(policy): point the demo policy") {
                     continue;
                 }
-                *commits.entry(normalize(&subject)).or_insert(0) += 1;
+                *commits.entry(normalize(subject)).or_insert(0) += 1;
             }
             state.commits.insert(repo.clone(), commits);
-            let tree = bare
-                .revparse_single("main^{tree}")
-                .expect("tree")
-                .peel_to_tree()
-                .expect("tree");
-            let mut files = BTreeMap::new();
-            tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-                if let Ok(blob) = entry.to_object(&bare).and_then(|o| o.peel_to_blob()) {
-                    let path = format!("{root}{}", entry.name().unwrap_or(""));
-                    if path != "policies/default.yaml" {
-                        files.insert(path, normalize(&String::from_utf8_lossy(blob.content())));
-                    }
-                }
-                git2::TreeWalkResult::Ok
-            })
-            .expect("walk");
-            state.files.insert(repo.clone(), files);
+            let mut files = road.repos.files(repo, "main").expect("files");
+            files.remove(kit::POLICY_PATH);
+            let files = files.into_iter().map(|(p, t)| (p, normalize(&t)));
+            state.files.insert(repo.clone(), files.collect());
         }
-        let product = git2::Repository::open_bare(road.sb.world.repo_path("product")).expect("p");
-        for name in product
-            .tag_names(None)
-            .expect("tags")
-            .iter()
-            .flatten()
-            .flatten()
-        {
-            let tag = product
-                .revparse_single(&format!("refs/tags/{name}"))
-                .expect("tag");
-            let message = tag
-                .as_tag()
-                .and_then(|t| t.message().ok().flatten())
-                .map(normalize)
-                .unwrap_or_default();
-            state.tags.insert(name.to_string(), message);
-            let commit = tag.peel_to_commit().expect("commit").id();
-            let note = |r: &str| {
-                product
-                    .find_note(Some(r), commit)
-                    .ok()
-                    .and_then(|n| n.message().ok().map(normalize))
-            };
-            state.notes.insert(
-                name.to_string(),
-                (
-                    note("refs/notes/stability"),
-                    note("refs/notes/stability-samples"),
-                ),
+        for name in road.repos.tags("product").expect("tags") {
+            let message = road.repos.tag_message("product", &name).expect("tag");
+            state.tags.insert(
+                name.clone(),
+                message.as_deref().map(normalize).unwrap_or_default(),
             );
+            let note = |r: &str| {
+                let text = road.repos.note(r, &name).expect("notes");
+                text.as_deref().map(normalize)
+            };
+            let notes = (note(NOTES_STABILITY), note(NOTES_SAMPLES));
+            state.notes.insert(name.clone(), notes);
         }
-        let releases = alice
-            .get("/repos/acme/product/releases?per_page=100")
-            .await
-            .expect("releases");
-        for r in releases.as_array().cloned().unwrap_or_default() {
+        for r in read_forge::releases(&alice).await.expect("releases") {
             state
                 .releases
                 .entry(r["tag_name"].as_str().unwrap_or("").to_string())
@@ -654,12 +578,7 @@ async fn low_risk_to_staging(dying: bool) -> Road {
         "payments",
         "feat/wallets",
         "feat(wallet): pay with a wallet",
-        &[
-            "component: S",
-            "change: S",
-            "ft-coverage: 90",
-            "functional: true",
-        ],
+        kit::LOW,
         "v1.5.0",
     )
     .await;
@@ -676,12 +595,7 @@ async fn high_risk_through_approval(dying: bool) -> Road {
         "payments",
         "feat/intents",
         "feat(api)!: payment intents replace charges\n\nBREAKING CHANGE: /charges is gone",
-        &[
-            "component: XL",
-            "change: XL",
-            "ft-coverage: 20",
-            "functional: true",
-        ],
+        kit::HIGH,
         "v2.0.0",
     )
     .await;
@@ -728,8 +642,8 @@ async fn check_flow(name: &str, reference: Road, crashed: Road) {
         );
     }
     assert_same_end(&want, &got);
-    reference.sb.shutdown().await;
-    crashed.sb.shutdown().await;
+    reference.kit.stop().await;
+    crashed.kit.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -794,7 +708,7 @@ async fn a_quiet_resync_writes_nothing_and_costs_almost_no_rate_limit() {
         bot.by_method
     );
     road.lives += 1;
-    road.sb.shutdown().await;
+    road.kit.stop().await;
 }
 
 // ── the real process, killed with SIGKILL ──
@@ -804,75 +718,69 @@ async fn a_quiet_resync_writes_nothing_and_costs_almost_no_rate_limit() {
 async fn the_serve_process_killed_with_sigkill_resumes_and_ends_the_same() {
     let reference = low_risk_to_staging(false).await;
     let want = EndState::read(&reference).await;
-    reference.sb.shutdown().await;
+    reference.kit.stop().await;
 
     let mut road = Road::new().await;
     let config = road.dir.join("stagecoach.yaml");
-    std::fs::write(&config, config_text(&road.sb, &road.dir)).expect("config");
-    // Each life says where it listens on its stdout (port 0), in its own file.
+    road.bot_config().write(&config).expect("config");
+    // Each life says where it listens (port 0) in its own log.
     let lives = std::cell::Cell::new(0usize);
-    let serve = |config: &Path| {
+    let serve = || {
         lives.set(lives.get() + 1);
-        let out = road.dir.join(format!("serve-{}.out", lives.get()));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(std::fs::File::create(&out).expect("stdout"))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("stagecoach serve");
-        (child, out)
+        let log = road.dir.join(format!("serve-{}.out", lives.get()));
+        let mut cmd = serve_command(
+            std::path::Path::new(env!("CARGO_BIN_EXE_stagecoach")),
+            &config,
+        );
+        cmd.env("RUST_LOG", "warn");
+        async move { Serve::start(cmd, &log).await.expect("stagecoach serve") }
     };
     // The first process sets up staging undisturbed (like the reference run).
-    let (mut child, _) = serve(&config);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !staging_runs(&road, "v1.0.0") {
-        assert!(Instant::now() < deadline, "staging never took v1.0.0");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Give it time to take its sample, then let a quiet resync go by.
-    wait_sampled(&road, "v1.0.0").await;
+    let mut child = serve().await;
+    let wait = |what: &'static str, tag: &'static str, progress: Progress| {
+        let road = &road;
+        async move {
+            kit::wait_for(&progress, what, || async {
+                Ok(staging_runs(road, tag).then_some(()))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    wait("staging takes v1.0.0", "v1.0.0", child.progress()).await;
+    // Let it take its sample, then let a quiet resync go by.
+    let progress = child.progress();
+    let sampled = kit::wait_for(&progress, "a sample of v1.0.0", || async {
+        road.repos.note(NOTES_SAMPLES, "v1.0.0")
+    });
+    sampled.await.unwrap_or_else(|e| panic!("{e}"));
     road.released_change(
         "payments",
         "feat/wallets",
         "feat(wallet): pay with a wallet",
-        &[
-            "component: S",
-            "change: S",
-            "ft-coverage: 90",
-            "functional: true",
-        ],
+        kit::LOW,
         "v1.5.0",
     )
     .await;
     // SIGKILL it again and again, at staggered moments, while the flow runs.
-    let deadline = Instant::now() + Duration::from_secs(120);
     let mut kills = 0;
     let mut after = 250u64;
-    let mut out = None;
     while kills < 6 && !flow_done(&road) {
         tokio::time::sleep(Duration::from_millis(after)).await;
-        child.kill().expect("SIGKILL");
-        let _ = child.wait();
+        child.kill();
         kills += 1;
         after += 170;
-        let (next, next_out) = serve(&config);
-        child = next;
-        out = Some(next_out);
+        child = serve().await;
     }
-    // The last life's passes tell when it is done: two whole passes that
-    // wrote nothing (a wall-clock window was too short on a loaded machine).
-    let addr = match &out {
-        Some(out) => reliability_support::serving_addr(out, 0).await,
-        None => String::new(),
-    };
-    while !(flow_done(&road) && settled(&road, &addr).await) {
-        assert!(Instant::now() < deadline, "the flow never finished");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    child.kill().expect("kill");
-    let _ = child.wait();
+    // The last life's passes tell when it is done: the flow's end on
+    // staging, then two whole passes that wrote nothing.
+    wait("the flow reaches staging", "v1.1.0", child.progress()).await;
+    let progress = child.progress();
+    let settled = kit::wait_for(&progress, "two passes that write nothing", || async {
+        Ok(settled(&road, &child).await.then_some(()))
+    });
+    settled.await.unwrap_or_else(|e| panic!("{e}"));
+    child.kill();
     road.kills = kills;
     let got = EndState::read(&road).await;
     got.assert_nothing_twice("serve killed with SIGKILL");
@@ -899,79 +807,25 @@ async fn the_serve_process_killed_with_sigkill_resumes_and_ends_the_same() {
     );
     assert_eq!(want.releases, got.releases, "releases");
     assert_eq!(want.commits, got.commits, "commits");
-    road.sb.shutdown().await;
+    road.kit.stop().await;
 }
 
 fn staging_runs(road: &Road, tag: &str) -> bool {
-    let bare = git2::Repository::open_bare(road.sb.world.repo_path("landscape-staging"));
-    bare.ok()
-        .and_then(|r| {
-            let blob = r
-                .revparse_single("main:.stagecoach/promotion.yaml")
-                .ok()?
-                .peel_to_blob()
-                .ok()?;
-            Some(String::from_utf8_lossy(blob.content()).contains(&format!("tag: {tag}")))
-        })
-        .unwrap_or(false)
-}
-
-async fn wait_sampled(road: &Road, tag: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = git2::Repository::open_bare(road.sb.world.repo_path("product")).expect("p");
-        let commit = r
-            .revparse_single(&format!("{tag}^{{commit}}"))
-            .expect("tag")
-            .id();
-        if r.find_note(Some("refs/notes/stability-samples"), commit)
-            .is_ok()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{tag} never sampled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    road.repos
+        .staging_tag()
+        .is_ok_and(|t| t.as_deref() == Some(tag))
 }
 
 fn flow_done(road: &Road) -> bool {
     staging_runs(road, "v1.1.0")
 }
 
-/// The `serve` at `addr` made two whole passes and wrote nothing meanwhile
-/// (without an address — never killed — the in-process check below).
-async fn settled(road: &Road, addr: &str) -> bool {
-    if addr.is_empty() {
-        return quiet(road).await;
-    }
+/// The `serve` child made two whole passes and wrote nothing meanwhile.
+async fn settled(road: &Road, child: &Serve) -> bool {
     road.sb.reset_stats();
-    let http = stagecoach::engine::http::client_builder()
-        .build()
-        .expect("an HTTP client");
-    let Some(from) = reliability_support::child_passes(&http, addr).await else {
+    if kit::wait_passes(&child.progress(), 2).await.is_err() {
         return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reliability_support::child_passes(&http, addr)
-        .await
-        .is_none_or(|n| n < from + 2)
-    {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    road.sb
-        .stats()
-        .users
-        .get("stagecoach-bot")
-        .is_none_or(|u| u.writes == 0)
-}
-
-/// Nothing moves for a moment: the last pass decided nothing.
-async fn quiet(road: &Road) -> bool {
-    road.sb.reset_stats();
-    tokio::time::sleep(Duration::from_millis(900)).await;
     road.sb
         .stats()
         .users

@@ -97,7 +97,7 @@ const SENT: &[&str] = &[
 /// Wait until the sandbox has announced a push of `sha` (as GitHub does a
 /// moment after a push), so what people do next happens after it.
 async fn pushed(road: &Road, sha: &str) {
-    support::wait_for(&format!("the push of {sha}"), || async {
+    road.wait_for(&format!("the push of {sha}"), || async {
         road.sb
             .deliveries()
             .iter()
@@ -130,7 +130,7 @@ async fn every_delivery_of_a_full_road_passes_githubs_webhook_schemas() {
         .await;
     road.wait_merged("product", number(&pr)).await;
     road.wait_staging("v1.1.0").await;
-    support::wait_for("v1.0.0 published", || async {
+    road.wait_for("v1.0.0 published", || async {
         road.release("v1.0.0").await.filter(|r| r["draft"] == false)
     })
     .await;
@@ -284,13 +284,14 @@ async fn the_check_fails_on_a_payload_github_would_not_send() {
         .approve("search", n)
         .await
         .expect("review");
-    let review = support::wait_for("the review's delivery", || async {
-        road.sb
-            .deliveries()
-            .into_iter()
-            .find(|d| d.event == "pull_request_review")
-    })
-    .await;
+    let review = road
+        .wait_for("the review's delivery", || async {
+            road.sb
+                .deliveries()
+                .into_iter()
+                .find(|d| d.event == "pull_request_review")
+        })
+        .await;
     road.stop().await;
     let mut schemas = Schemas::new();
     let name = "pull_request_review$submitted";

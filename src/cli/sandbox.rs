@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::kit::BotConfig;
 use crate::sandbox::{self, SandboxOptions, World, world};
 
 #[derive(Debug, clap::Args)]
@@ -114,13 +115,14 @@ pub fn write_configs(world: &World, api_url: &str, secret: &str) -> Result<PathB
 /// A person's `stagecoach.yaml` for this sandbox: their token, their own git
 /// cache (so two people never share one), the same product.
 pub fn person_config(world: &World, api_url: &str, login: &str, role: &str, token: &str) -> String {
-    let dir = world.dir.display();
+    let mut config =
+        BotConfig::for_world(world, api_url, &world.dir.join(format!("cache-{login}")))
+            .token(token);
+    config.budget = None;
+    config.server = false;
     format!(
-        "# Written by `stagecoach sandbox`: acts as {login} ({role}) with their own sandbox token.\n\
-         forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # {login}'s throwaway sandbox token\n\
-         git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache-{login}\"\n\
-         product:\n  repo: acme/product\n",
-        url = crate::sandbox::git_http::url_template(api_url),
+        "# Written by `stagecoach sandbox`: acts as {login} ({role}) with their own sandbox token.\n{}",
+        config.text()
     )
 }
 
@@ -209,16 +211,12 @@ pub fn webhook_check(
 
 /// The bot's `stagecoach.yaml` for this sandbox (see `crate::config`).
 pub fn bot_config(world: &World, api_url: &str, secret: &str) -> String {
-    let dir = world.dir.display();
+    let mut config = BotConfig::for_world(world, api_url, &world.dir.join("cache"))
+        .webhook_secret(secret)
+        .resync("30s");
+    config.listen = BOT_LISTEN.into();
     format!(
-        "# Written by `stagecoach sandbox`: the bot's configuration for this sandbox.\n\
-         forge:\n  api_url: \"{api_url}\"\n  token: \"{token}\"   # stagecoach-bot, a throwaway sandbox token\n\
-         \x20 budget: {budget}   # the sandbox enforces GitHub's limits; writes need no spacing on 127.0.0.1\n\
-         git:\n  url: \"{url}\"\n  cache_dir: \"{dir}/cache\"\n\
-         product:\n  repo: acme/product\n\
-         server:\n  listen: \"{BOT_LISTEN}\"\n  webhook_secret: \"{secret}\"\n  resync: 30s\n",
-        token = world.bot_token(),
-        url = crate::sandbox::git_http::url_template(api_url),
-        budget = crate::sandbox::BOT_BUDGET,
+        "# Written by `stagecoach sandbox`: the bot's configuration for this sandbox.\n{}",
+        config.text()
     )
 }

@@ -1,9 +1,11 @@
 //! Shared by the people's-side tests: play the whole demo road into a temp
-//! dir, then serve that world again so the read side can look at it.
+//! dir, then serve that world again so the read side can look at it (the
+//! bot's config is the kit's, `stagecoach::kit::BotConfig`).
 
 use std::path::{Path, PathBuf};
 
 use stagecoach::config::Config;
+use stagecoach::kit::BotConfig;
 use stagecoach::sandbox::{self, Sandbox, SandboxOptions};
 
 #[allow(dead_code)]
@@ -39,25 +41,23 @@ pub async fn played_road() -> Road {
     }
 }
 
-/// A bot config as the bot's own user; `read_token` for the dashboard.
+/// The kit's bot config for this world, with a slow resync (nothing here
+/// waits for the bot) and `read_token` for the dashboard.
+pub fn bot_config(sb: &Sandbox, dir: &Path, read_token: Option<&str>) -> BotConfig {
+    let mut config = BotConfig::for_sandbox(sb, &dir.join("people-cache"))
+        .webhook_secret("s3cret")
+        .resync("1h");
+    config.read_token = read_token.map(str::to_string);
+    config
+}
+
 pub fn config_text(sb: &Sandbox, dir: &Path, read_token: Option<&str>) -> String {
-    format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n\
-         server: {{listen: \"127.0.0.1:0\", webhook_secret: \"s3cret\", resync: 1h{read}}}\n",
-        api = sb.api_url,
-        budget = stagecoach::sandbox::BOT_BUDGET,
-        token = sb.world.bot_token(),
-        url = sb.git_http_url_template(),
-        cache = dir.join("people-cache").display(),
-        read = read_token
-            .map(|t| format!(", read_token: \"{t}\""))
-            .unwrap_or_default(),
-    )
+    bot_config(sb, dir, read_token).text()
 }
 
 #[allow(dead_code)]
 pub fn config(sb: &Sandbox, dir: &Path, read_token: Option<&str>) -> Config {
-    Config::parse(&config_text(sb, dir, read_token), "test config").expect("config parses")
+    bot_config(sb, dir, read_token)
+        .parse()
+        .expect("config parses")
 }

@@ -1,36 +1,32 @@
-//! Shared rig for the reliability tests: the sandbox and the real bot in one
-//! process (like `stagecoach demo`), people who act on it, and the checks
-//! that say "nothing was done twice": one product PR per change, one bot
-//! comment per PR and topic, one landscape deploy per product PR, one tag
-//! per merged change.
+//! The reliability tests' side of the kit (`stagecoach::kit`): its road as
+//! a `Rig` with quick retries and the bot started by the test, faults the
+//! sandbox injects, and the checks that say "nothing was done twice": one
+//! product PR per change, one bot comment per PR and topic.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use stagecoach::bot::Bot;
-use stagecoach::config::Config;
-use stagecoach::engine::Engine;
-use stagecoach::forge::github::GitHub;
 use stagecoach::forge::github::retry::RetryPolicy;
-use stagecoach::git::trailers::Trailers;
-use stagecoach::metrics::Metrics;
-use stagecoach::sandbox::{self, Person, Sandbox, SandboxOptions};
+use stagecoach::kit::{self, LOW, Progress, Repos, RoadOptions, read_forge};
+use stagecoach::sandbox::Person;
 
-pub const STEP: Duration = Duration::from_secs(60);
+/// How long the bot may make no progress before a step fails (the kit's).
+pub const STEP: Duration = kit::wait::STALL;
 
+/// The kit's road, its bot started by the test (`start_bot`).
 pub struct Rig {
-    pub sb: Sandbox,
-    pub bot: Option<Bot>,
-    pub engine: Arc<Engine>,
-    /// What the bot's GitHub client counted (answers by family and status).
-    pub metrics: Arc<Metrics>,
-    pub secret: String,
+    road: kit::Road,
     pub http: reqwest::Client,
-    _tmp: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = kit::Road;
+    fn deref(&self) -> &kit::Road {
+        &self.road
+    }
 }
 
 /// Short waits, so a fault costs a test seconds, not minutes.
@@ -41,21 +37,6 @@ pub fn quick_retries() -> RetryPolicy {
         max_backoff: Duration::from_millis(400),
         max_wait: Duration::from_secs(5),
     }
-}
-
-pub fn bot_config(sb: &Sandbox, cache: &Path, secret: &str) -> Config {
-    let text = format!(
-        "forge: {{api_url: \"{api}\", token: \"{token}\", budget: {budget}}}\n\
-         git: {{url: \"{url}\", cache_dir: \"{cache}\"}}\n\
-         product: {{repo: acme/product}}\n\
-         server: {{listen: \"127.0.0.1:0\", webhook_secret: \"{secret}\", resync: 1s}}\n",
-        api = sb.api_url,
-        budget = stagecoach::sandbox::BOT_BUDGET,
-        token = sb.world.bot_token(),
-        url = sb.git_http_url_template(),
-        cache = cache.display(),
-    );
-    Config::parse(&text, "test config").expect("config")
 }
 
 impl Rig {
@@ -73,74 +54,39 @@ impl Rig {
                 .with_test_writer()
                 .try_init();
         }
-        let tmp = tempfile::tempdir().expect("tmp");
-        let sb = sandbox::start(SandboxOptions::new(tmp.path().join("sb")))
-            .await
-            .expect("sandbox");
-        let secret = hex::encode(rand::random::<[u8; 16]>());
-        let config = bot_config(&sb, &tmp.path().join("cache"), &secret);
-        let metrics = Arc::new(Metrics::new());
-        let auth = stagecoach::forge::github::GitHubAuth::from_config(&config).expect("auth");
-        let forge = GitHub::with_read_timeout(&config.forge.api_url, auth, read_timeout)
-            .expect("forge")
-            .with_retry_policy(quick_retries())
-            .with_metrics(metrics.clone());
-        let engine = Arc::new(Engine::new(config, Arc::new(forge)).with_metrics(metrics.clone()));
+        let road = kit::Road::start(RoadOptions {
+            bot: false,
+            read_timeout: Some(read_timeout),
+            retry: Some(quick_retries()),
+            ..RoadOptions::default()
+        })
+        .await
+        .expect("the road starts");
         let http = stagecoach::engine::http::client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http");
-        let rig = Rig {
-            sb,
-            bot: None,
-            engine,
-            metrics,
-            secret,
-            http,
-            _tmp: tmp,
-        };
-        let ops = rig.person("stagecoach-bot");
-        ops.call(
-            reqwest::Method::POST,
-            "/_sandbox/prometheus",
-            Some(json!({"query": "sum(rate(http_requests_errors_total[5m]))", "value": 0.01})),
-        )
-        .await
-        .expect("signals");
-        rig
+        Rig { road, http }
     }
 
     pub async fn start_bot(&mut self, resync: Duration) {
-        let bot = Bot::start(
-            self.engine.clone(),
-            Arc::new(Metrics::new()),
-            "127.0.0.1:0",
-            Some(self.secret.clone()),
-            resync,
-            None,
-        )
-        .await
-        .expect("bot");
-        self.sb.set_webhook(
-            Some(format!("http://{}/webhook", bot.addr)),
-            Some(self.secret.clone()),
-        );
-        self.bot = Some(bot);
+        self.road.start_bot(resync).await.expect("bot");
     }
 
-    pub async fn stop(mut self) {
-        if let Some(bot) = self.bot.take() {
-            bot.shutdown().await;
-        }
-        self.sb.shutdown().await;
+    pub async fn stop_bot(&mut self) {
+        self.road.stop_bot().await;
+    }
+
+    pub async fn stop(self) {
+        self.road.stop().await;
     }
 
     pub fn dir(&self) -> PathBuf {
-        self.sb.dir().to_path_buf()
+        self.road.dir.clone()
     }
 
     pub fn person(&self, login: &str) -> Person {
-        self.sb.person(login).expect("person")
+        self.road.person(login).expect("person")
     }
 
     /// Set a fault rule; it applies to the bot's requests only unless it
@@ -200,26 +146,31 @@ impl Rig {
     pub fn world(&self) -> World {
         World::new(&self.dir())
     }
+
+    /// Wait until the in-process bot has finished `n` more passes (the
+    /// first may have begun before the call: a "nothing happened" check
+    /// waits for at least 2).
+    pub async fn wait_passes(&self, n: u64) {
+        self.road
+            .wait_passes(n)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
-/// Poll `check` until it returns `Some`, or fail the test naming `what`.
+/// Ask `check` until it answers `Some`, for at most `limit` without the
+/// bot's passes to count (the kit's wait), or fail the test naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "did not happen within {}s: {what}",
-            limit.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    let within = Progress::Within(limit);
+    let waited = kit::wait_for(&within, what, || {
+        let answer = check();
+        async move { Ok(answer.await) }
+    });
+    waited.await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A developer's fully labelled, functional, low-risk change to a component,
@@ -282,108 +233,9 @@ pub async fn merge_after_labels_check(
 /// A component PR with a change on `branch` and every label a low-risk
 /// change needs.
 async fn open_low_risk_pr(p: &Person, repo: &str, branch: &str) -> u64 {
-    let file = format!("src/{}.txt", branch.replace('/', "-"));
     let message = format!("fix({repo}): {branch}");
-    p.commit_files(repo, branch, &[(&file, &message)], &message)
-        .await
-        .expect("commit");
-    let n = p
-        .open_pr(repo, branch, "main", &message, "")
-        .await
-        .expect("open pr");
-    p.add_labels(
-        repo,
-        n,
-        &[
-            "component: S",
-            "change: S",
-            "ft-coverage: 90",
-            "functional: true",
-        ],
-    )
-    .await
-    .expect("labels");
-    n
-}
-
-/// The world as git and the forge's files say it is (read straight from the
-/// sandbox's bare repos and state, never through the bot).
-pub struct World {
-    dir: PathBuf,
-}
-
-impl World {
-    pub fn new(dir: &Path) -> World {
-        World { dir: dir.into() }
-    }
-
-    pub fn bare(&self, repo: &str) -> git2::Repository {
-        git2::Repository::open_bare(self.dir.join("repos/acme").join(format!("{repo}.git")))
-            .expect("bare repo")
-    }
-
-    pub fn tags(&self, repo: &str) -> Vec<String> {
-        let r = self.bare(repo);
-        let mut tags: Vec<String> = r
-            .tag_names(None)
-            .expect("tags")
-            .into_iter()
-            .filter_map(|t| t.ok().flatten().map(str::to_string))
-            .collect();
-        tags.sort();
-        tags
-    }
-
-    /// Messages of the commits on `branch`, newest first.
-    pub fn log(&self, repo: &str, branch: &str) -> Vec<String> {
-        let r = self.bare(repo);
-        let mut walk = r.revwalk().expect("walk");
-        walk.push_ref(&format!("refs/heads/{branch}"))
-            .expect("push");
-        walk.flatten()
-            .filter_map(|id| r.find_commit(id).ok())
-            .map(|c| c.message().unwrap_or("").to_string())
-            .collect()
-    }
-
-    /// Commits on `repo`'s main whose trailers have every `(key, value)`.
-    pub fn commits_with(&self, repo: &str, trailers: &[(&str, &str)]) -> usize {
-        self.log(repo, "main")
-            .iter()
-            .filter(|m| {
-                let t = Trailers::parse(m);
-                trailers.iter().all(|(k, v)| t.get_all(k).contains(v))
-            })
-            .count()
-    }
-
-    pub fn head(&self, repo: &str, branch: &str) -> String {
-        self.bare(repo)
-            .revparse_single(&format!("refs/heads/{branch}"))
-            .expect("head")
-            .id()
-            .to_string()
-    }
-}
-
-/// Every PR of `repo` (any state), as the forge lists them.
-pub async fn pulls(p: &Person, repo: &str) -> Vec<Value> {
-    try_pulls(p, repo).await.expect("pulls")
-}
-
-/// Like [`pulls`], but `None` while the forge answers with an (injected) error.
-pub async fn try_pulls(p: &Person, repo: &str) -> Option<Vec<Value>> {
-    p.get(&format!("/repos/acme/{repo}/pulls?state=all&per_page=100"))
-        .await
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-}
-
-pub async fn pr_by_head(p: &Person, repo: &str, head: &str) -> Option<Value> {
-    try_pulls(p, repo)
-        .await?
-        .into_iter()
-        .find(|pr| pr["head"]["ref"].as_str() == Some(head))
+    let opened = kit::steps::open_component_pr(p, repo, branch, &message, LOW);
+    opened.await.expect("a low-risk component PR")
 }
 
 /// Nothing done twice, anywhere the bot writes on the forge: one PR per head
@@ -402,10 +254,7 @@ pub async fn assert_nothing_doubled(p: &Person, repos: &[&str]) {
     for repo in repos {
         for pr in pulls(p, repo).await {
             let n = pr["number"].as_u64().expect("number");
-            let comments = p
-                .comments(&format!("acme/{repo}"), n)
-                .await
-                .expect("comments");
+            let comments = read_forge::comments(p, repo, n).await.expect("comments");
             let mut topics: HashMap<String, usize> = HashMap::new();
             for (author, body) in &comments {
                 if author == "stagecoach-bot" {
@@ -423,6 +272,79 @@ pub async fn assert_nothing_doubled(p: &Person, repos: &[&str]) {
     }
 }
 
+/// The world as git says it is (the kit's readers of the sandbox's repos).
+pub struct World(Repos);
+
+impl World {
+    pub fn new(dir: &Path) -> World {
+        World(Repos::new(dir))
+    }
+
+    pub fn bare(&self, repo: &str) -> git2::Repository {
+        self.0.bare(repo).expect("bare repo")
+    }
+
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        self.0.tags(repo).expect("tags")
+    }
+
+    /// Messages of the commits on `branch`, newest first.
+    pub fn log(&self, repo: &str, branch: &str) -> Vec<String> {
+        self.0.log(repo, branch).expect("commits")
+    }
+
+    /// Commits on `repo`'s main whose trailers have every `(key, value)`.
+    pub fn commits_with(&self, repo: &str, trailers: &[(&str, &str)]) -> usize {
+        self.0.commits_with(repo, trailers).expect("commits")
+    }
+
+    pub fn head(&self, repo: &str, branch: &str) -> String {
+        self.0.head(repo, branch).expect("head")
+    }
+
+    /// The text of `path` on `branch` of `repo`, if it is there.
+    pub fn file_at(&self, repo: &str, branch: &str, path: &str) -> Option<String> {
+        self.0.file_at(repo, branch, path).expect("bare repo")
+    }
+
+    /// The tag staging runs now (its promotion marker on the landscape).
+    pub fn staging_tag(&self) -> Option<String> {
+        self.0.staging_tag().expect("landscape-staging")
+    }
+
+    /// The product tag's note in `notes_ref` (stability score or samples).
+    pub fn note(&self, notes_ref: &str, tag: &str) -> Option<String> {
+        self.0.note(notes_ref, tag).expect("notes")
+    }
+}
+
+/// Every PR of `repo` (any state), every page.
+pub async fn pulls(p: &Person, repo: &str) -> Vec<Value> {
+    read_forge::pulls(p, repo).await.expect("pulls")
+}
+
+/// Like [`pulls`], but `None` while the forge answers with an (injected) error.
+pub async fn try_pulls(p: &Person, repo: &str) -> Option<Vec<Value>> {
+    read_forge::pulls(p, repo).await.ok()
+}
+
+/// `None` also while the forge answers with an (injected) error.
+pub async fn pr_by_head(p: &Person, repo: &str, head: &str) -> Option<Value> {
+    read_forge::pr_by_head(p, repo, head).await.ok().flatten()
+}
+
+/// Every release of the product (drafts included), every page.
+pub async fn releases(p: &Person) -> Vec<Value> {
+    read_forge::releases(p).await.expect("releases")
+}
+
+/// Every item of a list endpoint, every page.
+pub async fn every_page(p: &Person, path: &str) -> Vec<Value> {
+    read_forge::every_page(p, path)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// Wait until `product` PR `n` is merged.
 pub async fn wait_merged(p: &Person, n: u64, limit: Duration) {
     wait_for(&format!("product#{n} merged"), limit, || async {
@@ -435,137 +357,29 @@ pub async fn wait_merged(p: &Person, n: u64, limit: Duration) {
     .await;
 }
 
-impl World {
-    /// The text of `path` on `branch` of `repo`, if it is there.
-    pub fn file_at(&self, repo: &str, branch: &str, path: &str) -> Option<String> {
-        let r = self.bare(repo);
-        let tree = r
-            .revparse_single(&format!("refs/heads/{branch}^{{tree}}"))
-            .ok()?
-            .peel_to_tree()
-            .ok()?;
-        let entry = tree.get_path(Path::new(path)).ok()?;
-        let blob = entry.to_object(&r).ok()?.peel_to_blob().ok()?;
-        String::from_utf8(blob.content().to_vec()).ok()
-    }
+// ── a `stagecoach serve` child process (the kit's) ──
 
-    /// The tag staging runs now (its promotion marker on the landscape).
-    pub fn staging_tag(&self) -> Option<String> {
-        self.file_at("landscape-staging", "main", ".stagecoach/promotion.yaml")?
-            .lines()
-            .find_map(|l| l.strip_prefix("tag: "))
-            .map(str::to_string)
-    }
-
-    /// The product tag's note in `notes_ref` (stability score or samples).
-    pub fn note(&self, notes_ref: &str, tag: &str) -> Option<String> {
-        let r = self.bare("product");
-        let commit = r.revparse_single(&format!("{tag}^{{commit}}")).ok()?;
-        let note = r.find_note(Some(notes_ref), commit.id()).ok()?;
-        note.message().ok().map(str::to_string)
-    }
-}
-
-/// Every release of the product (drafts included), every page.
-pub async fn releases(p: &Person) -> Vec<Value> {
-    let mut all = Vec::new();
-    for page in 1.. {
-        let list = p
-            .get(&format!(
-                "/repos/acme/product/releases?per_page=100&page={page}"
-            ))
-            .await
-            .expect("releases");
-        let items = list.as_array().cloned().unwrap_or_default();
-        let last = items.len() < 100;
-        all.extend(items);
-        if last {
-            break;
-        }
-    }
-    all
-}
-
-// ── progress, not the clock: waiting for the bot's passes ──
-
-impl Rig {
-    /// Wait until the in-process bot has finished `n` more reconcile passes
-    /// (`Engine::passes`). The first may have begun before the call, so a
-    /// "nothing happened" check waits for at least 2: one whole pass that
-    /// started after what the test did.
-    pub async fn wait_passes(&self, n: u64) {
-        let from = self.engine.passes();
-        wait_for(
-            &format!("{n} more passes of the bot (from {from})"),
-            STEP,
-            || async { (self.engine.passes() >= from + n).then_some(()) },
-        )
-        .await;
-    }
-}
-
-// ── a `stagecoach serve` child process ──
-
-/// The address a `stagecoach serve` child reports once it is listening
-/// (`stagecoach serving on http://ADDR` on its stdout), read from `log` past
-/// byte `from` (earlier lives of the same log are not this one).
+/// The address a `serve` child reports in `log` past byte `from`.
 pub async fn serving_addr(log: &Path, from: usize) -> String {
-    const SAID: &str = "stagecoach serving on http://";
-    wait_for(&format!("`{SAID}…` in {}", log.display()), STEP, || async {
-        let text = std::fs::read(log).ok()?;
-        let text = String::from_utf8_lossy(text.get(from..)?).into_owned();
-        text.lines()
-            .find_map(|l| l.split_once(SAID).map(|(_, a)| a.trim().to_string()))
-    })
-    .await
+    kit::serving_addr(log, from)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `stagecoach_passes_total` of the `serve` child at `addr` (its `/metrics`).
 pub async fn child_passes(http: &reqwest::Client, addr: &str) -> Option<u64> {
-    let text = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("stagecoach_passes_total "))
-        .and_then(|n| n.trim().parse().ok())
+    kit::wait::serve_passes(http, addr).await
 }
 
-/// Wait (at most `limit`) until the `serve` child at `addr` has finished `n`
-/// more passes (the first may have begun before the call: wait for 2 or more
-/// to be sure one whole pass saw what the test did).
-pub async fn wait_child_passes(http: &reqwest::Client, addr: &str, n: u64, limit: Duration) {
-    let from = wait_for(&format!("/metrics of the bot at {addr}"), limit, || {
-        child_passes(http, addr)
-    })
-    .await;
-    wait_for(
-        &format!("{n} more passes of the bot at {addr} (from {from})"),
-        limit,
-        || async { (child_passes(http, addr).await? >= from + n).then_some(()) },
-    )
-    .await;
-}
-
-/// Every item of a list endpoint, page after page (GitHub's `page`/`per_page`).
-pub async fn every_page(p: &Person, path: &str) -> Vec<Value> {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let mut all = Vec::new();
-    for page in 1.. {
-        let list = p
-            .get(&format!("{path}{sep}per_page=100&page={page}"))
-            .await
-            .unwrap_or_else(|e| panic!("{path} page {page}: {e}"));
-        let items = list.as_array().cloned().unwrap_or_default();
-        let last = items.len() < 100;
-        all.extend(items);
-        if last {
-            break;
-        }
-    }
-    all
+/// Wait until the `serve` child at `addr` has finished `n` more passes
+/// (the first may have begun before the call: wait for 2 or more), failing
+/// once it made none for the kit's stall limit.
+pub async fn wait_child_passes(http: &reqwest::Client, addr: &str, n: u64) {
+    let serve = Progress::Serve {
+        http: http.clone(),
+        addr: addr.to_string(),
+    };
+    kit::wait_passes(&serve, n)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
