@@ -10,21 +10,12 @@ mod support;
 use stagecoach::engine::NOTES_REJECTIONS;
 use stagecoach::error::Kind;
 use stagecoach::status;
-use support::{Road, wait_for};
+use support::Road;
 
 /// The world after one release: v1.0.0 released, v1.1.0 on staging.
 async fn road_with_a_release() -> Road {
     let road = Road::start().await;
-    road.wait_staging("v1.0.0").await;
-    road.component_release("checkout", "feat(cart): saved carts", "v2.1.0")
-        .await;
-    road.bump_on_branch("rita", "main", "checkout", "2.1.0")
-        .await;
-    road.wait_staging("v1.1.0").await;
-    wait_for("v1.0.0 released", || async {
-        road.release("v1.0.0").await.filter(|r| r["draft"] == false)
-    })
-    .await;
+    road.one_release_later().await;
     road
 }
 

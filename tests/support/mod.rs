@@ -367,6 +367,21 @@ impl Road {
         let staged = self.0.wait_staging(tag);
         staged.await.unwrap_or_else(|e| panic!("{e}"))
     }
+
+    /// Play the demo world on to one release: v1.0.0 passed the KPI (a
+    /// release), v1.1.0 (checkout 2.1.0) is on staging and not a release yet.
+    pub async fn one_release_later(&self) {
+        self.wait_staging("v1.0.0").await;
+        self.component_release("checkout", "feat(cart): saved carts", "v2.1.0")
+            .await;
+        self.bump_on_branch("rita", "main", "checkout", "2.1.0")
+            .await;
+        self.wait_staging("v1.1.0").await;
+        self.wait_for("v1.0.0 released", || async {
+            self.release("v1.0.0").await.filter(|r| r["draft"] == false)
+        })
+        .await;
+    }
 }
 
 /// Ask `check` until it answers `Some` where no road's bot counts passes
