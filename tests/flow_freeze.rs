@@ -67,24 +67,7 @@ async fn a_freeze_holds_the_next_wave_says_until_when_and_lets_hotfixes_and_over
 
     // Rita asks for prod on a landscape PR; wave 1 goes out, then the window opens.
     let p = road.person("rita");
-    p.commit_files(
-        "landscape-prod",
-        "promotions",
-        &[("NOTES.md", "promotion requests\n")],
-        "docs: promotion requests",
-    )
-    .await
-    .expect("branch");
-    let pr = p
-        .open_pr(
-            "landscape-prod",
-            "promotions",
-            "main",
-            "Promotions to prod",
-            "",
-        )
-        .await
-        .expect("pr");
+    let pr = road.landscape_pr("prod").await;
     p.comment("landscape-prod", pr, "/promote v1.0.0")
         .await
         .expect("comment");

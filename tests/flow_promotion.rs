@@ -277,18 +277,7 @@ async fn a_promote_comment_once_carried_out_never_puts_its_tag_back_after_the_en
 {
     let road = road_with_a_release().await;
     let rita = road.person("rita");
-    rita.commit_files(
-        "landscape-canary",
-        "promotions",
-        &[("NOTES.md", "promotion requests\n")],
-        "docs: promotion requests",
-    )
-    .await
-    .expect("branch");
-    let pr = rita
-        .open_pr("landscape-canary", "promotions", "main", "Promotions", "")
-        .await
-        .expect("pr");
+    let pr = road.landscape_pr("canary").await;
     rita.comment("landscape-canary", pr, "/promote v1.0.0")
         .await
         .expect("comment");

@@ -114,24 +114,7 @@ async fn a_rejected_release_is_refused_everywhere_until_unrejected_and_shown_wit
 
     // Refused by a `/promote` comment too, answered in the thread.
     let p = road.person("rita");
-    p.commit_files(
-        "landscape-canary",
-        "promotions",
-        &[("NOTES.md", "promotion requests\n")],
-        "docs: promotion requests",
-    )
-    .await
-    .expect("branch");
-    let pr = p
-        .open_pr(
-            "landscape-canary",
-            "promotions",
-            "main",
-            "Promotions to canary",
-            "",
-        )
-        .await
-        .expect("pr");
+    let pr = road.landscape_pr("canary").await;
     p.comment("landscape-canary", pr, "/promote v1.0.0")
         .await
         .expect("comment");
@@ -193,18 +176,7 @@ async fn a_rejected_release_is_refused_everywhere_until_unrejected_and_shown_wit
 async fn reject_and_unreject_comments_are_applied_once_and_a_strangers_is_refused() {
     let road = road_with_a_release().await;
     let p = road.person("rita");
-    p.commit_files(
-        "landscape-prod",
-        "verdicts",
-        &[("NOTES.md", "verdicts\n")],
-        "docs: verdicts",
-    )
-    .await
-    .expect("branch");
-    let pr = p
-        .open_pr("landscape-prod", "verdicts", "main", "Release verdicts", "")
-        .await
-        .expect("pr");
+    let pr = road.landscape_pr("prod").await;
 
     road.person("bob")
         .comment("landscape-prod", pr, "/reject v1.0.0 looks risky")

@@ -92,15 +92,14 @@ fn decide_one(
             .last()
             .map(|e| e.name.clone())
             .unwrap_or_else(|| "prod".into());
-        let on_canary = format!(
-            "Hotfix **{}** was cut from {base_tag} with {} {} and is on {canary}. On-call: verify it, then `stagecoach promote {} --to {prod}`.",
-            done.name,
-            component.name,
-            pull.released_in
-                .as_ref()
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-            done.name
+        let released = pull
+            .released_in
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let mut on_canary = format!(
+            "Hotfix **{}** was cut from {base_tag} with {} {released} and is on {canary}. On-call: verify it, then `stagecoach promote {} --to {prod}`.",
+            done.name, component.name, done.name
         );
         if let Some(env) = hotfix_env(policy) {
             let req = PromotionRequest {
@@ -131,53 +130,28 @@ fn decide_one(
                         })
                 });
             if !ran {
-                let progress = |how: String| {
-                    format!(
-                        "Hotfix **{}** was cut from {base_tag} with {} {}: {how}.",
-                        done.name,
-                        component.name,
-                        pull.released_in
-                            .as_ref()
-                            .map(|v| v.to_string())
-                            .unwrap_or_default(),
-                    )
-                };
-                if let Some(failed) = release::failed_wave(snap, &req) {
-                    say(
-                        component,
-                        pull,
-                        progress(format!("it stopped on {env}: {failed}")),
-                        actions,
-                    );
-                    ensure_main_carries_fix(policy, snap, component, pull, actions);
-                    return;
-                }
-                match release::next_step(policy, snap, &req) {
-                    Step::Act(next) => {
+                // Where it is on its way; `None` once it ran there.
+                let how = match (
+                    release::failed_wave(snap, &req),
+                    release::next_step(policy, snap, &req),
+                ) {
+                    (Some(failed), _) => Some(format!("it stopped on {env}: {failed}")),
+                    (None, Step::Act(next)) => {
                         actions.extend(next);
                         return;
                     }
-                    Step::Done => {}
-                    Step::Wait { why, .. } | Step::Frozen { why, .. } | Step::Watching(why) => {
-                        say(
-                            component,
-                            pull,
-                            progress(format!("on its way to {env} ({why})")),
-                            actions,
-                        );
-                        ensure_main_carries_fix(policy, snap, component, pull, actions);
-                        return;
-                    }
-                    Step::Failed(why) => {
-                        say(
-                            component,
-                            pull,
-                            progress(format!("it cannot go to {env}: {why}")),
-                            actions,
-                        );
-                        ensure_main_carries_fix(policy, snap, component, pull, actions);
-                        return;
-                    }
+                    (None, Step::Done) => None,
+                    (
+                        None,
+                        Step::Wait { why, .. } | Step::Frozen { why, .. } | Step::Watching(why),
+                    ) => Some(format!("on its way to {env} ({why})")),
+                    (None, Step::Failed(why)) => Some(format!("it cannot go to {env}: {why}")),
+                };
+                if let Some(how) = how {
+                    on_canary = format!(
+                        "Hotfix **{}** was cut from {base_tag} with {} {}: {how}.",
+                        done.name, component.name, released
+                    );
                 }
             }
         }

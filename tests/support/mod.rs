@@ -368,6 +368,30 @@ impl Road {
         staged.await.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A release manager's open PR on `env`'s landscape repo, where the team
+    /// asks for promotions (`/promote`, `/reject`) in comments.
+    pub async fn landscape_pr(&self, env: &str) -> u64 {
+        let repo = format!("landscape-{env}");
+        let rita = self.person("rita");
+        rita.commit_files(
+            &repo,
+            "promotions",
+            &[("NOTES.md", "promotion requests\n")],
+            "docs: promotion requests",
+        )
+        .await
+        .expect("branch");
+        rita.open_pr(
+            &repo,
+            "promotions",
+            "main",
+            &format!("Promotions to {env}"),
+            "",
+        )
+        .await
+        .expect("pr")
+    }
+
     /// Play the demo world on to one release: v1.0.0 passed the KPI (a
     /// release), v1.1.0 (checkout 2.1.0) is on staging and not a release yet.
     pub async fn one_release_later(&self) {
