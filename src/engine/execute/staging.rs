@@ -5,9 +5,13 @@ use crate::engine::gates::{self, GateContext};
 use crate::engine::stability;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+use futures_util::StreamExt;
 
 use super::super::snapshot::Snapshot;
 use super::super::{Engine, NOTES_SAMPLES, NOTES_STABILITY};
+
+/// Staging smoke runs of one stability sample at once.
+const SMOKE_CONCURRENCY: usize = 8;
 
 impl Engine {
     pub(super) async fn sample_stability(
@@ -63,19 +67,30 @@ impl Engine {
             .unwrap_or(snap.now);
         let mut results = Vec::new();
         if let (Some(gate), Some(m)) = (&env.smoke, &t.manifest) {
-            for (name, pin) in &m.components {
-                let ctx = GateContext {
-                    env: env.name.clone(),
-                    component: name.clone(),
-                    version: pin.version.to_string(),
-                    cluster: env.clusters.first().cloned().unwrap_or_default(),
-                    toggle: None,
-                    pr: None,
-                };
-                results.push(
-                    gates::run_command(&gate.command, gate.timeout, &ctx, &self.workdir).await,
-                );
-            }
+            // One smoke run per component: side by side (in manifest order),
+            // or a product of a thousand components holds the pass for
+            // seconds.
+            let runs: Vec<_> = m
+                .components
+                .iter()
+                .map(|(name, pin)| {
+                    let ctx = GateContext {
+                        env: env.name.clone(),
+                        component: name.clone(),
+                        version: pin.version.to_string(),
+                        cluster: env.clusters.first().cloned().unwrap_or_default(),
+                        toggle: None,
+                        pr: None,
+                    };
+                    let (command, timeout, workdir) =
+                        (gate.command.clone(), gate.timeout, self.workdir.clone());
+                    async move { gates::run_command(&command, timeout, &ctx, &workdir).await }
+                })
+                .collect();
+            results = futures_util::stream::iter(runs)
+                .buffered(SMOKE_CONCURRENCY)
+                .collect()
+                .await;
         }
         Ok(stability::take_sample(stab, snap.now, since, &t.samples, &results).await)
     }
