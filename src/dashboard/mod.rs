@@ -562,6 +562,14 @@ fn view(
         "component_count": pins.len(),
         "listed_count": names.len(),
         "same_everywhere": listed.same_everywhere,
+        "same_text": match listed.same_everywhere {
+            1 => "1 component runs the same version everywhere".to_string(),
+            n => format!("{n} components run the same version everywhere"),
+        },
+        "listed_text": match names.len() {
+            1 => "1 component differs between environments or is in flight".to_string(),
+            n => format!("{n} components differ between environments or are in flight"),
+        },
         "all": of.all,
         "q": of.query,
         "token": of.token,

@@ -66,7 +66,7 @@ pub(crate) fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
     }
 }
 
-fn pr(number: u64, head: &str, labels: &[&str]) -> PullRequest {
+pub(crate) fn pr(number: u64, head: &str, labels: &[&str]) -> PullRequest {
     PullRequest {
         number,
         title: format!("PR {number}"),

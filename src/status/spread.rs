@@ -227,14 +227,14 @@ pub fn history(o: &Observed, name: &str) -> Vec<HistoryRow> {
                 })
         })
         .collect();
-    rows.sort_by(|a, b| b.at.cmp(&a.at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.at));
     rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::tests::{landscape_commit, now, policy, product_pull, snapshot, tag};
+    use crate::engine::tests::{landscape_commit, now, policy, pr, product_pull, snapshot, tag};
     use crate::git::trailers::Trailers;
     use semver::Version;
 
@@ -295,6 +295,29 @@ mod tests {
         let all = listed(&o, &flying, true, None);
         assert_eq!(all.names.len(), 102);
         assert_eq!(all.same_everywhere, 0);
+    }
+
+    #[test]
+    fn an_open_component_pr_puts_it_in_flight() {
+        use crate::engine::snapshot::{ComponentPull, ComponentView};
+        let mut o = road();
+        o.snapshot.components.push(ComponentView {
+            name: "svc-011".into(),
+            repo: crate::forge::RepoId::parse("acme/svc-011").expect("repo"),
+            tags: Vec::new(),
+            pulls: vec![ComponentPull {
+                pr: pr(4, "h4", &[]),
+                statuses: BTreeMap::new(),
+                released_in: None,
+                ignored_tags: Vec::new(),
+                hotfix_actor: None,
+                sticky: BTreeMap::new(),
+            }],
+            untagged_next: None,
+        });
+        assert_eq!(in_flight(&o)["svc-011"], ["acme/svc-011#4 open"]);
+        let l = listed(&o, &in_flight(&o), false, None);
+        assert_eq!(l.names, ["checkout", "svc-011"]);
     }
 
     #[test]
