@@ -2,8 +2,8 @@
 //! components, rendered from the last pass's snapshot (first view, then a
 //! view from the page cache), over HTTP on loopback as a browser asks — the
 //! default view (what differs or is in flight: one in 100 components runs
-//! an older version on the last environment), `?all=1`, and one component's
-//! page.
+//! an older version on the last environment), `?all=1`, and two component
+//! pages (an added one, and one of the demo world's own).
 //!
 //! `cargo bench --bench dashboard` (`DASHBOARD_COMPONENTS=1000 DASHBOARD_ROUNDS=10`).
 //! Figures and the machine: docs/benchmarks.md. Tests check what is on the
@@ -68,13 +68,13 @@ fn main() {
         first.pass().await.expect("pass");
         let observed = first.last_observed().expect("observed");
         let mut snap = observed.snapshot.clone();
-        let pin = snap
+        let (demo, pin) = snap
             .product
             .manifest
             .components
-            .values()
+            .iter()
             .next()
-            .cloned()
+            .map(|(n, p)| (n.clone(), p.clone()))
             .expect("a component");
         let last_env = snap.envs.len().saturating_sub(1);
         for i in 0..components {
@@ -98,7 +98,8 @@ fn main() {
         let mut cached = Vec::new();
         let mut all_cold = Vec::new();
         let mut one = Vec::new();
-        let (mut bytes, mut all_bytes, mut one_bytes) = (0, 0, 0);
+        let mut demo_runs = Vec::new();
+        let (mut bytes, mut all_bytes, mut one_bytes, mut demo_bytes) = (0, 0, 0, 0);
         for _ in 0..rounds {
             // A new engine and router each round: the page cache starts empty.
             let e = Arc::new(engine(&sb, tmp.path()));
@@ -136,6 +137,12 @@ fn main() {
                     &mut one_bytes,
                     "id=\"versions-table\"",
                 ),
+                (
+                    &format!("/component/{demo}") as &str,
+                    &mut demo_runs,
+                    &mut demo_bytes,
+                    "id=\"history-table\"",
+                ),
             ] {
                 let started = Instant::now();
                 let page = http
@@ -153,12 +160,13 @@ fn main() {
             task.abort();
         }
         println!(
-            "dashboard: {components} extra components; default page {bytes} bytes, ?all=1 {all_bytes} bytes, /component/{differing} {one_bytes} bytes"
+            "dashboard: {components} extra components; default page {bytes} bytes, ?all=1 {all_bytes} bytes, /component/{differing} {one_bytes} bytes, /component/{demo} {demo_bytes} bytes"
         );
         summary("default view, first (rendered)", cold);
         summary("default view, second (page cache)", cached);
         summary("?all=1 (rendered)", all_cold);
         summary("one component's page (rendered)", one);
+        summary("a demo component's page (rendered)", demo_runs);
         sb.shutdown().await;
     });
 }
