@@ -226,7 +226,15 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
         assert_eq!(get(&client, &one, None).await.0, 401);
         let (code, page) = get(&client, &format!("{one}?token=let-me-read"), None).await;
         assert_eq!(code, 200, "{page}");
-        assert!(page.contains("id=\"history-table\""), "{page}");
+        // The demo's record: the hotfix v1.1.1 (checkout 2.1.0 → 2.1.1)
+        // went to prod in two waves, newest first.
+        let history = &page[page.find("id=\"history-table\"").expect("history")..];
+        let prod_wave = history.find("<tr data-env=\"prod\">").expect("a prod row");
+        assert!(
+            history[prod_wave..].contains("promote wave 2/2"),
+            "{history}"
+        );
+        assert!(history[prod_wave..].contains("v1.1.1"), "{history}");
         assert_eq!(
             get(&client, &format!("{url}?token=let-me-read"), None)
                 .await
