@@ -3,8 +3,10 @@
 //! header that sorts the releases, the delivery metrics with their charts,
 //! screenshots, the read token, the page when the dashboard is off,
 //! `/metrics` from git history, and 1,000
-//! components on one page. (How fast it renders is `cargo bench --bench
-//! dashboard`, not a test.) Without Chromium this test FAILS, saying what to
+//! components: by default only those that differ or are in flight with a
+//! count of the rest, the filter box narrowing the rows, `?q=`, `?all=1`,
+//! and a component's link opening its page (versions, PRs, history).
+//! (How fast it renders is `cargo bench --bench dashboard`, not a test.) Without Chromium this test FAILS, saying what to
 //! install; STAGECOACH_SKIP_BROWSER=1 skips the browser part on purpose.
 
 mod people_support;
@@ -219,6 +221,20 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
         assert_eq!(get(&client, &url, None).await.0, 401);
         assert_eq!(get(&client, &url, Some("wrong")).await.0, 401);
         assert_eq!(get(&client, &url, Some("let-me-read")).await.0, 200);
+        // The component page asks for the same token.
+        let one = format!("{addr}/component/checkout");
+        assert_eq!(get(&client, &one, None).await.0, 401);
+        let (code, page) = get(&client, &format!("{one}?token=let-me-read"), None).await;
+        assert_eq!(code, 200, "{page}");
+        // The demo's record: the hotfix v1.1.1 (checkout 2.1.0 → 2.1.1)
+        // went to prod in two waves, newest first.
+        let history = &page[page.find("id=\"history-table\"").expect("history")..];
+        let prod_wave = history.find("<tr data-env=\"prod\">").expect("a prod row");
+        assert!(
+            history[prod_wave..].contains("promote wave 2/2"),
+            "{history}"
+        );
+        assert!(history[prod_wave..].contains("v1.1.1"), "{history}");
         assert_eq!(
             get(&client, &format!("{url}?token=let-me-read"), None)
                 .await
@@ -228,7 +244,11 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
         task.abort();
     }
 
-    // 1,000 components: all on the page, rendered from the last snapshot.
+    // 1,000 components, rendered from the last snapshot: all the same
+    // everywhere but svc-0500, which runs an older version on prod, has an
+    // open product PR and a bot commit on prod's record.
+    let big_addr;
+    let big_task;
     {
         let o = engine.last_observed().expect("observed");
         let mut snap = o.snapshot.clone();
@@ -247,21 +267,50 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
                 .components
                 .insert(name.clone(), pin.clone());
             for env in &mut snap.envs {
+                let old = i == 500 && env.name == "prod";
                 for versions in env.versions.values_mut() {
-                    versions.insert(name.clone(), Version::new(1, i % 7, 0));
+                    versions.insert(
+                        name.clone(),
+                        Version::new(1, if old { 0 } else { 1 + i % 7 }, 0),
+                    );
                 }
             }
         }
+        grow_svc_0500(&mut snap);
         let config = people_support::config(&road.sb, road.dir.path(), None);
         let forge = GitHub::from_config(&config).expect("forge");
         let big = Arc::new(Engine::new(config, Arc::new(forge)));
         big.remember(o.policy.clone(), snap);
-        let (addr, task) = dashboard_only(big).await;
-        let url = format!("{addr}/");
-        let (code, html) = get(&client, &url, None).await;
+        (big_addr, big_task) = dashboard_only(big).await;
+        let (code, html) = get(&client, &format!("{big_addr}/"), None).await;
         assert_eq!(code, 200);
-        assert!(html.contains("svc-0000") && html.contains("svc-0999"));
-        task.abort();
+        assert!(
+            html.contains("data-name=\"svc-0500\""),
+            "svc-0500 differs: {html}"
+        );
+        assert!(
+            !html.contains("data-name=\"svc-0000\""),
+            "svc-0000 is the same everywhere"
+        );
+        // ?all=1 lists every one; ?q= searches all of them by name.
+        let (code, all) = get(&client, &format!("{big_addr}/?all=1"), None).await;
+        assert_eq!(code, 200);
+        assert!(all.contains("data-name=\"svc-0000\"") && all.contains("data-name=\"svc-0999\""));
+        let (_, found) = get(&client, &format!("{big_addr}/?q=SVC-000"), None).await;
+        assert_eq!(
+            found.matches("<tr data-name=\"svc-000").count(),
+            10 + 10.min(ROAD_ROWS_PER_ENV) * road_columns(&found),
+            "svc-0000..svc-0009 in the table and the road: {found}"
+        );
+        assert!(!found.contains("data-name=\"svc-0010\""));
+        // Unknown and malformed names get one line.
+        let (code, text) = get(&client, &format!("{big_addr}/component/nope"), None).await;
+        assert_eq!(
+            (code, text.as_str()),
+            (404, "no component `nope` in the product\n")
+        );
+        let (code, _) = get(&client, &format!("{big_addr}/component/a%20b"), None).await;
+        assert_eq!(code, 400);
     }
 
     // ── the real browser ──
@@ -410,6 +459,78 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
     assert_eq!(tags(&before), tags(&desc), "sorting keeps every release");
     assert_eq!(tags(&before), tags(&asc), "sorting keeps every release");
 
+    // ── 1,000 components in the browser ──
+    // The default page: only what differs or flies, and the count of the rest.
+    let dom = dump_dom(&shots.path().join("profile-big"), &format!("{big_addr}/")).await;
+    let listed = rows_named(&dom, "components-table");
+    assert!(
+        listed.contains(&"svc-0500".to_string()),
+        "svc-0500 is listed: {listed:?}"
+    );
+    assert!(
+        !listed
+            .iter()
+            .any(|n| n.starts_with("svc-") && n != "svc-0500"),
+        "no other svc-* is listed: {listed:?}"
+    );
+    let same: usize = between(
+        &dom,
+        "<span id=\"same-everywhere\">",
+        " components run the same version everywhere",
+    )
+    .parse()
+    .expect("a count");
+    assert!(
+        same >= 999,
+        "at least svc-0000..0999 but svc-0500 are the same: {same}"
+    );
+    let total: usize = between(&dom, "<h2>Components (", " listed)")
+        .split(" of ")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a total");
+    assert_eq!(listed.len() + same, total, "listed + the rest = all");
+    assert!(dom.contains("id=\"show-all\""));
+    // The filter box narrows the rows as one types (the page's own code).
+    let (typed, task) = with_typing(
+        get(&client, &format!("{big_addr}/"), None).await.1,
+        "SVC-05",
+    )
+    .await;
+    let dom = dump_dom(&shots.path().join("profile-type"), &typed).await;
+    task.abort();
+    assert_eq!(between(&dom, "data-visible=\"", "\""), "svc-0500");
+    // A component's link opens its page: versions everywhere, PRs, history.
+    let href = between(&dom, "<tr data-name=\"svc-0500\"><td><a href=\"", "\"").to_string();
+    assert_eq!(href, "/component/svc-0500");
+    let page = dump_dom(
+        &shots.path().join("profile-component"),
+        &format!("{big_addr}{href}"),
+    )
+    .await;
+    for needle in [
+        "<span id=\"component-name\">svc-0500</span>",
+        "versions differ between environments",
+        "<tr data-env=\"prod\" data-cluster=",
+        "data-pr=\"product-990\"",
+        "1.0.0 → 1.2.0",
+        "in flight: product#990 bumps it to 1.2.0",
+        "id=\"history-table\"",
+        "<tr data-env=\"prod\"><td>",
+        "promote wave 1/1",
+    ] {
+        assert!(
+            page.contains(needle),
+            "the component page lacks {needle}:\n{page}"
+        );
+    }
+    let prod_version = between(&page, "<tr data-env=\"prod\" data-cluster=", "</tr>");
+    assert!(
+        prod_version.contains("<td class=\"version\">1.0.0</td>"),
+        "{prod_version}"
+    );
+    big_task.abort();
+
     // The dashboard switched off — the bot listens beyond loopback and no
     // `server.read_token` is set — shows the browser why, and nothing else.
     {
@@ -446,4 +567,152 @@ async fn dashboard_shows_the_road_and_releases_in_a_real_browser() {
 
     bot.shutdown().await;
     road.sb.shutdown().await;
+}
+
+/// Rows in each road column (the dashboard's `ROAD_ROWS`).
+const ROAD_ROWS_PER_ENV: usize = 12;
+
+/// How many road columns a page has.
+fn road_columns(html: &str) -> usize {
+    html.matches("<div class=\"env\" id=\"env-").count()
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in: {text}"))
+        + start.len();
+    let to = text[from..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end} after {start}"));
+    &text[from..from + to]
+}
+
+/// The `data-name`s of a table's rows, in order.
+fn rows_named(dom: &str, table: &str) -> Vec<String> {
+    let body = between(dom, &format!("id=\"{table}\""), "</table>");
+    body.split("<tr data-name=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next().map(str::to_string))
+        .collect()
+}
+
+/// Chromium's DOM of `url` after its scripts ran.
+async fn dump_dom(profile: &Path, url: &str) -> String {
+    let (p, url) = (profile.to_path_buf(), url.to_string());
+    let out = tokio::task::spawn_blocking(move || chromium(&p, &["--dump-dom"], &url))
+        .await
+        .expect("chromium");
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The page with a script appended that types `text` into the filter box
+/// (an `input` event, as a keystroke sends) and records the names of the
+/// components table's visible rows in `data-visible` on `<body>`.
+async fn with_typing(page: String, text: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let script = format!(
+        r#"<script>
+(function () {{
+  var box = document.getElementById('filter');
+  box.value = {text:?};
+  box.dispatchEvent(new Event('input'));
+  var shown = Array.from(document.querySelectorAll('#components-table tr[data-name]'))
+    .filter(function (tr) {{ return !tr.hidden; }})
+    .map(function (tr) {{ return tr.dataset.name; }});
+  document.body.setAttribute('data-visible', shown.join(','));
+}})();
+</script>
+</body>"#
+    );
+    serve_page(page.replacen("</body>", &script, 1)).await
+}
+
+/// svc-0500 in flight with a record: an open product PR that bumps it
+/// 1.0.0 → 1.2.0 (its CI gate pending) and a bot promotion on prod whose
+/// product tag changed it.
+fn grow_svc_0500(snap: &mut stagecoach::engine::snapshot::Snapshot) {
+    use stagecoach::engine::snapshot::{ComponentChange, LandscapeCommit, ProductPull};
+    use stagecoach::forge::{CommitStatus, PrState, PullRequest, StatusState};
+    use stagecoach::git::trailers::Trailers;
+    let now = snap.now;
+    let product = snap.product.repo.to_string();
+    snap.product.pulls.push(ProductPull {
+        pr: PullRequest {
+            number: 990,
+            title: "svc-0500: 1.0.0 → 1.2.0".into(),
+            body: String::new(),
+            state: PrState::Open,
+            merged: false,
+            merge_commit_sha: None,
+            head_ref: "stagecoach/svc-0500-1.2.0".into(),
+            head_sha: "f00d".into(),
+            base_ref: "main".into(),
+            author: "stagecoach-bot".into(),
+            labels: Vec::new(),
+            html_url: format!("http://127.0.0.1/{product}/pull/990"),
+            created_at: now,
+            updated_at: None,
+            merged_at: None,
+        },
+        changes: Ok(vec![ComponentChange {
+            component: "svc-0500".into(),
+            from: Version::new(1, 0, 0),
+            to: Version::new(1, 2, 0),
+        }]),
+        statuses: [(
+            "stagecoach/ci".to_string(),
+            CommitStatus {
+                context: "stagecoach/ci".into(),
+                state: StatusState::Pending,
+                description: "deployed to ci, watching health".into(),
+                target_url: None,
+                updated_at: None,
+            },
+        )]
+        .into(),
+        reviews: Vec::new(),
+        approve_comments: Vec::new(),
+        approvers: Default::default(),
+        ci_deploy: None,
+        pr_env_present: false,
+        sticky: Default::default(),
+        branch: Default::default(),
+        bump_from: None,
+    });
+    let tag = snap
+        .product
+        .tags
+        .iter_mut()
+        .max_by(|a, b| a.version.cmp(&b.version))
+        .expect("a product tag");
+    tag.trailers = tag
+        .trailers
+        .clone()
+        .with("Stagecoach-Component", "svc-0500@1.0.0");
+    let tag_name = tag.name.clone();
+    let prod = snap
+        .envs
+        .iter_mut()
+        .find(|e| e.name == "prod")
+        .expect("prod");
+    prod.history.insert(
+        0,
+        LandscapeCommit {
+            sha: "5005005005005005005005005005005005005005".into(),
+            time: now,
+            trailers: Trailers::new()
+                .with("Stagecoach-Action", "promote")
+                .with("Stagecoach-Product", tag_name)
+                .with("Stagecoach-Wave", "1/1"),
+            reverted: false,
+            health: Some(StatusState::Success),
+            health_at: Some(now),
+        },
+    );
 }

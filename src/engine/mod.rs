@@ -32,7 +32,7 @@ pub mod stability;
 pub mod staging;
 pub mod tag;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod text;
 pub mod trailer;
 

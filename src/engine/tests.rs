@@ -19,12 +19,12 @@ use super::reconcile;
 use super::release::{self, PromotionRequest, Step};
 use super::snapshot::*;
 
-fn policy() -> Policy {
+pub(crate) fn policy() -> Policy {
     let text = crate::sandbox::world::render_policy(Path::new("/sandbox"), "http://127.0.0.1:1");
     Policy::parse(&text, "demo policy").expect("the demo policy parses")
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 3, 9, 0, 0).unwrap()
 }
 
@@ -50,7 +50,7 @@ fn manifest(pins: &[(&str, &str)]) -> ProductManifest {
     }
 }
 
-fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
+pub(crate) fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
     ProductTag {
         name: name.into(),
         version: v(name.trim_start_matches('v')),
@@ -66,7 +66,7 @@ fn tag(name: &str, sha: &str, pins: &[(&str, &str)]) -> ProductTag {
     }
 }
 
-fn pr(number: u64, head: &str, labels: &[&str]) -> PullRequest {
+pub(crate) fn pr(number: u64, head: &str, labels: &[&str]) -> PullRequest {
     PullRequest {
         number,
         title: format!("PR {number}"),
@@ -101,7 +101,7 @@ const HIGH: &[&str] = &[
     "risk: high",
 ];
 
-fn product_pull(
+pub(crate) fn product_pull(
     number: u64,
     head: &str,
     labels: &[&str],
@@ -139,7 +139,11 @@ fn status(pull: &mut ProductPull, ctx: &str, state: StatusState, description: &s
     );
 }
 
-fn landscape_commit(sha: &str, at: DateTime<Utc>, trailers: &[(&str, &str)]) -> LandscapeCommit {
+pub(crate) fn landscape_commit(
+    sha: &str,
+    at: DateTime<Utc>,
+    trailers: &[(&str, &str)],
+) -> LandscapeCommit {
     let mut t = Trailers::new();
     for (k, val) in trailers {
         t = t.with(k, *val);
@@ -170,7 +174,7 @@ fn env(name: &str, history: Vec<LandscapeCommit>) -> EnvView {
 const PINS: &[(&str, &str)] = &[("checkout", "2.0.1"), ("payments", "1.4.2")];
 
 /// Main at v1.0.0, staging running it (sampled just now), nothing open.
-fn snapshot() -> Snapshot {
+pub(crate) fn snapshot() -> Snapshot {
     let mut v1 = tag("v1.0.0", "main0", PINS);
     v1.samples = vec![super::stability::Sample {
         at: now(),

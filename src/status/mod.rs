@@ -951,6 +951,7 @@ async fn first_tag_with(
 }
 
 mod metrics;
+pub mod spread;
 mod text;
 
 pub use metrics::road_metrics;

@@ -1,6 +1,12 @@
 //! The read-only web dashboard served by `stagecoach serve` on the bot's own
 //! port: the road as columns, open product PRs with their risk and gates,
-//! the releases table (sortable by score), and the bot's recent actions.
+//! the releases table (sortable by score), and the bot's recent actions;
+//! and a page per component (`/component/<name>`, in [`component`]).
+//!
+//! On a large road the road's columns and the components table list by
+//! default only the components that differ between environments or are in
+//! flight (`status::spread`), with a count of the others; `?all=1` lists
+//! all, `?q=` filters by name (the filter box does the same in the page).
 //!
 //! Built from the last reconcile's snapshot (`Engine::last_observed`), so a
 //! page view never touches git or the forge once the bot has made a pass;
@@ -17,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,9 +33,12 @@ use serde_json::{Value, json};
 use crate::engine::{Engine, Observed};
 use crate::error::{Error, Result};
 use crate::status;
+use crate::status::spread;
 
-const TEMPLATE: &str = include_str!("../templates/dashboard.html.hbs");
-const CSS: &str = include_str!("../templates/dashboard.css");
+mod component;
+
+const TEMPLATE: &str = include_str!("../../templates/dashboard.html.hbs");
+const CSS: &str = include_str!("../../templates/dashboard.css");
 /// How long a rendered page is served as is.
 pub const CACHE_FOR: Duration = Duration::from_secs(3);
 /// Components listed in each road column (all are in the components table).
@@ -48,6 +57,8 @@ struct Dash {
 }
 
 struct Cached {
+    /// Which view it is (`all`, token links); filtered views are not kept.
+    key: (bool, bool),
     at: Instant,
     observed: Arc<Observed>,
     policy: crate::engine::policy_guard::PolicyHealth,
@@ -70,6 +81,9 @@ pub fn router_on(engine: Arc<Engine>, listen: &str) -> Router {
     if let Err(e) = hbs.register_template_string("dashboard", TEMPLATE) {
         tracing::error!("dashboard template does not compile: {e}");
     }
+    if let Err(e) = hbs.register_template_string("component", component::TEMPLATE) {
+        tracing::error!("component template does not compile: {e}");
+    }
     let dash = Dash {
         token: engine
             .config
@@ -85,6 +99,7 @@ pub fn router_on(engine: Arc<Engine>, listen: &str) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/dashboard", get(page))
+        .route("/component/{name}", get(component_page))
         .with_state(dash)
 }
 
@@ -102,19 +117,56 @@ pub fn is_loopback(listen: &str) -> bool {
 }
 
 #[derive(serde::Deserialize)]
-struct TokenQuery {
+struct PageQuery {
+    token: Option<String>,
+    /// `?all=1`: list every component, not only those that differ or fly.
+    all: Option<String>,
+    /// `?q=`: list the components whose names match (every word, any case).
+    q: Option<String>,
+}
+
+/// What one view of the main page lists.
+#[derive(Debug, Clone, Default)]
+pub struct ViewOf {
+    pub all: bool,
+    pub query: Option<String>,
+    /// Appended to the page's own links (`?token=…` when the reader came
+    /// with the token in the address, so a click keeps working).
     token: Option<String>,
 }
 
-async fn page(
-    State(dash): State<Dash>,
-    headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
-) -> Response {
-    if let Some(refusal) = refused(&dash, &headers, q.token.as_deref()) {
-        return refusal;
+impl ViewOf {
+    /// The `?…` of a link on the page, with `extra` (`all=1`) and the token.
+    fn href(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(t) = &self.token {
+            pairs.push(("token", t));
+        }
+        if pairs.is_empty() {
+            return path.to_string();
+        }
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", url_escape(v)))
+            .collect();
+        format!("{path}?{}", query.join("&"))
     }
-    match dash.html().await {
+}
+
+/// Percent-escape a query value.
+fn url_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn html_answer(result: Result<Arc<String>>) -> Response {
+    match result {
         Ok(html) => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -131,6 +183,67 @@ async fn page(
             )
                 .into_response()
         }
+    }
+}
+
+async fn page(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if let Some(refusal) = refused(&dash, &headers, q.token.as_deref()) {
+        return refusal;
+    }
+    let of = ViewOf {
+        all: q.all.as_deref().is_some_and(|a| a != "0" && !a.is_empty()),
+        query: q.q.filter(|q| !q.trim().is_empty()),
+        token: q.token.filter(|_| dash.token.is_some()),
+    };
+    html_answer(dash.html(&of).await)
+}
+
+async fn component_page(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if let Some(refusal) = refused(&dash, &headers, q.token.as_deref()) {
+        return refusal;
+    }
+    if !component::valid_name(&name) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "a component name is letters, digits, `-`, `_` and `.` (at most 100)\n",
+        )
+            .into_response();
+    }
+    let of = ViewOf {
+        token: q.token.filter(|_| dash.token.is_some()),
+        ..ViewOf::default()
+    };
+    let observed = match dash.observed().await {
+        Ok(o) => o,
+        Err(e) => return html_answer(Err(e)),
+    };
+    let data = component::view(
+        &observed,
+        &name,
+        &web_base(&observed, &dash.engine.config.forge.api_url),
+        &of,
+    );
+    match data {
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no component `{name}` in the product\n"),
+        )
+            .into_response(),
+        Some(data) => html_answer(
+            dash.hbs
+                .render("component", &data)
+                .map(Arc::new)
+                .map_err(|e| Error::world(format!("component template: {e}"))),
+        ),
     }
 }
 
@@ -170,8 +283,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Dash {
-    async fn html(&self) -> Result<Arc<String>> {
-        let observed = match self.engine.last_observed() {
+    async fn observed(&self) -> Result<Arc<Observed>> {
+        Ok(match self.engine.last_observed() {
             Some(o) => o,
             None => {
                 // No pass yet (the bot just started): look once ourselves.
@@ -181,12 +294,21 @@ impl Dash {
                     .last_observed()
                     .ok_or_else(|| Error::world("no snapshot of the world yet"))?
             }
-        };
+        })
+    }
+
+    async fn html(&self, of: &ViewOf) -> Result<Arc<String>> {
+        let observed = self.observed().await?;
+        // Only the unfiltered views are kept: a search is cheap and rare.
+        let key = (of.all, of.token.is_some());
+        let keep = of.query.is_none();
         // The guard's verdict is part of the page: a refused policy shows at once.
         let policy = self.engine.policy_health();
         if let Ok(cache) = self.cache.lock() {
             if let Some(c) = cache.as_ref() {
-                if Arc::ptr_eq(&c.observed, &observed)
+                if keep
+                    && c.key == key
+                    && Arc::ptr_eq(&c.observed, &observed)
                     && c.policy == policy
                     && c.at.elapsed() < CACHE_FOR
                 {
@@ -195,7 +317,7 @@ impl Dash {
             }
         }
         let journal = self.engine.journal();
-        let mut data = view(&observed, &journal, &self.engine.config.forge.api_url);
+        let mut data = view(&observed, &journal, &self.engine.config.forge.api_url, of);
         if policy.ok == Some(false)
             && let (Some(reason), Some(map)) = (policy.reason(), data.as_object_mut())
         {
@@ -206,8 +328,9 @@ impl Dash {
                 .render("dashboard", &data)
                 .map_err(|e| Error::world(format!("dashboard template: {e}")))?,
         );
-        if let Ok(mut cache) = self.cache.lock() {
+        if keep && let Ok(mut cache) = self.cache.lock() {
             *cache = Some(Cached {
+                key,
                 at: Instant::now(),
                 observed,
                 policy,
@@ -218,17 +341,42 @@ impl Dash {
     }
 }
 
-/// Render the page for `observed` (exposed for tests and benchmarks).
+/// Render the default page for `observed` (exposed for tests and benchmarks).
 pub fn render(
     observed: &Observed,
     journal: &[crate::engine::JournalEntry],
     api_url: &str,
 ) -> Result<String> {
+    render_view(observed, journal, api_url, &ViewOf::default())
+}
+
+/// Render one view of the page (`all`, a `query`) for `observed`.
+pub fn render_view(
+    observed: &Observed,
+    journal: &[crate::engine::JournalEntry],
+    api_url: &str,
+    of: &ViewOf,
+) -> Result<String> {
     let mut hbs = handlebars::Handlebars::new();
     hbs.register_template_string("dashboard", TEMPLATE)
         .map_err(|e| Error::world(format!("dashboard template: {e}")))?;
-    hbs.render("dashboard", &view(observed, journal, api_url))
+    hbs.render("dashboard", &view(observed, journal, api_url, of))
         .map_err(|e| Error::world(format!("dashboard template: {e}")))
+}
+
+/// Render the page of component `name`; `None` when the product has no such
+/// component (exposed for tests and benchmarks).
+pub fn render_component(observed: &Observed, name: &str, api_url: &str) -> Result<Option<String>> {
+    let mut hbs = handlebars::Handlebars::new();
+    hbs.register_template_string("component", component::TEMPLATE)
+        .map_err(|e| Error::world(format!("component template: {e}")))?;
+    let web = web_base(observed, api_url);
+    component::view(observed, name, &web, &ViewOf::default())
+        .map(|data| {
+            hbs.render("component", &data)
+                .map_err(|e| Error::world(format!("component template: {e}")))
+        })
+        .transpose()
 }
 
 #[derive(Serialize)]
@@ -296,12 +444,19 @@ fn links(line: &str, web: &str, product: &str) -> Vec<Link> {
     out
 }
 
-fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) -> Value {
+fn view(
+    o: &Observed,
+    journal: &[crate::engine::JournalEntry],
+    api_url: &str,
+    of: &ViewOf,
+) -> Value {
     let snap = &o.snapshot;
     let product = snap.product.repo.to_string();
     let web = web_base(o, api_url);
     let road = status::road(o);
-    let names: Vec<&String> = snap.product.manifest.components.keys().collect();
+    let flying = spread::in_flight(o);
+    let listed = spread::listed(o, &flying, of.all, of.query.as_deref());
+    let names: Vec<&String> = listed.names.iter().collect();
     let envs: Vec<Value> = road
         .iter()
         .map(|e| {
@@ -314,7 +469,7 @@ fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) ->
                         .iter()
                         .map(|c| c.versions.get(*n).cloned().unwrap_or_else(|| "–".into()))
                         .collect();
-                    json!({"name": n, "versions": versions})
+                    json!({"name": n, "href": of.href(&format!("/component/{n}"), &[]), "versions": versions})
                 })
                 .collect();
             json!({
@@ -362,11 +517,10 @@ fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) ->
             })
         })
         .collect();
-    let components: Vec<Value> = snap
-        .product
-        .manifest
-        .components
+    let pins = &snap.product.manifest.components;
+    let components: Vec<Value> = names
         .iter()
+        .filter_map(|n| pins.get(*n).map(|pin| (*n, pin)))
         .map(|(n, pin)| {
             let cells: Vec<String> = road
                 .iter()
@@ -376,7 +530,13 @@ fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) ->
                         .map(|c| c.versions.get(n).cloned().unwrap_or_else(|| "–".into()))
                 })
                 .collect();
-            json!({"name": n, "main": pin.version.to_string(), "envs": cells})
+            json!({
+                "name": n,
+                "href": of.href(&format!("/component/{n}"), &[]),
+                "main": pin.version.to_string(),
+                "envs": cells,
+                "flying": flying.get(n).map(|r| r.join("; ")),
+            })
         })
         .collect();
     let journal: Vec<Value> = journal
@@ -399,7 +559,22 @@ fn view(o: &Observed, journal: &[crate::engine::JournalEntry], api_url: &str) ->
         "product_url": format!("{web}/{product}"),
         "main_short": snap.product.main_sha.get(..7).unwrap_or(&snap.product.main_sha),
         "observed_at": snap.now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        "component_count": names.len(),
+        "component_count": pins.len(),
+        "listed_count": names.len(),
+        "same_everywhere": listed.same_everywhere,
+        "same_text": match listed.same_everywhere {
+            1 => "1 component runs the same version everywhere".to_string(),
+            n => format!("{n} components run the same version everywhere"),
+        },
+        "listed_text": match names.len() {
+            1 => "1 component differs between environments or is in flight".to_string(),
+            n => format!("{n} components differ between environments or are in flight"),
+        },
+        "all": of.all,
+        "q": of.query,
+        "token": of.token,
+        "all_href": of.href("/", &[("all", "1")]),
+        "default_href": of.href("/", &[]),
         "envs": envs,
         "pulls": status::open_pulls(o),
         "releases": releases,
