@@ -294,22 +294,32 @@ impl EnvView {
             .filter(|c| c.trailers.get(trailer::PRODUCT) == Some(tag))
     }
 
-    /// Whether `tag` reached the last of `waves` healthy at or after `since`
-    /// (the record's commit times are git's whole seconds, and the bot's
-    /// clock may be a little behind the forge's: a few seconds' slack).
+    /// Whether `tag` reached the last of `waves` at or after `since` and
+    /// that wave is over: healthy, or followed by another tag's promotion
+    /// (observe reads the verdicts of the newest promotions only, so an old
+    /// wave's may be unknown; the environment moving on says it was done).
+    /// The record's commit times are git's whole seconds, and the bot's
+    /// clock may be a little behind the forge's: a few seconds' slack.
     pub fn completed_since(&self, tag: &str, waves: usize, since: DateTime<Utc>) -> bool {
         let last = format!("{waves}/{waves}");
         let from = since - chrono::Duration::seconds(CLOCK_SLACK_SECS);
-        self.history.iter().any(|c| {
+        let is_promotion = |c: &LandscapeCommit| {
             !c.reverted
                 && matches!(
                     c.trailers.get(trailer::ACTION),
                     Some(trailer::action::PROMOTE) | Some(trailer::action::HOTFIX)
                 )
+        };
+        // Newest first: the commits before `i` came after it.
+        self.history.iter().enumerate().any(|(i, c)| {
+            is_promotion(c)
                 && c.trailers.get(trailer::PRODUCT) == Some(tag)
                 && c.trailers.get(trailer::WAVE) == Some(last.as_str())
-                && c.health == Some(crate::forge::StatusState::Success)
                 && c.time >= from
+                && (c.health == Some(crate::forge::StatusState::Success)
+                    || self.history[..i]
+                        .iter()
+                        .any(|n| is_promotion(n) && n.trailers.get(trailer::PRODUCT) != Some(tag)))
         })
     }
 

@@ -1139,3 +1139,59 @@ fn of_two_open_promote_asks_for_one_environment_the_newer_wins_and_the_older_say
         "{actions:#?}"
     );
 }
+
+#[test]
+fn a_promote_ask_carried_out_long_ago_stays_over_when_its_verdict_is_no_longer_read() {
+    let mut snap = snapshot();
+    snap.product.tags.push(tag(
+        "v1.1.0",
+        "main1",
+        &[("checkout", "2.1.0"), ("payments", "1.4.2")],
+    ));
+    let promoted = |sha: &str, tag: &str, ago: i64| {
+        landscape_commit(
+            sha,
+            now() - Duration::seconds(ago),
+            &[
+                ("Stagecoach-Action", "promote"),
+                ("Stagecoach-Product", tag),
+                ("Stagecoach-Wave", "1/1"),
+            ],
+        )
+    };
+    // v1.0.0 went out for the ask; its verdict is older than observe reads
+    // (no health), and v1.1.0 came after it.
+    snap.envs[2].history = vec![
+        LandscapeCommit {
+            health: Some(StatusState::Success),
+            ..promoted("c2", "v1.1.0", 60)
+        },
+        promoted("c1", "v1.0.0", 300),
+    ];
+    snap.envs[2].asks = vec![PromotionAsk {
+        pr: 3,
+        by: "rita".into(),
+        tag: "v1.0.0".into(),
+        override_reason: Some("the test's promotion".into()),
+        asked_at: now() - Duration::seconds(600),
+        as_promoter: Authority::Allowed,
+        as_hotfixer: Authority::Refused("not listed in people.hotfixers".into()),
+        sticky: BTreeMap::new(),
+    }];
+    let actions = super::release::decide(&policy(), &snap);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Promote { .. } | Action::WatchPromotion { .. })),
+        "{actions:#?}"
+    );
+    // Without the later promotion, the unknown verdict is watched first.
+    snap.envs[2].history.remove(0);
+    let actions = super::release::decide(&policy(), &snap);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::WatchPromotion { tag, .. } if tag == "v1.0.0")),
+        "{actions:#?}"
+    );
+}
