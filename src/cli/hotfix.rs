@@ -4,11 +4,8 @@
 //! themselves (their token, `--token-env NAME` or STAGECOACH_TOKEN).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::forge::github::GitHub;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,8 +35,7 @@ pub fn run(args: Args) -> Result<()> {
         .map_err(|e| Error::input(format!("--component `{}`: version: {e}", args.component)))?;
     let config = super::load_config_as(&args.config, &args.acting)?;
     let tag = super::runtime()?.block_on(async {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         engine.hotfix_by_hand(&args.from, name, &version).await
     })?;
     if args.output.json() {

@@ -111,6 +111,15 @@ pub fn colour_allowed_with(is_terminal: bool, no_color: Option<&std::ffi::OsStr>
 }
 
 /// The async runtime for the commands that talk to the forge.
+/// The engine a one-shot command runs on: the configured forge, nothing else.
+pub fn engine(config: crate::config::Config) -> Result<crate::engine::Engine> {
+    let forge = crate::forge::github::GitHub::from_config(&config)?;
+    Ok(crate::engine::Engine::new(
+        config,
+        std::sync::Arc::new(forge),
+    ))
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

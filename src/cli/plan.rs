@@ -2,14 +2,12 @@
 //! take now, each with why; nothing is changed.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::engine::{Action, Engine, action_fields, action_kind};
+use crate::engine::{Action, action_fields, action_kind};
 use crate::error::{Error, Result};
-use crate::forge::github::GitHub;
 use crate::forge::webhook;
 
 #[derive(Debug, clap::Args)]
@@ -61,8 +59,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let config = Config::load(&args.config)?;
     let (actions, waits) = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         let actions = engine.plan().await?;
         let waits = engine
             .last_observed()

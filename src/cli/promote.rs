@@ -3,11 +3,8 @@
 //! policy's people and the forge.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::forge::github::GitHub;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -31,8 +28,7 @@ pub fn run(args: Args) -> Result<()> {
     super::init_logging("text");
     let config = super::load_config_as(&args.config, &args.acting)?;
     let done = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         engine
             .promote(&args.tag, &args.env, args.override_reason.clone())
             .await

@@ -4,11 +4,8 @@
 //! (`refs/notes/rejections` on the tag's commit) with who and why.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::forge::github::GitHub;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,8 +29,7 @@ pub fn run(args: Args) -> Result<()> {
     super::init_logging("text");
     let config = super::load_config_as(&args.config, &args.acting)?;
     let done = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         engine.reject(&args.tag, args.undo, &args.reason).await
     })?;
     if args.output.json() {

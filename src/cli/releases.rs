@@ -2,12 +2,9 @@
 //! and its parts, release or not, age, where they run, and what changed.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::forge::github::GitHub;
 use crate::status;
 
 #[derive(Debug, clap::Args)]
@@ -25,8 +22,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let config = Config::load(&args.config)?;
     let out = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         let observed = status::observe_now(&engine).await?;
         let rows = status::releases(&observed, args.min_score);
         if args.output.json() {

@@ -3,13 +3,10 @@
 //! read from git and the forge only.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::Config;
 use crate::delivery;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::forge::github::GitHub;
 use crate::status;
 
 #[derive(Debug, clap::Args)]
@@ -42,8 +39,7 @@ pub fn run(args: Args) -> Result<()> {
     let since = parse_since(&args.since)?;
     let config = Config::load(&args.config)?;
     let out = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         let observed = status::observe_now(&engine).await?;
         let until = observed.snapshot.now;
         let record = delivery::read::record(&engine, &observed, until - since).await?;

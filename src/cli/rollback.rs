@@ -3,11 +3,8 @@
 //! promotion in waves, as yourself (your token), recorded with who asked.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::forge::github::GitHub;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,8 +25,7 @@ pub fn run(args: Args) -> Result<()> {
     super::init_logging("text");
     let config = super::load_config_as(&args.config, &args.acting)?;
     let done = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         engine.rollback(&args.env, args.to.as_deref()).await
     })?;
     super::promote::print(&done, &args.output, " again")

@@ -2,13 +2,10 @@
 //! way to production (or, without a query, the whole road at a glance).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::to_json;
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::forge::github::GitHub;
 use crate::status::{self, Query};
 
 #[derive(Debug, clap::Args)]
@@ -26,8 +23,7 @@ pub fn run(args: Args) -> Result<()> {
     let query = args.query.as_deref().map(Query::parse).transpose()?;
     let config = Config::load(&args.config)?;
     let out = super::runtime()?.block_on(async move {
-        let forge = GitHub::from_config(&config)?;
-        let engine = Engine::new(config, Arc::new(forge));
+        let engine = super::engine(config)?;
         let observed = status::observe_now(&engine).await?;
         let json = args.output.json();
         match query {
