@@ -307,8 +307,8 @@ impl Engine {
         let main_branch = self.config.product.branch.clone();
         let old = head_sha.to_string();
         let main = self
+            // Opening the workspace fetched it: main as it is now.
             .with_repo(&snap.product.repo, move |ws| {
-                ws.fetch()?;
                 Ok(ws.branch_head(&main_branch)?.filter(|main| {
                     super::super::observe::main_moved_on_by_bumps_only(ws.repo(), main, &old)
                 }))
