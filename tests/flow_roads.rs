@@ -281,3 +281,76 @@ async fn an_action_that_keeps_failing_holds_back_only_its_own_road() {
     assert!(tag.contains("checkout"), "{tag}");
     road.stop().await;
 }
+
+/// The rules the sandbox holds and how often each was met.
+async fn fault_hits(road: &Road) -> Vec<u64> {
+    let rules: Vec<serde_json::Value> = support::http_client()
+        .get(format!("{}/_sandbox/faults", road.sb.api_url))
+        .send()
+        .await
+        .expect("faults")
+        .json()
+        .await
+        .expect("faults json");
+    rules
+        .iter()
+        .map(|r| r["hits"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_write_on_one_road_does_not_hold_another_roads_action_in_the_same_pass() {
+    let road = Road::start_with(RoadOptions {
+        bot: false,
+        ..RoadOptions::default()
+    })
+    .await;
+    // Two developers' PRs with labels the policy refuses: the next pass
+    // answers both, checkout's first in decided order (components by name).
+    let missing = &["change: S"];
+    let checkout = road
+        .component_pr("alice", "checkout", "fix/a", "fix: a", missing)
+        .await;
+    let payments = road
+        .component_pr("alice", "payments", "fix/b", "fix: b", missing)
+        .await;
+    // GitHub takes 30 s over checkout's comment.
+    let rule = serde_json::json!({
+        "path_prefix": format!("/repos/acme/checkout/issues/{checkout}/comments"),
+        "method": "POST",
+        "user": "stagecoach-bot",
+        "delay_ms": 30_000,
+    });
+    let set = support::http_client()
+        .post(format!("{}/_sandbox/faults", road.sb.api_url))
+        .json(&rule)
+        .send()
+        .await
+        .expect("fault");
+    assert!(set.status().is_success(), "{set:?}");
+
+    let engine = road.engine.clone();
+    let pass = tokio::spawn(async move { engine.pass().await });
+    // Payments' answer comes while checkout's is still on its way: the
+    // same pass, another road.
+    road.wait_for("the bot's answer on payments' PR", || async {
+        (!road.bot_comments("payments", payments).await.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        fault_hits(&road).await,
+        vec![1],
+        "checkout's comment was sent"
+    );
+    assert!(
+        road.bot_comments("checkout", checkout).await.is_empty(),
+        "checkout's comment is still held by the forge"
+    );
+    assert_eq!(road.engine.passes(), 0, "all within the first pass");
+
+    // The slow one lands too, once.
+    pass.await.expect("the pass ran").expect("the pass");
+    assert_eq!(road.bot_comments("checkout", checkout).await.len(), 1);
+    assert_eq!(road.bot_comments("payments", payments).await.len(), 1);
+    road.stop().await;
+}

@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod reject;
 pub mod rejection;
 pub mod release;
+pub mod roads;
 pub mod scope;
 pub mod snapshot;
 pub mod stability;
@@ -36,12 +37,13 @@ pub(crate) mod tests;
 pub mod text;
 pub mod trailer;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -454,24 +456,51 @@ impl Engine {
         snap: &snapshot::Snapshot,
         actions: &[Action],
     ) -> Result<()> {
-        // An action that fails holds back the rest of its own road (its PR,
-        // component, environment or tag) until the next pass, never the
-        // other roads: one revert that cannot apply must not starve every
-        // action decided after it, pass after pass.
-        let mut failed: Option<Error> = None;
-        let mut held_roads: BTreeSet<String> = BTreeSet::new();
-        for action in actions {
-            let roads = road_keys(action);
-            if roads.iter().any(|r| held_roads.contains(r)) {
-                tracing::debug!(action = %action.describe(), "held back: an earlier action of its road failed");
-                continue;
+        // The roads of a pass are acted on side by side, each in its decided
+        // order: one road's slow write (a landscape push at 1,000
+        // components, a forge call held by the budget) no longer makes every
+        // road decided after it wait. Writes to one repo stay one at a time
+        // (`with_repo`'s lock, and the compare-and-swap push behind it); the
+        // forge's request budget bounds what reaches GitHub.
+        let lease_lost = std::sync::atomic::AtomicBool::new(false);
+        let roads = roads::roads_of(actions, &snap.product.repo);
+        // The futures are made before the stream (not by a closure inside
+        // it), which keeps the pass's future `Send` for the bot's task.
+        let mut on_roads = Vec::with_capacity(roads.len());
+        for road in &roads {
+            on_roads.push(self.act_on_road(policy, snap, road, &lease_lost));
+        }
+        let outcomes: Vec<Result<()>> = futures_util::stream::iter(on_roads)
+            .buffered(roads::ROADS_AT_ONCE)
+            .collect()
+            .await;
+        // The first failure in decided order is the pass's error.
+        outcomes.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+    }
+
+    /// One road's actions of a pass, in order. An action that fails holds
+    /// back the rest of its own road (its PR, component, environment or tag)
+    /// until the next pass, never the other roads: one revert that cannot
+    /// apply must not starve every action decided after it, pass after pass.
+    async fn act_on_road(
+        &self,
+        policy: &Policy,
+        snap: &snapshot::Snapshot,
+        road: &[&Action],
+        lease_lost: &std::sync::atomic::AtomicBool,
+    ) -> Result<()> {
+        for (i, action) in road.iter().enumerate() {
+            if lease_lost.load(Ordering::SeqCst) {
+                return Ok(());
             }
             self.spend_action()?;
             // Each action starts with the lease known to be ours for a while
             // yet, or a twin that took it over could do the same.
             if !self.may_act().await? {
-                tracing::info!("the lease went to another Stagecoach: leaving the rest to it");
-                break;
+                if !lease_lost.swap(true, Ordering::SeqCst) {
+                    tracing::info!("the lease went to another Stagecoach: leaving the rest to it");
+                }
+                return Ok(());
             }
             let outcome = self.run_action(policy, snap, action).await;
             // Whatever happened, what the action touched is read again.
@@ -481,11 +510,13 @@ impl Engine {
             self.scope
                 .touched(&snap.product.repo, action, component_repo.as_ref());
             if let Err(e) = outcome {
-                held_roads.extend(roads);
-                failed.get_or_insert(e);
+                for held in &road[i + 1..] {
+                    tracing::debug!(action = %held.describe(), "held back: an earlier action of its road failed");
+                }
+                return Err(e);
             }
         }
-        failed.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Pass after pass until nothing is left to do (or the bound is hit, in
@@ -548,23 +579,6 @@ impl Engine {
     pub async fn policy(&self) -> Result<Policy> {
         self.load_policy().await
     }
-}
-
-/// The roads an action is on: its PR, component and tag; the environment
-/// only when it names none of those (a CI deploy is its PR's road, not
-/// every CI change's).
-fn road_keys(action: &Action) -> Vec<String> {
-    let f = action_fields(action);
-    let mut keys = Vec::new();
-    if f.pr != 0 {
-        keys.push(format!("pr:{}", f.pr));
-    }
-    keys.extend(f.component.map(|c| format!("component:{c}")));
-    keys.extend(f.tag.map(|t| format!("tag:{t}")));
-    if keys.is_empty() {
-        keys.extend(f.env.map(|e| format!("env:{e}")));
-    }
-    keys
 }
 
 /// The component an action is about, if one.
