@@ -492,6 +492,7 @@ fn main() {
                 git_ref: tag.into(),
             });
             let product = stagecoach::forge::RepoId::parse("acme/product").expect("repo");
+            let mut steps = Vec::new();
             for _ in 0..30 {
                 bot.hint(&stagecoach::forge::webhook::Event::Push {
                     repo: product.clone(),
@@ -499,7 +500,8 @@ fn main() {
                     after: String::new(),
                 });
                 clock.advance(chrono::Duration::seconds(1));
-                bot.step().await.expect("step");
+                let acted = bot.step().await.expect("step");
+                steps.push(format!("{}:{acted}", points(&w.sb).1));
                 // Let a gate started by this step finish (its verdict wakes the next).
                 let mut finished = bot.gate_finished();
                 if !bot.gates_running().is_empty() {
@@ -511,6 +513,12 @@ fn main() {
             }
             let (p, r, writes) = points(&w.sb);
             eprintln!("road at {size} components: {p} points, {r} requests, {writes} writes");
+            // Requests so far : actions taken, after each step; and where they went.
+            eprintln!("  after each step (requests:actions): {}", steps.join(" "));
+            let by_path = w.sb.stats().users.get(world::BOT).map(|u| u.by_path.clone()).unwrap_or_default();
+            for (path, n) in &by_path {
+                eprintln!("  {n:>4} {path}");
+            }
             costs.push((size, r, p));
             w.sb.shutdown().await;
         }

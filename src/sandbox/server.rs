@@ -79,6 +79,9 @@ pub struct UserStats {
     pub writes: u64,
     /// Every request by HTTP method, 304s included.
     pub by_method: BTreeMap<String, u64>,
+    /// Every request by method and path (`GET /repos/acme/product/pulls`),
+    /// 304s included: where a road's requests go.
+    pub by_path: BTreeMap<String, u64>,
     /// Requests refused for a rate limit, by limit (`primary`, `points`,
     /// `concurrency`, `content_per_minute`, `content_per_hour`); not counted above.
     pub refused: BTreeMap<String, u64>,
@@ -286,6 +289,7 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     };
     let is_get = req.method() == Method::GET;
     let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let if_none_match = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -329,6 +333,7 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     if let Ok(mut s) = app.stats.lock() {
         let u = s.users.entry(login).or_default();
         *u.by_method.entry(method.as_str().to_string()).or_default() += 1;
+        *u.by_path.entry(format!("{method} {path}")).or_default() += 1;
         let mutating = matches!(
             method,
             Method::POST | Method::PATCH | Method::PUT | Method::DELETE
