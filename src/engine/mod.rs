@@ -463,7 +463,16 @@ impl Engine {
         // (`with_repo`'s lock, and the compare-and-swap push behind it); the
         // forge's request budget bounds what reaches GitHub.
         let lease_lost = std::sync::atomic::AtomicBool::new(false);
-        let roads = roads::roads_of(actions, &snap.product.repo);
+        let bumps: HashMap<u64, Vec<String>> = snap
+            .product
+            .pulls
+            .iter()
+            .map(|p| {
+                let components = p.changes.iter().flatten().map(|c| c.component.clone());
+                (p.pr.number, components.collect())
+            })
+            .collect();
+        let roads = roads::roads_of(actions, &snap.product.repo, &bumps);
         // The futures are made before the stream (not by a closure inside
         // it), which keeps the pass's future `Send` for the bot's task.
         let mut on_roads = Vec::with_capacity(roads.len());

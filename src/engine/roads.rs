@@ -17,7 +17,15 @@ pub const ROADS_AT_ONCE: usize = 8;
 /// The pass's actions grouped into roads: two actions are on one road when
 /// they share a road key (`road_keys`), transitively. Each road keeps the
 /// decided order, and roads come in the order of their first action.
-pub fn roads_of<'a>(actions: &'a [Action], product: &RepoId) -> Vec<Vec<&'a Action>> {
+///
+/// `bumps` names the components each open product PR changes: a product PR's
+/// merge and a new product PR for the same component are one road (the
+/// opening looks for the open PR the merge is closing).
+pub fn roads_of<'a>(
+    actions: &'a [Action],
+    product: &RepoId,
+    bumps: &HashMap<u64, Vec<String>>,
+) -> Vec<Vec<&'a Action>> {
     // Union-find over action indices, joined through the keys they share.
     let mut parent: Vec<usize> = (0..actions.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -29,7 +37,7 @@ pub fn roads_of<'a>(actions: &'a [Action], product: &RepoId) -> Vec<Vec<&'a Acti
     }
     let mut first_with: HashMap<String, usize> = HashMap::new();
     for (i, action) in actions.iter().enumerate() {
-        for key in road_keys(action, product) {
+        for key in road_keys(action, product, bumps) {
             match first_with.get(&key) {
                 Some(&j) => {
                     let (a, b) = (root(&mut parent, i), root(&mut parent, j));
@@ -56,18 +64,24 @@ pub fn roads_of<'a>(actions: &'a [Action], product: &RepoId) -> Vec<Vec<&'a Acti
     roads
 }
 
-/// The roads an action is on: its PR (a component PR by its repo too),
-/// component, tag and the commit it sets a status on or merges; the
-/// environment only when it names none of those (a CI deploy is its PR's
-/// road, not every CI change's).
-fn road_keys(action: &Action, product: &RepoId) -> Vec<String> {
+/// The roads an action is on: its PR (a component PR by its repo too, a
+/// product PR with the components it bumps), component, tag and the commit
+/// it sets a status on or merges; the environment only when it names none
+/// of those (a CI deploy is its PR's road, not every CI change's) or it
+/// promotes or rolls back.
+fn road_keys(action: &Action, product: &RepoId, bumps: &HashMap<u64, Vec<String>>) -> Vec<String> {
     let f = action_fields(action);
     let mut keys = Vec::new();
     match action {
         Action::Comment { repo, pr, .. } if repo != product => {
             keys.push(format!("pr:{repo}#{pr}"));
         }
-        _ if f.pr != 0 => keys.push(format!("pr:{}", f.pr)),
+        _ if f.pr != 0 => {
+            keys.push(format!("pr:{}", f.pr));
+            for c in bumps.get(&f.pr).into_iter().flatten() {
+                keys.push(format!("component:{c}"));
+            }
+        }
         _ => {}
     }
     keys.extend(f.component.map(|c| format!("component:{c}")));
@@ -81,7 +95,12 @@ fn road_keys(action: &Action, product: &RepoId) -> Vec<String> {
         | Action::RebuildProductPr { old_head: sha, .. } => keys.push(format!("sha:{sha}")),
         _ => {}
     }
-    if keys.is_empty() {
+    // A landscape's promotions and rollbacks keep their decided order.
+    let env_road = matches!(
+        action,
+        Action::Promote { .. } | Action::WatchPromotion { .. } | Action::Rollback { .. }
+    );
+    if keys.is_empty() || env_road {
         keys.extend(f.env.map(|e| format!("env:{e}")));
     }
     keys
@@ -148,7 +167,8 @@ mod tests {
 
     /// Each road as the indices of its actions in `actions`.
     fn shape(actions: &[Action]) -> Vec<Vec<usize>> {
-        roads_of(actions, &repo("product"))
+        let bumps = HashMap::from([(1, vec!["payments".to_string()])]);
+        roads_of(actions, &repo("product"), &bumps)
             .iter()
             .map(|road| {
                 road.iter()
@@ -210,6 +230,25 @@ mod tests {
             },
         ];
         assert_eq!(shape(&actions), vec![vec![0, 1, 2, 3]]);
+    }
+
+    #[test]
+    fn a_product_prs_merge_and_a_new_product_pr_of_its_component_are_one_road() {
+        // Seen in the roads bench: the opening looked for the open PR while
+        // the merge closed it, found none and asked GitHub for a second
+        // (422). Product PR 1 bumps payments.
+        let actions = [
+            Action::OpenProductPr {
+                change: change("payments"),
+                sources: vec![4],
+                labels: vec![],
+                branch: "stagecoach/payments-1.0.1".into(),
+                reason: "component release".into(),
+            },
+            merge(1, "a1"),
+            merge(2, "b1"),
+        ];
+        assert_eq!(shape(&actions), vec![vec![0, 1], vec![2]]);
     }
 
     #[test]

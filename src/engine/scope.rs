@@ -200,6 +200,16 @@ impl Scope {
                     s.generation += 1;
                     let g = s.generation;
                     s.dirty_repos.insert(repo.to_string(), g);
+                    // Opening a product PR ends with a comment on each
+                    // source PR. GitHub's `updated_at` has whole seconds, so
+                    // a PR commented on within the second it was last read
+                    // looks unmoved: its comments must be read again by
+                    // name, or the next pass opens the same PR again.
+                    if let Action::OpenProductPr { sources, .. } = action {
+                        for pr in sources {
+                            s.dirty_pulls.insert((repo.to_string(), *pr));
+                        }
+                    }
                 }
             }
             Action::WatchPromotion { commit, .. } => {
@@ -500,6 +510,47 @@ mod tests {
         scope.store_component(&plan, &view("acme/c1"));
         let again = scope.plan(&all, t0, Duration::from_secs(3600));
         assert_eq!(again.repos, BTreeSet::from(["acme/c1".to_string()]));
+    }
+
+    #[test]
+    fn the_source_prs_of_a_product_pr_the_bot_opened_are_read_again_even_if_they_look_unmoved() {
+        // The bot's "released in product#1" comment lands within the second
+        // the PR was read: `updated_at` (whole seconds) does not move, and
+        // the next pass opened the same product PR again (seen in the roads
+        // bench at 3 components: four times).
+        let scope = Scope::default();
+        let payments = RepoId::parse("acme/payments").expect("a repo id");
+        let source = crate::engine::tests::pr(7, "fix/cart", &[]);
+        let detail = ComponentPullDetail {
+            statuses: BTreeMap::new(),
+            hotfix_actor: None,
+            sticky: BTreeMap::new(),
+        };
+        scope.store_component_pull(&payments, &source, &detail);
+        assert!(
+            scope.component_pull(&payments, &source).is_some(),
+            "kept while unmoved"
+        );
+        let change = crate::engine::snapshot::ComponentChange {
+            component: "payments".into(),
+            from: semver::Version::new(1, 4, 2),
+            to: semver::Version::new(1, 4, 3),
+        };
+        scope.touched(
+            &RepoId::parse("acme/product").expect("a repo id"),
+            &Action::OpenProductPr {
+                change,
+                sources: vec![7],
+                labels: vec![],
+                branch: "stagecoach/payments-1.4.3".into(),
+                reason: "component release".into(),
+            },
+            Some(&payments),
+        );
+        assert!(
+            scope.component_pull(&payments, &source).is_none(),
+            "the source PR's comments are read again"
+        );
     }
 
     #[test]
