@@ -87,9 +87,15 @@ impl Engine {
         let Some((_, ttl)) = self.lease.clone() else {
             return Ok(true);
         };
-        let now = self.clock.now();
-        let known = self.lease_until.lock().ok().and_then(|u| *u);
-        if known.is_some_and(|until| until - ttl / 2 > now) {
+        let fresh = || {
+            let known = self.lease_until.lock().ok().and_then(|u| *u);
+            known.is_some_and(|until| until - ttl / 2 > self.clock.now())
+        };
+        if fresh() {
+            return Ok(true);
+        }
+        let _renewing = self.lease_renewal.lock().await;
+        if fresh() {
             return Ok(true);
         }
         let held = self.hold_lease().await?;

@@ -214,6 +214,9 @@ pub struct Engine {
     lease: Option<(String, chrono::Duration)>,
     /// Until when this bot's lease is known to be its own.
     lease_until: Mutex<Option<DateTime<Utc>>>,
+    /// One renewal at a time: the roads of a pass, acting side by side, all
+    /// find the lease half gone at once; one renews, the others see it.
+    lease_renewal: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -245,6 +248,7 @@ impl Engine {
             product_reads: Default::default(),
             lease: None,
             lease_until: Mutex::new(None),
+            lease_renewal: tokio::sync::Mutex::new(()),
         }
     }
 
