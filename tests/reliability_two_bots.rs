@@ -8,7 +8,8 @@
 //! `engine/lease.rs`); midway the one holding it is stopped as in a rolling
 //! update (SIGTERM: it releases the lease) and a new one started, so the
 //! road is carried by more than one process. Each process's
-//! `stagecoach action` log lines are counted by kind and printed.
+//! `stagecoach action` log lines are counted by kind and printed, and their
+//! times checked: no two processes are ever inside an action at once.
 
 mod reliability_support;
 
@@ -16,6 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Instant;
+
+use chrono::{DateTime, Utc};
 
 use reliability_support::*;
 use serde_json::Value;
@@ -102,6 +105,43 @@ impl Twin {
         by_kind
     }
 
+    /// When each of its actions ran, from its `stagecoach action started`
+    /// and `… finished` lines (same `seq`): (start, end, what). An action
+    /// cut short by a stop ends at its last log line.
+    fn spans(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>, String)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut open: BTreeMap<u64, (DateTime<Utc>, String)> = BTreeMap::new();
+        let mut spans = Vec::new();
+        let mut last = None;
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let Some(at) = v["timestamp"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+            else {
+                continue;
+            };
+            last = Some(at);
+            let f = &v["fields"];
+            let seq = f["seq"].as_u64().unwrap_or(0);
+            if f["message"] == "stagecoach action started" {
+                let what = f["action"].as_str().unwrap_or("?").to_string();
+                open.insert(seq, (at, what));
+            } else if f["message"] == "stagecoach action finished"
+                && let Some((start, what)) = open.remove(&seq)
+            {
+                spans.push((start, at, what));
+            }
+        }
+        for (start, what) in open.into_values() {
+            spans.push((start, last.unwrap_or(start), what));
+        }
+        spans
+    }
+
     fn acted(&self) -> usize {
         self.actions()
             .iter()
@@ -126,6 +166,27 @@ impl Twin {
                 .args(["-TERM", &child.id().to_string()])
                 .status();
             let _ = child.wait();
+        }
+    }
+}
+
+/// The claim itself, read from the bots' own logs: no two processes were
+/// ever inside an action at the same time (each action's span from its
+/// `started` to its `finished` line). Two bots acting at once is what doubles
+/// or loses writes; a double may need an unlucky interleaving to show, an
+/// overlap does not.
+fn assert_never_at_once(twins: &[&Twin]) {
+    let spans: Vec<(&str, Vec<(DateTime<Utc>, DateTime<Utc>, String)>)> =
+        twins.iter().map(|t| (t.name, t.spans())).collect();
+    for (i, (x, xs)) in spans.iter().enumerate() {
+        for (y, ys) in &spans[i + 1..] {
+            for (xa, xb, xw) in xs {
+                if let Some((ya, yb, yw)) = ys.iter().find(|(ya, yb, _)| ya < xb && xa < yb) {
+                    panic!(
+                        "two bots acted at once: {x}'s `{xw}` ({xa} – {xb}) overlaps {y}'s `{yw}` ({ya} – {yb})"
+                    );
+                }
+            }
         }
     }
 }
@@ -304,6 +365,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
     ];
     let mut product_prs: Vec<(String, u64)> = Vec::new();
     for (k, (component, version, labels, message, tag)) in changes.iter().enumerate() {
+        assert_never_at_once(&twins.iter().chain(&gone).collect::<Vec<_>>());
         if k == 2 {
             // A rolling update: the bot holding the lease stops (releasing
             // it) and a new one starts; the one left takes over at once.
@@ -463,6 +525,8 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
                 .join(", ")
         );
     }
+
+    assert_never_at_once(&twins.iter().chain(&gone).collect::<Vec<_>>());
 
     // ── Nothing doubled, nothing lost, reading every page ──
     // Every double is collected first, so one run shows them all.
