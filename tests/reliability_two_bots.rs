@@ -30,6 +30,9 @@ use stagecoach::sandbox::Person;
 /// both for up to a minute, as GitHub would: a step may outlast one hold.
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
 
+/// When one action ran in one process: start, end, what (its description).
+type Span = (DateTime<Utc>, DateTime<Utc>, String);
+
 /// One `stagecoach serve` process and where it reports.
 struct Twin {
     name: &'static str,
@@ -108,7 +111,7 @@ impl Twin {
     /// When each of its actions ran, from its `stagecoach action started`
     /// and `… finished` lines (same `seq`): (start, end, what). An action
     /// cut short by a stop ends at its last log line.
-    fn spans(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>, String)> {
+    fn spans(&self) -> Vec<Span> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let mut open: BTreeMap<u64, (DateTime<Utc>, String)> = BTreeMap::new();
         let mut spans = Vec::new();
@@ -176,8 +179,7 @@ impl Twin {
 /// or loses writes; a double may need an unlucky interleaving to show, an
 /// overlap does not.
 fn assert_never_at_once(twins: &[&Twin]) {
-    let spans: Vec<(&str, Vec<(DateTime<Utc>, DateTime<Utc>, String)>)> =
-        twins.iter().map(|t| (t.name, t.spans())).collect();
+    let spans: Vec<(&str, Vec<Span>)> = twins.iter().map(|t| (t.name, t.spans())).collect();
     for (i, (x, xs)) in spans.iter().enumerate() {
         for (y, ys) in &spans[i + 1..] {
             for (xa, xb, xw) in xs {
