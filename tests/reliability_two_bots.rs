@@ -535,7 +535,27 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
     let mut doubles: Vec<String> = Vec::new();
     let world = rig.world();
     let pulls = every_page(&alice, "/repos/acme/product/pulls?state=all").await;
-    // One product PR per component@version.
+    // One product PR per component@version, by what it bumps (its title,
+    // `component: from → to`), whatever branch it came from.
+    let mut per_bump: HashMap<String, usize> = HashMap::new();
+    for pr in &pulls {
+        let bump = pr["title"]
+            .as_str()
+            .and_then(|t| t.split_once(": "))
+            .and_then(|(component, versions)| {
+                let (_, to) = versions.split_once(" → ")?;
+                Some(format!("{component}@{}", to.trim()))
+            });
+        if let Some(bump) = bump {
+            *per_bump.entry(bump).or_default() += 1;
+        }
+    }
+    for (bump, n) in &per_bump {
+        if *n != 1 {
+            doubles.push(format!("{n} product PRs for {bump}"));
+        }
+    }
+    // And one per bump branch.
     let mut per_change: HashMap<String, Vec<u64>> = HashMap::new();
     for pr in &pulls {
         if let Some(head) = pr["head"]["ref"].as_str()
