@@ -20,7 +20,9 @@ if [ "$profile" = release ]; then
 else
   cargo build --locked --quiet --bin stagecoach --example load
 fi
-bin=target/$profile/stagecoach
+# Where cargo put them: CARGO_TARGET_DIR when set, as cargo itself reads it.
+out="${CARGO_TARGET_DIR:-target}/$profile"
+bin=$out/stagecoach
 dir=$(mktemp -d /tmp/stagecoach-load.XXXXXX)
 pids=()
 cleanup() {
@@ -61,7 +63,7 @@ echo "sandbox $api, bot $url"
 
 secret=$(cat "$dir/sb/forge/webhook-secret")
 status=0
-target/$profile/examples/load --url "$url" --secret "$secret" \
+"$out/examples/load" --url "$url" --secret "$secret" \
   --count "$count" --rate "$rate" --warmup "${WARMUP:-1000}" --dup-every 10 --pid "$bot" \
   --max-rss-growth "${MAX_RSS_GROWTH:-20}" \
   || status=$?

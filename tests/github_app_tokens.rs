@@ -311,6 +311,21 @@ async fn the_bot_renews_its_token_before_it_expires_mid_road() {
         stats.tokens_refused, 0,
         "an API request arrived with an expired token: {stats:?}"
     );
+    // The renewal margin itself, seen from GitHub's side: a token is taken
+    // for a request only while more than a quarter of its life is left
+    // (1.25–1.5 s of a 6-s token, whose `expires_at` is in whole seconds),
+    // so every request arrives with well over 0.5 s left. Failing this
+    // needs 0.75 s between taking the token and the request reaching the
+    // sandbox on loopback — a broken margin, not a slow machine: with no
+    // margin, requests arrive in a token's last few milliseconds.
+    let least = stats
+        .least_token_life_ms
+        .expect("API requests came with an installation token");
+    eprintln!("the least life a token had left on arrival: {least} ms");
+    assert!(
+        least >= 500,
+        "an API request arrived with its token {least} ms from expiry (the renewal margin is a quarter of its life): {stats:?}"
+    );
     road.stop().await;
 }
 

@@ -1,6 +1,8 @@
 //! Crash anywhere, proven: the real `stagecoach serve` process is SIGKILLed
 //! again and again — right after it logs `stagecoach action started` for a
-//! kind of action not hit yet, and at random times — while the whole road
+//! kind of action not hit yet, right after a webhook that echoes an open
+//! action's own write (so the write is made and what records it is not),
+//! and at random times — while the whole road
 //! runs: product PR, CI, merge, product tag, staging (samples, the stability
 //! note, release publication), canary and prod in waves with a soak, a
 //! failed wave rolled back, and a hotfix. Each kill is classified from the
@@ -79,7 +81,15 @@ exec "$dir/bin/health.sh"
 enum Aim {
     /// SIGKILL right after the `started` line of one of these kinds (any
     /// kind when empty), at the `nth` such line, never twice for one action.
+    /// This lands before the action's first request.
     Action { kinds: BTreeSet<String>, nth: usize },
+    /// SIGKILL right after the `nth` webhook the bot logs while one of its
+    /// actions is open and not killed before: the forge's echo of that
+    /// action's own write (the PR opened, the landscape pushed, the tag
+    /// made), so the kill lands after a write and before what records it
+    /// (its labels, its status, its release) — where a re-run that does
+    /// not look first does the write twice.
+    Echo { nth: usize },
     /// SIGKILL this long after the bot said it listens.
     After(Duration),
 }
@@ -183,6 +193,30 @@ impl Life {
                                 if seen >= *nth {
                                     // SAFETY: a plain syscall on our own child,
                                     // not yet reaped (`alive` is set under this lock).
+                                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                                    killed.insert(action.clone());
+                                    l.fired = Some((seq, kind, action));
+                                }
+                            }
+                        }
+                    }
+                    m if m.starts_with("webhook: ") => {
+                        if let Aim::Echo { nth } = &aim {
+                            let mut killed = killed.lock().expect("killed");
+                            let open = l
+                                .started
+                                .iter()
+                                .rev()
+                                .find(|(seq, _)| !l.finished.contains(seq))
+                                .map(|(seq, (kind, action))| (*seq, kind.clone(), action.clone()));
+                            if let Some((seq, kind, action)) = open
+                                && l.alive
+                                && l.fired.is_none()
+                                && !killed.contains(&action)
+                            {
+                                seen += 1;
+                                if seen >= *nth {
+                                    // SAFETY: as above.
                                     unsafe { libc::kill(pid, libc::SIGKILL) };
                                     killed.insert(action.clone());
                                     l.fired = Some((seq, kind, action));
@@ -813,19 +847,23 @@ async fn sigkill_inside_every_kind_of_action_along_the_whole_road_leaves_nothing
                     },
                     "aimed",
                 )
-            } else if rng.random_bool(0.5) {
-                (
-                    Aim::Action {
-                        kinds: BTreeSet::new(),
-                        nth: rng.random_range(1..=4),
-                    },
-                    "aimed",
-                )
             } else {
-                (
-                    Aim::After(Duration::from_millis(rng.random_range(100..1500))),
-                    "random",
-                )
+                // A third each: an action's start, a write's echo, a random time.
+                let nth = rng.random_range(1..=4);
+                match rng.random_range(0..3) {
+                    0 => (
+                        Aim::Action {
+                            kinds: BTreeSet::new(),
+                            nth,
+                        },
+                        "aimed",
+                    ),
+                    1 => (Aim::Echo { nth }, "aimed at a write's echo"),
+                    _ => (
+                        Aim::After(Duration::from_millis(rng.random_range(100..1500))),
+                        "random",
+                    ),
+                }
             };
             let mut life = Life::spawn(&crash.config, &crash.full_log, &aim, &crash.killed_actions);
             *crash.life_pid.lock().expect("pid") = Some(life.child.id());
@@ -836,7 +874,7 @@ async fn sigkill_inside_every_kind_of_action_along_the_whole_road_leaves_nothing
             );
             match &aim {
                 Aim::After(d) => tokio::time::sleep(*d).await,
-                Aim::Action { .. } => {
+                Aim::Action { .. } | Aim::Echo { .. } => {
                     // Until the aimed line comes; a kill time all the same
                     // if the road rests longer (a soak, a cold start's hold).
                     let born = Instant::now();
@@ -918,10 +956,17 @@ async fn sigkill_inside_every_kind_of_action_along_the_whole_road_leaves_nothing
         }
     }
     let mid_total: usize = mid.values().sum();
-    let aimed = landings.iter().filter(|(_, _, m)| *m == "aimed").count();
+    let aimed = landings
+        .iter()
+        .filter(|(_, _, m)| m.starts_with("aimed"))
+        .count();
+    let inside = landings
+        .iter()
+        .filter(|(_, _, m)| *m == "aimed at a write's echo")
+        .count();
     let laps = crash.lap.load(Ordering::SeqCst);
     let mut table = format!(
-        "crash test summary (RELIABILITY_SEED={seed}): {kills} kills ({aimed} aimed at a `started` line, {} at random times) in {:.0}s over {laps} lap(s) of the road\n\
+        "crash test summary (RELIABILITY_SEED={seed}): {kills} kills ({aimed} aimed: {inside} of them at the webhook echoing a write, the others at a `started` line, {} at random times) in {:.0}s over {laps} lap(s) of the road\n\
          {:<30} {:>5}\n",
         kills - aimed,
         elapsed.as_secs_f64(),

@@ -8,7 +8,8 @@
 //! `engine/lease.rs`); midway the one holding it is stopped as in a rolling
 //! update (SIGTERM: it releases the lease) and a new one started, so the
 //! road is carried by more than one process. Each process's
-//! `stagecoach action` log lines are counted by kind and printed.
+//! `stagecoach action` log lines are counted by kind and printed, and their
+//! times checked: no two processes are ever inside an action at once.
 
 mod reliability_support;
 
@@ -16,6 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Instant;
+
+use chrono::{DateTime, Utc};
 
 use reliability_support::*;
 use serde_json::Value;
@@ -26,6 +29,9 @@ use stagecoach::sandbox::Person;
 /// secondary-limit points twice as fast as one, and the sandbox then holds
 /// both for up to a minute, as GitHub would: a step may outlast one hold.
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// When one action ran in one process: start, end, what (its description).
+type Span = (DateTime<Utc>, DateTime<Utc>, String);
 
 /// One `stagecoach serve` process and where it reports.
 struct Twin {
@@ -102,6 +108,43 @@ impl Twin {
         by_kind
     }
 
+    /// When each of its actions ran, from its `stagecoach action started`
+    /// and `… finished` lines (same `seq`): (start, end, what). An action
+    /// cut short by a stop ends at its last log line.
+    fn spans(&self) -> Vec<Span> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut open: BTreeMap<u64, (DateTime<Utc>, String)> = BTreeMap::new();
+        let mut spans = Vec::new();
+        let mut last = None;
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let Some(at) = v["timestamp"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+            else {
+                continue;
+            };
+            last = Some(at);
+            let f = &v["fields"];
+            let seq = f["seq"].as_u64().unwrap_or(0);
+            if f["message"] == "stagecoach action started" {
+                let what = f["action"].as_str().unwrap_or("?").to_string();
+                open.insert(seq, (at, what));
+            } else if f["message"] == "stagecoach action finished"
+                && let Some((start, what)) = open.remove(&seq)
+            {
+                spans.push((start, at, what));
+            }
+        }
+        for (start, what) in open.into_values() {
+            spans.push((start, last.unwrap_or(start), what));
+        }
+        spans
+    }
+
     fn acted(&self) -> usize {
         self.actions()
             .iter()
@@ -126,6 +169,26 @@ impl Twin {
                 .args(["-TERM", &child.id().to_string()])
                 .status();
             let _ = child.wait();
+        }
+    }
+}
+
+/// The claim itself, read from the bots' own logs: no two processes were
+/// ever inside an action at the same time (each action's span from its
+/// `started` to its `finished` line). Two bots acting at once is what doubles
+/// or loses writes; a double may need an unlucky interleaving to show, an
+/// overlap does not.
+fn assert_never_at_once(twins: &[&Twin]) {
+    let spans: Vec<(&str, Vec<Span>)> = twins.iter().map(|t| (t.name, t.spans())).collect();
+    for (i, (x, xs)) in spans.iter().enumerate() {
+        for (y, ys) in &spans[i + 1..] {
+            for (xa, xb, xw) in xs {
+                if let Some((ya, yb, yw)) = ys.iter().find(|(ya, yb, _)| ya < xb && xa < yb) {
+                    panic!(
+                        "two bots acted at once: {x}'s `{xw}` ({xa} – {xb}) overlaps {y}'s `{yw}` ({ya} – {yb})"
+                    );
+                }
+            }
         }
     }
 }
@@ -304,6 +367,7 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
     ];
     let mut product_prs: Vec<(String, u64)> = Vec::new();
     for (k, (component, version, labels, message, tag)) in changes.iter().enumerate() {
+        assert_never_at_once(&twins.iter().chain(&gone).collect::<Vec<_>>());
         if k == 2 {
             // A rolling update: the bot holding the lease stops (releasing
             // it) and a new one starts; the one left takes over at once.
@@ -464,12 +528,34 @@ async fn two_serve_processes_carry_the_road_together_without_doubles() {
         );
     }
 
+    assert_never_at_once(&twins.iter().chain(&gone).collect::<Vec<_>>());
+
     // ── Nothing doubled, nothing lost, reading every page ──
     // Every double is collected first, so one run shows them all.
     let mut doubles: Vec<String> = Vec::new();
     let world = rig.world();
     let pulls = every_page(&alice, "/repos/acme/product/pulls?state=all").await;
-    // One product PR per component@version.
+    // One product PR per component@version, by what it bumps (its title,
+    // `component: from → to`), whatever branch it came from.
+    let mut per_bump: HashMap<String, usize> = HashMap::new();
+    for pr in &pulls {
+        let bump = pr["title"]
+            .as_str()
+            .and_then(|t| t.split_once(": "))
+            .and_then(|(component, versions)| {
+                let (_, to) = versions.split_once(" → ")?;
+                Some(format!("{component}@{}", to.trim()))
+            });
+        if let Some(bump) = bump {
+            *per_bump.entry(bump).or_default() += 1;
+        }
+    }
+    for (bump, n) in &per_bump {
+        if *n != 1 {
+            doubles.push(format!("{n} product PRs for {bump}"));
+        }
+    }
+    // And one per bump branch.
     let mut per_change: HashMap<String, Vec<u64>> = HashMap::new();
     for pr in &pulls {
         if let Some(head) = pr["head"]["ref"].as_str()

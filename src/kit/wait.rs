@@ -102,6 +102,19 @@ impl<'a> Watch<'a> {
     fn stalled(&self) -> bool {
         self.moved_at.elapsed() > self.progress.stall()
     }
+
+    /// What a stalled wait saw, in its own words: a counter that stopped,
+    /// a counter never read, or no counter at all (then only time passed).
+    fn stall_reason(&self) -> String {
+        let limit = humantime::format_duration(self.progress.stall());
+        match (self.progress, self.last) {
+            (Progress::Nothing | Progress::Within(_), _) => {
+                format!("{limit} went by (no pass counter to wait on here)")
+            }
+            (_, None) => format!("the bot's pass counter could not be read for {limit}"),
+            (_, Some(_)) => format!("the bot finished no pass for {limit}"),
+        }
+    }
 }
 
 /// Ask `check` until it answers `Some`; fail naming `what` once the bot
@@ -124,8 +137,8 @@ where
         }
         if watch.stalled() {
             return Err(Error::world(format!(
-                "step did not happen, and the bot finished no pass for {}s: {what}",
-                progress.stall().as_secs()
+                "step did not happen, and {}: {what}",
+                watch.stall_reason()
             )));
         }
         tokio::time::sleep(POLL).await;
@@ -166,10 +179,7 @@ where
             return Ok(());
         }
         if watch.stalled() {
-            return Err(Error::world(format!(
-                "the bot finished no pass for {}s ({what})",
-                progress.stall().as_secs()
-            )));
+            return Err(Error::world(format!("{} ({what})", watch.stall_reason())));
         }
         tokio::time::sleep(POLL).await;
     }
@@ -235,6 +245,34 @@ mod tests {
         )
         .await
         .expect_err("gives up");
-        assert!(e.to_string().contains("no pass for 0s: never"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("300ms went by (no pass counter to wait on here): never"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wait_on_a_counter_it_cannot_read_says_so() {
+        let progress = Progress::Serve {
+            http: crate::engine::http::client_builder()
+                .build()
+                .expect("client"),
+            addr: "127.0.0.1:9".into(),
+        };
+        // As a wait whose every read of `/metrics` failed.
+        let watch = Watch {
+            progress: &progress,
+            from: None,
+            last: None,
+            moved_at: Instant::now(),
+        };
+        assert!(
+            watch
+                .stall_reason()
+                .contains("pass counter could not be read"),
+            "{}",
+            watch.stall_reason()
+        );
     }
 }

@@ -67,6 +67,11 @@ pub struct Stats {
     pub tokens_refused: u64,
     /// The same for git over HTTP.
     pub git_tokens_refused: u64,
+    /// Of the API requests that came with an installation token it accepted:
+    /// the least time (ms) such a token had left to live on arrival. How
+    /// close to its expiry the bot uses a token, which a refusal count sees
+    /// only when a request lands in the token's last milliseconds.
+    pub least_token_life_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -239,10 +244,18 @@ async fn gate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let token = bearer(req.headers());
     let caller = {
         let state = app.state.lock().await;
-        token
-            .as_deref()
-            .and_then(|t| state.user_by_token(t, app.now().timestamp()))
-            .map(|u| (u.login.clone(), u.id))
+        let now = app.now();
+        token.as_deref().and_then(|t| {
+            let user = state.user_by_token(t, now.timestamp())?;
+            // Only installation tokens expire (Unix seconds, as minted).
+            if let Some(expiry) = user.token_expiry.get(t)
+                && let Ok(mut s) = app.stats.lock()
+            {
+                let left = expiry * 1000 - now.timestamp_millis();
+                s.least_token_life_ms = Some(s.least_token_life_ms.map_or(left, |l| l.min(left)));
+            }
+            Some((user.login.clone(), user.id))
+        })
     };
     let fault = app.faults.take(
         req.method(),
