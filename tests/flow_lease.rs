@@ -159,3 +159,73 @@ async fn a_lease_that_runs_out_passes_to_the_twin() {
     assert!(lease.contains("holder: b"), "{lease}");
     road.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_inside_an_action_longer_than_its_lease_keeps_it_and_the_twin_waits() {
+    let road = Road::start_with(RoadOptions {
+        bot: false,
+        ..RoadOptions::default()
+    })
+    .await;
+    let ttl = Duration::from_secs(2);
+    let a = Arc::new(twin(&road, "a", ttl));
+    let b = twin(&road, "b", ttl);
+    a.converge().await.expect("a settles the world");
+    // A developer's PR with labels the policy refuses: a's next pass
+    // answers it, and GitHub takes 6 s (three lease lives) over the answer,
+    // as when the budget holds a request after a secondary limit.
+    let n = road
+        .component_pr("alice", "payments", "fix/slow", "fix: slow", &["change: S"])
+        .await;
+    let rule = serde_json::json!({
+        "path_prefix": format!("/repos/acme/payments/issues/{n}/comments"),
+        "method": "POST",
+        "user": "stagecoach-bot",
+        "delay_ms": 6_000,
+    });
+    let http = support::http_client();
+    let set = http
+        .post(format!("{}/_sandbox/faults", road.sb.api_url))
+        .json(&rule)
+        .send()
+        .await
+        .expect("fault");
+    assert!(set.status().is_success(), "{set:?}");
+    let pass = tokio::spawn({
+        let a = a.clone();
+        async move { a.pass().await }
+    });
+    road.wait_for("a's answer sent and held by GitHub", || async {
+        let rules: Vec<serde_json::Value> = http
+            .get(format!("{}/_sandbox/faults", road.sb.api_url))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (rules.first()?["hits"].as_u64() == Some(1)).then_some(())
+    })
+    .await;
+    // While a is inside that action, b looks again and again: the lease
+    // stays a's (a renews it while acting), so b does nothing.
+    let mut looks = 0;
+    while !pass.is_finished() {
+        b.converge().await.expect("b observes");
+        looks += 1;
+    }
+    assert!(looks > 0, "b looked while a acted");
+    assert_eq!(
+        acted(&b),
+        0,
+        "b acted while a was inside an action: {:?}",
+        b.journal()
+    );
+    pass.await.expect("a's pass ran").expect("a's pass");
+    assert_eq!(
+        road.bot_comments("payments", n).await.len(),
+        1,
+        "one answer"
+    );
+    road.stop().await;
+}

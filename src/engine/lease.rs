@@ -105,6 +105,45 @@ impl Engine {
         Ok(held.is_some())
     }
 
+    /// Keep the lease ours while a pass's actions run, until `acting` says
+    /// they are done: an action can outlast the lease (a request the budget
+    /// holds for a minute after GitHub's secondary limit), and a twin must
+    /// not take the lease from a bot still inside an action. If it is lost
+    /// all the same (git down for longer than the lease), `lease_lost` stops
+    /// the roads from starting another action. A renewal in flight is never
+    /// cut short: it holds the product repo's cache.
+    pub(super) async fn keep_lease_while(
+        &self,
+        mut acting: tokio::sync::watch::Receiver<bool>,
+        lease_lost: &std::sync::atomic::AtomicBool,
+    ) {
+        let Some((_, ttl)) = self.lease.clone() else {
+            return;
+        };
+        let every = (ttl / 4)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .max(std::time::Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = acting.wait_for(|done| *done) => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            match self.may_act().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !lease_lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        tracing::warn!(
+                            "the lease went to another Stagecoach while acting: no new action starts"
+                        );
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!("renewing the lease while acting: {e}"),
+            }
+        }
+    }
+
     /// Hold, renew or take the lease in git: until when it is ours, or
     /// `None` when another bot holds it.
     async fn hold_lease(&self) -> Result<Option<DateTime<Utc>>> {

@@ -483,10 +483,16 @@ impl Engine {
         for road in &roads {
             on_roads.push(self.act_on_road(policy, snap, road, &lease_lost));
         }
-        let outcomes: Vec<Result<()>> = futures_util::stream::iter(on_roads)
-            .buffered(roads::ROADS_AT_ONCE)
-            .collect()
-            .await;
+        let (acted, acting) = tokio::sync::watch::channel(false);
+        let roads_done = async {
+            let outcomes: Vec<Result<()>> = futures_util::stream::iter(on_roads)
+                .buffered(roads::ROADS_AT_ONCE)
+                .collect()
+                .await;
+            let _ = acted.send(true);
+            outcomes
+        };
+        let (outcomes, ()) = tokio::join!(roads_done, self.keep_lease_while(acting, &lease_lost));
         // The first failure in decided order is the pass's error.
         outcomes.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
