@@ -319,14 +319,6 @@ fn parse_sample_line(line: &str) -> Option<Sample> {
 /// (5 fields) had an occurrence after the last one and not after `now`. A
 /// cron that does not parse is never due (the policy loader refuses it, so
 /// this only guards against a panic).
-/// Whether a sample taken at `at` is already recorded: the note keeps
-/// whole seconds, so one at the same second (or later) is that sample, and
-/// writing it again would double a line (seen once in the crash test, a
-/// second sample taken in the second of the first; RELIABILITY.md).
-pub fn already_sampled(samples: &[Sample], at: DateTime<Utc>) -> bool {
-    samples.iter().any(|s| s.at.timestamp() >= at.timestamp())
-}
-
 pub fn sample_due(sample_cron: &str, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     let Some(last) = last else {
         return true;
@@ -584,20 +576,6 @@ mod tests {
             alerts_fraction(&json!([alert("Silenced", json!({"state": "suppressed"}))])).0,
             1.0
         );
-    }
-
-    #[test]
-    fn a_sample_in_the_second_of_a_recorded_one_is_already_sampled() {
-        let at = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).expect("a time");
-        let recorded = vec![Sample {
-            at: at(10),
-            parts: vec![],
-        }];
-        let same_second = at(10) + chrono::Duration::milliseconds(700);
-        assert!(already_sampled(&recorded, same_second));
-        assert!(already_sampled(&recorded, at(9)));
-        assert!(!already_sampled(&recorded, at(11)));
-        assert!(!already_sampled(&[], at(10)));
     }
 
     #[test]
