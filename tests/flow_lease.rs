@@ -183,28 +183,13 @@ async fn a_bot_inside_an_action_longer_than_its_lease_keeps_it_and_the_twin_wait
         "user": "stagecoach-bot",
         "delay_ms": 6_000,
     });
-    let http = support::http_client();
-    let set = http
-        .post(format!("{}/_sandbox/faults", road.sb.api_url))
-        .json(&rule)
-        .send()
-        .await
-        .expect("fault");
-    assert!(set.status().is_success(), "{set:?}");
+    road.fault(&rule).await;
     let pass = tokio::spawn({
         let a = a.clone();
         async move { a.pass().await }
     });
     road.wait_for("a's answer sent and held by GitHub", || async {
-        let rules: Vec<serde_json::Value> = http
-            .get(format!("{}/_sandbox/faults", road.sb.api_url))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (rules.first()?["hits"].as_u64() == Some(1)).then_some(())
+        (road.fault_hits().await == vec![1]).then_some(())
     })
     .await;
     // While a is inside that action, b looks again and again: the lease

@@ -133,6 +133,36 @@ impl Road {
     }
 
     /// Give CI's health watch `timeout` (a policy change on the product's main).
+    /// Set a fault rule on the sandbox (`sandbox/faults.rs`).
+    pub async fn fault(&self, fault: &Value) {
+        let r = http_client()
+            .post(format!("{}/_sandbox/faults", self.sb.api_url))
+            .json(fault)
+            .send()
+            .await
+            .expect("fault");
+        assert!(
+            r.status().is_success(),
+            "the sandbox refused the fault {fault}: {r:?}"
+        );
+    }
+
+    /// How often each rule set since the last clear was met.
+    pub async fn fault_hits(&self) -> Vec<u64> {
+        let rules: Vec<Value> = http_client()
+            .get(format!("{}/_sandbox/faults", self.sb.api_url))
+            .send()
+            .await
+            .expect("faults")
+            .json()
+            .await
+            .expect("faults json");
+        rules
+            .iter()
+            .map(|r| r["hits"].as_u64().unwrap_or(0))
+            .collect()
+    }
+
     pub async fn ci_health_timeout(&self, timeout: &str) {
         let edit = |policy: &str| {
             let at = policy.find("timeout: 10s}").expect("the CI health timeout");
